@@ -1,0 +1,44 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let strict: [SwiftSetting] = [.enableUpcomingFeature("ExistentialAny")]
+
+let package = Package(
+    name: "nvmefs",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "nvmefs", targets: ["nvmefs"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+    ],
+    targets: [
+        // Wire types: pure values, no C, no I/O.
+        .target(name: "NVMeSpec", swiftSettings: strict),
+        // Backends and the multi-AIO request engine.
+        .target(name: "BlockIO", dependencies: ["NVMeSpec"], swiftSettings: strict),
+        // Host address space (regions) and PRP/SGL data mapping.
+        .target(name: "HostMemory", dependencies: ["NVMeSpec", "BlockIO"], swiftSettings: strict),
+        // The emulated controller: registers, queues, commands.
+        .target(name: "NVMeController",
+                dependencies: ["NVMeSpec", "BlockIO", "HostMemory", .product(name: "Logging", package: "swift-log")],
+                swiftSettings: strict),
+        // The built-in host driver.
+        .target(name: "NVMeHost", dependencies: ["NVMeController"], swiftSettings: strict),
+        // The only C: libfuse3 through a shim header.
+        .systemLibrary(name: "CFuse3", pkgConfig: "fuse3", providers: [.apt(["libfuse3-dev"])]),
+        .target(name: "FUSEBridge",
+                dependencies: ["CFuse3", "NVMeHost", "NVMeController", .product(name: "Logging", package: "swift-log")],
+                swiftSettings: strict),
+        .executableTarget(name: "nvmefs",
+                          dependencies: ["FUSEBridge", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                                         .product(name: "Logging", package: "swift-log")],
+                          swiftSettings: strict),
+        .testTarget(name: "NVMeSpecTests", dependencies: ["NVMeSpec"]),
+        .testTarget(name: "BlockIOTests", dependencies: ["BlockIO"]),
+        .testTarget(name: "HostMemoryTests", dependencies: ["HostMemory"]),
+        .testTarget(name: "NVMeControllerTests", dependencies: ["NVMeController"]),
+        .testTarget(name: "NVMeHostTests", dependencies: ["NVMeHost"]),
+    ]
+)

@@ -1,0 +1,1 @@
+// API sketch; implemented in this module.
