@@ -1,0 +1,207 @@
+import BlockIO
+import NVMeSpec
+
+extension NVMeController {
+    /// Admin command dispatch (NVMe 1.4 §5). Returns the status, or nil when
+    /// the command completes later (AER, Delete SQ draining).
+    func adminCommand(_ req: Request) -> NVMeStatus? {
+        let cmd = req.cmd
+        if cmd.fuse != 0 {
+            guestError("pci_nvme_err_invalid_fuse", [("cid", "\(cmd.cid)")])
+            return NVMeStatus.invalidField.withDNR
+        }
+        switch AdminOpcode(cmd.opcode) {
+        case .deleteIOSQ: return deleteSQ(req)
+        case .createIOSQ: return createSQ(req)
+        case .deleteIOCQ: return deleteCQ(req)
+        case .createIOCQ: return createCQ(req)
+        case .identify: return identify(req)
+        case .getLogPage: return getLogPage(req)
+        case .abort: return abort(req)
+        case .setFeatures: return setFeatures(req)
+        case .getFeatures: return getFeatures(req)
+        case .asyncEventRequest: return asyncEventRequest(req)
+        case .keepAlive: return .success
+        default:
+            guestError("pci_nvme_err_invalid_admin_opc", [("opc", hex(cmd.opcode))])
+            return NVMeStatus.invalidOpcode.withDNR
+        }
+    }
+
+    var ioQueuesExist: Bool {
+        sqs.dropFirst().contains { $0 != nil } || cqs.dropFirst().contains { $0 != nil }
+    }
+
+    // MARK: Queue management (§5.3-§5.6, statuses as QEMU)
+
+    func createCQ(_ req: Request) -> NVMeStatus {
+        let c = req.cmd
+        let cqid = Int(c.cdw10 & 0xFFFF), qsize = Int(c.cdw10 >> 16)
+        let pc = c.cdw11 & 1 != 0, ien = c.cdw11 & 2 != 0
+        let vector = Int(c.cdw11 >> 16)
+        let base = c.prp1
+        traceEvent("pci_nvme_create_cq", [("addr", hex(base)), ("cqid", "\(cqid)"), ("vector", "\(vector)"), ("qsize", "\(qsize)"), ("ien", "\(ien)")])
+        guard cqid != 0, cqid <= parameters.maxIOQueuePairs, cqs[cqid] == nil else {
+            guestError("pci_nvme_err_invalid_create_cq_cqid", [("cqid", "\(cqid)")])
+            return NVMeStatus.invalidQueueIdentifier.withDNR
+        }
+        guard qsize != 0, qsize <= Int(cap.mqes) else {
+            guestError("pci_nvme_err_invalid_create_cq_size", [("qsize", "\(qsize)")])
+            return NVMeStatus.invalidQueueSize.withDNR
+        }
+        guard base != 0, base & UInt64(pageSize - 1) == 0 else {
+            guestError("pci_nvme_err_invalid_create_cq_addr", [("addr", hex(base))])
+            return NVMeStatus.invalidField.withDNR
+        }
+        guard vector < parameters.interruptVectors else {
+            guestError("pci_nvme_err_invalid_create_cq_vector", [("vector", "\(vector)")])
+            return NVMeStatus.invalidInterruptVector.withDNR
+        }
+        guard pc else {
+            guestError("pci_nvme_err_invalid_create_cq_qflags", [("pc", "0")])
+            return NVMeStatus.invalidField.withDNR
+        }
+        // The queue memory must be backed by one region (SPEC §1).
+        guard space.pointer(base, length: (qsize + 1) * 16) != nil else {
+            guestError("pci_nvme_err_invalid_create_cq_addr", [("addr", hex(base)), ("reason", "unbacked")])
+            return NVMeStatus.invalidField.withDNR
+        }
+        cqs[cqid] = CompletionQueue(cqid: UInt16(cqid), base: base, size: qsize + 1, vector: vector, interruptsEnabled: ien)
+        return .success
+    }
+
+    func createSQ(_ req: Request) -> NVMeStatus {
+        let c = req.cmd
+        let sqid = Int(c.cdw10 & 0xFFFF), qsize = Int(c.cdw10 >> 16)
+        let pc = c.cdw11 & 1 != 0, qprio = UInt8((c.cdw11 >> 1) & 3)
+        let cqid = Int(c.cdw11 >> 16)
+        let base = c.prp1
+        traceEvent("pci_nvme_create_sq", [("addr", hex(base)), ("sqid", "\(sqid)"), ("cqid", "\(cqid)"), ("qsize", "\(qsize)"), ("qprio", "\(qprio)")])
+        guard cqid != 0, cqid <= parameters.maxIOQueuePairs, cqs[cqid] != nil else {
+            guestError("pci_nvme_err_invalid_create_sq_cqid", [("cqid", "\(cqid)")])
+            return NVMeStatus.completionQueueInvalid.withDNR
+        }
+        guard sqid != 0, sqid <= parameters.maxIOQueuePairs, sqs[sqid] == nil else {
+            guestError("pci_nvme_err_invalid_create_sq_sqid", [("sqid", "\(sqid)")])
+            return NVMeStatus.invalidQueueIdentifier.withDNR
+        }
+        guard qsize != 0, qsize <= Int(cap.mqes) else {
+            guestError("pci_nvme_err_invalid_create_sq_size", [("qsize", "\(qsize)")])
+            return NVMeStatus.invalidQueueSize.withDNR
+        }
+        guard base != 0, base & UInt64(pageSize - 1) == 0 else {
+            guestError("pci_nvme_err_invalid_create_sq_addr", [("addr", hex(base))])
+            return NVMeStatus.invalidField.withDNR
+        }
+        guard pc else {
+            guestError("pci_nvme_err_invalid_create_sq_qflags", [("pc", "0")])
+            return NVMeStatus.invalidField.withDNR
+        }
+        guard space.pointer(base, length: (qsize + 1) * 64) != nil else {
+            guestError("pci_nvme_err_invalid_create_sq_addr", [("addr", hex(base)), ("reason", "unbacked")])
+            return NVMeStatus.invalidField.withDNR
+        }
+        sqs[sqid] = SubmissionQueue(sqid: UInt16(sqid), cqid: UInt16(cqid), base: base, size: qsize + 1, priority: qprio)
+        cqs[cqid]!.sqids.insert(UInt16(sqid))
+        return .success
+    }
+
+    /// Delete I/O SQ (§5.7): outstanding commands are cancelled or drained; the
+    /// command completes once none is left, and no CQE of the deleted queue is posted.
+    func deleteSQ(_ req: Request) -> NVMeStatus? {
+        let qid = Int(req.cmd.cdw10 & 0xFFFF)
+        guard qid != 0, qid < sqs.count, let sq = sqs[qid], !sq.deleted else {
+            guestError("pci_nvme_err_invalid_del_sq", [("qid", "\(qid)")])
+            return NVMeStatus.invalidQueueIdentifier.withDNR
+        }
+        traceEvent("pci_nvme_del_sq", [("qid", "\(qid)")])
+        cancelOutstanding(of: sq, status: .sqDeletion)
+        sq.deleted = true
+        if sq.outstanding.isEmpty {
+            removeSQ(sq)
+            return .success
+        }
+        sq.deleteRequest = req
+        return nil
+    }
+
+    func completeSQDeletion(_ sq: SubmissionQueue) {
+        removeSQ(sq)
+        if let del = sq.deleteRequest {
+            sq.deleteRequest = nil
+            finish(del, status: .success)
+        }
+    }
+
+    func removeSQ(_ sq: SubmissionQueue) {
+        sqs[Int(sq.sqid)] = nil
+        cqs[Int(sq.cqid)]?.sqids.remove(sq.sqid)
+    }
+
+    func deleteCQ(_ req: Request) -> NVMeStatus {
+        let qid = Int(req.cmd.cdw10 & 0xFFFF)
+        guard qid != 0, qid < cqs.count, let cq = cqs[qid] else {
+            guestError("pci_nvme_err_invalid_del_cq_cqid", [("qid", "\(qid)")])
+            return NVMeStatus.invalidQueueIdentifier.withDNR
+        }
+        guard cq.sqids.isEmpty else {
+            guestError("pci_nvme_err_invalid_del_cq_notempty", [("qid", "\(qid)")])
+            return NVMeStatus.invalidQueueDeletion.withDNR
+        }
+        traceEvent("pci_nvme_del_cq", [("qid", "\(qid)")])
+        cqs[qid] = nil
+        return .success
+    }
+
+    // MARK: Abort (§5.1)
+
+    /// Cancels the command (SQID, CID) if it is still queued or in flight.
+    /// Dword 0 bit 0 is 0 when the command was aborted, 1 when it was not.
+    func abort(_ req: Request) -> NVMeStatus {
+        let sqid = Int(req.cmd.cdw10 & 0xFFFF), cid = UInt16(req.cmd.cdw10 >> 16)
+        traceEvent("pci_nvme_abort", [("sqid", "\(sqid)"), ("cid", "\(cid)")])
+        req.dw0 = 1
+        guard sqid < sqs.count, let sq = sqs[sqid], !sq.deleted else {
+            return NVMeStatus.invalidField.withDNR
+        }
+        if sqid == 0 && cid == req.cid { return .success }  // aborting itself: not aborted
+        if let target = sq.outstanding.values.first(where: { $0.cid == cid && $0 !== req && $0.cancelStatus == nil }) {
+            if target.isAER {
+                aerRequests.removeAll { $0 === target }
+                finish(target, status: .abortRequested)
+            } else if target.namespace != nil && !target.aios.isEmpty {
+                cancel(target, status: .abortRequested)
+            } else {
+                return .success  // already completing: not aborted
+            }
+            req.dw0 = 0
+            return .success
+        }
+        // Still in the submission queue, not yet fetched: abort it when fetched.
+        var i = sq.head
+        while i != sq.tail {
+            if let p = space.pointer(sq.base &+ UInt64(i) &* 64, length: 64),
+               UnsafeRawBufferPointer(start: p, count: 64).le16(2) == cid {
+                sq.abortOnFetch.insert(cid)
+                req.dw0 = 0
+                return .success
+            }
+            i = (i + 1) % sq.size
+        }
+        return .success
+    }
+
+    // MARK: Asynchronous Event Request (§5.2)
+
+    func asyncEventRequest(_ req: Request) -> NVMeStatus? {
+        guard aerRequests.count <= Int(parameters.aerl) else {
+            guestError("pci_nvme_err_aer_limit", [("outstanding", "\(aerRequests.count)")])
+            return NVMeStatus.asyncEventRequestLimitExceeded
+        }
+        traceEvent("pci_nvme_aer", [("cid", "\(req.cid)")])
+        req.isAER = true
+        aerRequests.append(req)
+        processAERs()
+        return nil
+    }
+}

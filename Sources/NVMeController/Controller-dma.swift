@@ -1,0 +1,45 @@
+import BlockIO
+import HostMemory
+import NVMeSpec
+
+extension NVMeController {
+    /// Maps the command's data pointer for `length` bytes (§4.3 PRP, §4.4 SGL),
+    /// enforcing MDTS. Admin commands use PRPs only (NVMe over PCIe).
+    func mapData(_ req: Request, length: Int, direction: DataDirection, checkMDTS: Bool = true) -> Result<[IOVector], NVMeStatus> {
+        if checkMDTS, let mdts = parameters.maxDataTransfer, length > mdts {
+            guestError("pci_nvme_err_mdts", [("cid", "\(req.cid)"), ("len", "\(length)")])
+            return .failure(NVMeStatus.invalidField.withDNR)
+        }
+        if length == 0 { return .success([]) }
+        switch req.cmd.psdt {
+        case 0:
+            return PRPMapper.map(prp1: req.cmd.prp1, prp2: req.cmd.prp2, length: length, pageSize: pageSize, in: space)
+        case 1, 2 where req.sq.sqid != 0:
+            return SGLMapper.map(sgl1Low: req.cmd.prp1, sgl1High: req.cmd.prp2, length: length, direction: direction, in: space)
+        default:
+            guestError("pci_nvme_err_invalid_psdt", [("cid", "\(req.cid)"), ("psdt", "\(req.cmd.psdt)")])
+            return .failure(NVMeStatus.invalidField.withDNR)
+        }
+    }
+
+    /// Copies controller data to the host buffer of the command (Identify, logs, features).
+    func transferToHost(_ req: Request, _ bytes: [UInt8]) -> NVMeStatus {
+        switch mapData(req, length: bytes.count, direction: .controllerToHost) {
+        case .failure(let status): return status
+        case .success(let iov):
+            bytes.withUnsafeBytes { scatter($0, into: iov) }
+            return .success
+        }
+    }
+
+    /// Copies `length` bytes from the host buffer of the command.
+    func transferFromHost(_ req: Request, length: Int) -> Result<[UInt8], NVMeStatus> {
+        switch mapData(req, length: length, direction: .hostToController) {
+        case .failure(let status): return .failure(status)
+        case .success(let iov):
+            var out = [UInt8](repeating: 0, count: length)
+            out.withUnsafeMutableBytes { gather(iov, into: $0) }
+            return .success(out)
+        }
+    }
+}

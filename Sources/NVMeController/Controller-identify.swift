@@ -1,0 +1,101 @@
+import NVMeSpec
+
+extension NVMeController {
+    /// Identify (§5.15): CNS 0 namespace, 1 controller, 2 active namespace
+    /// list, 3 namespace identification descriptors; statuses as QEMU.
+    func identify(_ req: Request) -> NVMeStatus {
+        let c = req.cmd
+        let cns = UInt8(c.cdw10 & 0xFF)
+        traceEvent("pci_nvme_identify", [("cid", "\(c.cid)"), ("cns", hex(cns)), ("nsid", hex(c.nsid))])
+        switch cns {
+        case 0x00:
+            guard c.nsid != 0, c.nsid != 0xFFFF_FFFF else {
+                guestError("pci_nvme_err_invalid_ns", [("nsid", hex(c.nsid))])
+                return NVMeStatus.invalidNamespace.withDNR
+            }
+            // An inactive NSID returns a zero-filled structure (§5.15.2.1).
+            let data = namespace(c.nsid).map { identifyNamespaceData($0).bytes } ?? [UInt8](repeating: 0, count: 4096)
+            return transferToHost(req, data)
+        case 0x01:
+            return transferToHost(req, identifyControllerData().bytes)
+        case 0x02:
+            guard c.nsid < 0xFFFF_FFFE else {
+                guestError("pci_nvme_err_invalid_ns", [("nsid", hex(c.nsid))])
+                return NVMeStatus.invalidNamespace.withDNR
+            }
+            let list = NamespaceList(namespaces.map(\.nsid).filter { $0 > c.nsid }.prefix(1024).map { $0 })
+            return transferToHost(req, list.bytes)
+        case 0x03:
+            guard c.nsid != 0, c.nsid != 0xFFFF_FFFF else {
+                guestError("pci_nvme_err_invalid_ns", [("nsid", hex(c.nsid))])
+                return NVMeStatus.invalidNamespace.withDNR
+            }
+            guard let ns = namespace(c.nsid) else { return NVMeStatus.invalidField.withDNR }
+            let list = NamespaceIdentificationDescriptorList([.eui64(ns.eui64), .nguid(ns.nguid), .csi(0)])
+            return transferToHost(req, list.bytes)
+        default:
+            guestError("pci_nvme_err_invalid_identify_cns", [("cns", hex(cns))])
+            return NVMeStatus.invalidField.withDNR
+        }
+    }
+
+    /// Identify Controller data (Figure 247), values as QEMU's where it has them.
+    public func identifyControllerData() -> IdentifyController {
+        var id = IdentifyController()
+        id.vid = 0x1B36
+        id.ssvid = 0x1AF4
+        id.sn = parameters.serial
+        id.mn = parameters.model
+        id.fr = parameters.firmwareRevision
+        id.rab = 6
+        id.ieee = 0x525400
+        id.mdts = parameters.mdts
+        id.cntlid = 0
+        id.ver = Version.v1_4.raw
+        id.oaes = 1 << 8                 // namespace attribute notices
+        id.cntrltype = 1                 // I/O controller
+        id.oacs = 0
+        id.acl = parameters.acl
+        id.aerl = parameters.aerl
+        id.frmw = 0x03                   // slot 1 read-only, 1 slot
+        id.lpa = 0x06                    // commands supported and effects, extended data
+        id.elpe = parameters.elpe
+        id.npss = 0
+        id.wctemp = 0x157
+        id.cctemp = 0x175
+        id.sqes = 0x66
+        id.cqes = 0x44
+        id.maxcmd = 0
+        id.nn = UInt32(namespaces.count)
+        // Compare, Dataset Management, Write Zeroes, Save/Select, Timestamp.
+        id.oncs = 0x01 | 0x04 | 0x08 | 0x10 | 0x40
+        id.fuses = 0
+        id.vwc = 0x07                    // present; Flush with NSID FFFFFFFFh supported
+        id.sgls = 0x1 | 1 << 16          // SGLs without alignment, bit bucket
+        id.subnqn = "nqn.2026-11.io.nvmefs:\(parameters.serial)"
+        var ps = id.psd[0]
+        ps.mp = 0x9C4
+        ps.enlat = 0x10
+        ps.exlat = 0x04
+        id.psd[0] = ps
+        return id
+    }
+
+    /// Identify Namespace data (Figure 249). LBA formats as QEMU's list.
+    public func identifyNamespaceData(_ ns: Namespace) -> IdentifyNamespace {
+        var id = IdentifyNamespace()
+        id.nsze = ns.nsze
+        id.ncap = ns.nsze
+        id.nuse = ns.nsze
+        id.nlbaf = 7
+        let formats: [(UInt16, UInt8)] = [(0, 9), (8, 9), (16, 9), (64, 9), (0, 12), (8, 12), (16, 12), (64, 12)]
+        for (i, f) in formats.enumerated() { id.lbaf[i] = LBAFormat(ms: f.0, lbads: f.1) }
+        id.flbas = ns.lbads == 12 ? 4 : 0
+        id.dlfeat = 0x09                 // deallocated blocks read as zeroes; Write Zeroes may deallocate
+        id.nvmcap = UInt128(ns.nsze) << UInt128(ns.lbads)
+        id.nguid = ns.nguid
+        id.eui64 = ns.eui64
+        id.nsattr = ns.isReadOnly ? 1 : 0
+        return id
+    }
+}

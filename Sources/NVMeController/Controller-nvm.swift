@@ -1,0 +1,195 @@
+import BlockIO
+import HostMemory
+import NVMeSpec
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension NVMeController {
+    /// NVM command set dispatch (NVMe 1.4 §6). Returns a status, or nil while
+    /// the request's AIOs are in flight.
+    func ioCommand(_ req: Request) -> NVMeStatus? {
+        let c = req.cmd
+        if c.fuse != 0 {
+            guestError("pci_nvme_err_invalid_fuse", [("cid", "\(c.cid)")])
+            return NVMeStatus.invalidField.withDNR
+        }
+        if NVMOpcode(c.opcode) == .flush && c.nsid == 0xFFFF_FFFF {
+            return flushAll(req)
+        }
+        guard let ns = namespace(c.nsid) else {
+            guestError("pci_nvme_err_invalid_ns", [("nsid", hex(c.nsid))])
+            return NVMeStatus.invalidNamespace.withDNR
+        }
+        switch NVMOpcode(c.opcode) {
+        case .read: return readWrite(req, ns, write: false)
+        case .write: return readWrite(req, ns, write: true)
+        case .flush: return flush(req, [ns])
+        case .writeZeroes: return writeZeroes(req, ns)
+        case .datasetManagement: return datasetManagement(req, ns)
+        case .compare: return compare(req, ns)
+        default:
+            guestError("pci_nvme_err_invalid_opc", [("opc", hex(c.opcode))])
+            return NVMeStatus.invalidOpcode.withDNR
+        }
+    }
+
+    /// Common LBA-range checks; records an "invalid" accounting entry on failure.
+    func checkRange(_ req: Request, _ ns: Namespace, op: AIOOperation, write: Bool, dataLength: Int?) -> NVMeStatus? {
+        let c = req.cmd
+        let nlb = UInt64(c.nlb) + 1
+        if write && ns.isReadOnly {
+            ns.accounting.invalid(op)
+            guestError("pci_nvme_err_ns_readonly", [("nsid", "\(ns.nsid)")])
+            return NVMeStatus.namespaceWriteProtected.withDNR
+        }
+        if let len = dataLength, let mdts = parameters.maxDataTransfer, len > mdts {
+            ns.accounting.invalid(op)
+            guestError("pci_nvme_err_mdts", [("cid", "\(c.cid)"), ("len", "\(len)")])
+            return NVMeStatus.invalidField.withDNR
+        }
+        guard ns.inBounds(slba: c.slba, nlb: nlb) else {
+            ns.accounting.invalid(op)
+            guestError("pci_nvme_err_invalid_lba_range", [("slba", "\(c.slba)"), ("nlb", "\(nlb)"), ("nsze", "\(ns.nsze)")])
+            return NVMeStatus.lbaOutOfRange.withDNR
+        }
+        return nil
+    }
+
+    /// Issues one AIO per `maxBackendTransfer` bytes of the scatter-gather list.
+    func submitSplit(_ req: Request, _ ns: Namespace, op: AIOOperation, offset: UInt64, iov: [IOVector]) {
+        let chunk = parameters.maxBackendTransfer
+        var pieces: [IOVector] = []
+        var pieceLength = 0
+        var pieceOffset = offset
+        for var v in iov {
+            while v.length > 0 {
+                let take = min(v.length, chunk - pieceLength)
+                pieces.append(IOVector(base: v.base, length: take))
+                pieceLength += take
+                v.base += take
+                v.length -= take
+                if pieceLength == chunk {
+                    submitAIO(req, ns, AIO(operation: op, offset: pieceOffset, length: UInt64(pieceLength), iov: pieces))
+                    pieceOffset += UInt64(pieceLength)
+                    pieces.removeAll(keepingCapacity: true)
+                    pieceLength = 0
+                }
+            }
+        }
+        if pieceLength > 0 {
+            submitAIO(req, ns, AIO(operation: op, offset: pieceOffset, length: UInt64(pieceLength), iov: pieces))
+        }
+    }
+
+    func readWrite(_ req: Request, _ ns: Namespace, write: Bool) -> NVMeStatus? {
+        let c = req.cmd
+        let op: AIOOperation = write ? .write : .read
+        let length = (Int(c.nlb) + 1) << Int(ns.lbads)
+        if let bad = checkRange(req, ns, op: op, write: write, dataLength: length) { return bad }
+        let iov: [IOVector]
+        switch mapData(req, length: length, direction: write ? .hostToController : .controllerToHost, checkMDTS: false) {
+        case .failure(let status):
+            ns.accounting.invalid(op)
+            return status
+        case .success(let v): iov = v
+        }
+        req.namespace = ns
+        req.accountingCookie = ns.accounting.start(op, bytes: UInt64(length))
+        submitSplit(req, ns, op: op, offset: c.slba << UInt64(ns.lbads), iov: iov)
+        return nil
+    }
+
+    func flush(_ req: Request, _ targets: [Namespace]) -> NVMeStatus? {
+        guard let first = targets.first else { return .success }
+        req.namespace = first
+        req.accountingCookie = first.accounting.start(.flush, bytes: 0)
+        for ns in targets {
+            submitAIO(req, ns, AIO(operation: .flush, offset: 0, length: 0))
+        }
+        return nil
+    }
+
+    /// Flush with NSID FFFFFFFFh flushes every namespace: one AIO each (VWC bits 2:1 = 11b).
+    func flushAll(_ req: Request) -> NVMeStatus? {
+        flush(req, namespaces)
+    }
+
+    func writeZeroes(_ req: Request, _ ns: Namespace) -> NVMeStatus? {
+        let c = req.cmd
+        if let bad = checkRange(req, ns, op: .writeZeroes, write: true, dataLength: nil) { return bad }
+        let length = (UInt64(c.nlb) + 1) << UInt64(ns.lbads)
+        req.namespace = ns
+        req.accountingCookie = ns.accounting.start(.writeZeroes, bytes: length)
+        submitAIO(req, ns, AIO(operation: .writeZeroes, offset: c.slba << UInt64(ns.lbads), length: length))
+        return nil
+    }
+
+    /// Dataset Management (§6.7): with AD set, each non-empty range becomes one
+    /// discard AIO; the command completes when all of them have.
+    func datasetManagement(_ req: Request, _ ns: Namespace) -> NVMeStatus? {
+        let c = req.cmd
+        let nr = Int(c.cdw10 & 0xFF) + 1
+        let deallocate = c.cdw11 & 0x4 != 0
+        let data: [UInt8]
+        switch transferFromHost(req, length: nr * DatasetManagementRange.size) {
+        case .failure(let s):
+            ns.accounting.invalid(.discard)
+            return s
+        case .success(let d): data = d
+        }
+        guard deallocate else { return .success }
+        if ns.isReadOnly {
+            ns.accounting.invalid(.discard)
+            return NVMeStatus.namespaceWriteProtected.withDNR
+        }
+        var ranges: [(UInt64, UInt64)] = []
+        for i in 0..<nr {
+            let r = data.withUnsafeBytes { DatasetManagementRange(bytes: UnsafeRawBufferPointer(rebasing: $0[(i * 16)..<(i * 16 + 16)]))! }
+            let nlb = UInt64(r.nlb)
+            if nlb == 0 { continue }
+            guard ns.inBounds(slba: r.slba, nlb: nlb) else {
+                ns.accounting.invalid(.discard)
+                guestError("pci_nvme_err_invalid_lba_range", [("slba", "\(r.slba)"), ("nlb", "\(nlb)")])
+                return NVMeStatus.lbaOutOfRange.withDNR
+            }
+            ranges.append((r.slba << UInt64(ns.lbads), nlb << UInt64(ns.lbads)))
+        }
+        if ranges.isEmpty { return .success }
+        req.namespace = ns
+        req.accountingCookie = ns.accounting.start(.discard, bytes: ranges.reduce(0) { $0 + $1.1 })
+        for (offset, length) in ranges {
+            submitAIO(req, ns, AIO(operation: .discard, offset: offset, length: length))
+        }
+        return nil
+    }
+
+    /// Compare (§6.6): reads the LBAs into a bounce buffer, then compares them
+    /// with the host data; a mismatch is Compare Failure.
+    func compare(_ req: Request, _ ns: Namespace) -> NVMeStatus? {
+        let c = req.cmd
+        let length = (Int(c.nlb) + 1) << Int(ns.lbads)
+        if let bad = checkRange(req, ns, op: .read, write: false, dataLength: length) { return bad }
+        let hostData: [IOVector]
+        switch mapData(req, length: length, direction: .hostToController, checkMDTS: false) {
+        case .failure(let status):
+            ns.accounting.invalid(.read)
+            return status
+        case .success(let v): hostData = v
+        }
+        let bounce = UnsafeMutableRawBufferPointer.allocate(byteCount: length, alignment: 4096)
+        req.bounce = bounce
+        req.namespace = ns
+        req.accountingCookie = ns.accounting.start(.read, bytes: UInt64(length))
+        req.continuation = { req in
+            guard let media = req.bounce else { return NVMeStatus.internalError }
+            let host = UnsafeMutableRawBufferPointer.allocate(byteCount: media.count, alignment: 16)
+            defer { host.deallocate() }
+            gather(hostData, into: host)
+            return memcmp(host.baseAddress!, media.baseAddress!, media.count) == 0 ? .success : NVMeStatus.compareFailure.withDNR
+        }
+        submitSplit(req, ns, op: .read, offset: c.slba << UInt64(ns.lbads), iov: [IOVector(base: bounce.baseAddress!, length: length)])
+        return nil
+    }
+}

@@ -1,0 +1,264 @@
+import BlockIO
+import HostMemory
+import NVMeSpec
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension NVMeController {
+    // MARK: - Doorbells (§3.1.24, §3.1.25)
+
+    func processDoorbell(offset: Int, value: UInt32) {
+        stats.doorbellWrites += 1
+        let index = (offset - 0x1000) >> (2 + Int(cap.dstrd))
+        let qid = index >> 1
+        let isCQ = index & 1 == 1
+        if index < doorbellValues.count { doorbellValues[index] = value }
+        if tracing { traceEvent("pci_nvme_mmio_doorbell_\(isCQ ? "cq" : "sq")", [("qid", "\(qid)"), ("value", "\(value)")]) }
+        guard csts.rdy, !resetInProgress else {
+            guestError("pci_nvme_ub_db_wr_not_ready", [("qid", "\(qid)"), ("value", "\(value)")])
+            return
+        }
+        if isCQ {
+            guard qid < cqs.count, let cq = cqs[qid] else {
+                invalidDoorbell("pci_nvme_ub_db_wr_invalid_cq", qid: qid, value: value, info: AsyncEventInfo.invalidDoorbellRegister)
+                return
+            }
+            guard Int(value) < cq.size else {
+                invalidDoorbell("pci_nvme_ub_db_wr_invalid_cqhead", qid: qid, value: value, info: AsyncEventInfo.invalidDoorbellWriteValue)
+                return
+            }
+            cq.lastDoorbell = value
+            cq.head = Int(value)
+            postCompletions(cq)
+            // Room in the CQ may let requests of its SQs complete and new ones be fetched.
+            processSubmissionQueues()
+        } else {
+            guard qid < sqs.count, let sq = sqs[qid], !sq.deleted else {
+                invalidDoorbell("pci_nvme_ub_db_wr_invalid_sq", qid: qid, value: value, info: AsyncEventInfo.invalidDoorbellRegister)
+                return
+            }
+            guard Int(value) < sq.size else {
+                invalidDoorbell("pci_nvme_ub_db_wr_invalid_sqtail", qid: qid, value: value, info: AsyncEventInfo.invalidDoorbellWriteValue)
+                return
+            }
+            sq.lastDoorbell = value
+            sq.tail = Int(value)
+            processSubmissionQueues()
+        }
+    }
+
+    /// An invalid doorbell write produces an Error asynchronous event when an
+    /// AER is outstanding (NVMe 1.4 §4.1; QEMU nvme_process_db).
+    func invalidDoorbell(_ name: String, qid: Int, value: UInt32, info: UInt8) {
+        stats.invalidDoorbellWrites += 1
+        guestError(name, [("qid", "\(qid)"), ("value", "\(value)")])
+        if !aerRequests.isEmpty {
+            enqueueEvent(AsyncEvent(type: AsyncEventType.error, info: info, logPage: 0x01))
+        }
+    }
+
+    // MARK: - Fetching (§4.11 round robin with arbitration burst)
+
+    /// Fetches commands round robin across submission queues, up to the
+    /// arbitration burst from each queue per round, until no queue has work
+    /// or free request slots.
+    func processSubmissionQueues() {
+        guard csts.rdy, !resetInProgress, !csts.cfs else { return }
+        let burst = features.arbitrationBurst
+        var progress = true
+        while progress {
+            progress = false
+            for case let sq? in sqs where !sq.deleted {
+                var taken = 0
+                while taken < burst, !sq.isEmpty, !sq.free.isEmpty, csts.rdy, !csts.cfs {
+                    if !fetchAndDispatch(sq) { return }
+                    taken += 1
+                    progress = true
+                }
+            }
+        }
+    }
+
+    /// Reads the entry at the SQ head and runs it. Returns false if the
+    /// controller failed (the entry was not readable).
+    func fetchAndDispatch(_ sq: SubmissionQueue) -> Bool {
+        let addr = sq.base &+ UInt64(sq.head) &* 64
+        guard let p = space.pointer(addr, length: 64),
+              let cmd = SubmissionQueueEntry(bytes: UnsafeRawBufferPointer(start: p, count: 64)) else {
+            // QEMU: an unreadable SQ entry sets CSTS.CFS.
+            guestError("pci_nvme_err_addr_read", [("addr", hex(addr))])
+            csts.cfs = true
+            emit(.fatal)
+            return false
+        }
+        sq.head = (sq.head + 1) % sq.size
+        let req = sq.free.removeLast()
+        req.reset(cmd)
+        sq.outstanding[ObjectIdentifier(req)] = req
+        if sq.abortOnFetch.remove(cmd.cid) != nil {
+            finish(req, status: .abortRequested)
+            return true
+        }
+        let status: NVMeStatus?
+        if sq.sqid == 0 {
+            stats.adminCommands[cmd.opcode, default: 0] += 1
+            if tracing { traceEvent("pci_nvme_admin_cmd", [("cid", "\(cmd.cid)"), ("sqid", "0"), ("opc", hex(cmd.opcode)), ("opname", AdminOpcode(cmd.opcode).name)]) }
+            status = adminCommand(req)
+        } else {
+            stats.ioCommands[cmd.opcode, default: 0] += 1
+            if tracing { traceEvent("pci_nvme_io_cmd", [("cid", "\(cmd.cid)"), ("nsid", hex(cmd.nsid)), ("sqid", "\(sq.sqid)"), ("opc", hex(cmd.opcode)), ("opname", NVMOpcode(cmd.opcode).name)]) }
+            status = ioCommand(req)
+        }
+        if let status { finish(req, status: status) }
+        return true
+    }
+
+    // MARK: - Backend I/O (SPEC §5)
+
+    /// Queues one AIO of `req` for submission once the lock is released.
+    func submitAIO(_ req: Request, _ ns: Namespace, _ aio: AIO) {
+        let index = req.aios.reserve()
+        if tracing {
+            traceEvent("pci_nvme_req_add_aio", [("cid", "\(req.cid)"), ("nsid", "\(ns.nsid)"), ("op", aio.operation.description),
+                                                ("offset", "\(aio.offset)"), ("len", "\(aio.length)")])
+        }
+        effects.append(.submit(ns, req, index, aio))
+    }
+
+    /// Backend completion (any thread, no lock held).
+    func aioCompleted(_ req: Request, index: Int, operation: AIOOperation, errno err: Int32) {
+        locked {
+            if tracing { traceEvent("pci_nvme_aio_cb", [("cid", "\(req.cid)"), ("op", operation.description), ("ret", "\(-err)")]) }
+            if err != 0 && !(err == ECANCELED && req.cancelStatus != nil) {
+                let status = nvmeStatus(forFailed: operation, errno: err)
+                if tracing { traceEvent("pci_nvme_err_aio", [("cid", "\(req.cid)"), ("op", operation.description), ("errno", "\(err)"), ("status", hex(status.raw))]) }
+                req.aios.setError(status)
+            }
+            guard req.aios.finish(index) else { return }
+            if req.sq.deleted {
+                release(req)
+                return
+            }
+            if req.cancelStatus == nil, req.aios.status.isSuccess, let next = req.continuation {
+                req.continuation = nil
+                guard let status = next(req) else { return }  // more AIOs issued
+                finish(req, status: status)
+                return
+            }
+            finish(req, status: req.aios.status.isSuccess ? req.pendingStatus : req.aios.status)
+        }
+    }
+
+    // MARK: - Completion (§4.6)
+
+    /// The one path by which a command completes: accounting, error log, then
+    /// the CQE is queued (posted when the CQ has room).
+    func finish(_ req: Request, status incoming: NVMeStatus) {
+        let status = req.cancelStatus ?? incoming
+        if let ns = req.namespace, let cookie = req.accountingCookie {
+            if status.isSuccess { ns.accounting.done(cookie) } else { ns.accounting.failed(cookie) }
+            req.accountingCookie = nil
+        }
+        req.releaseBounce()
+        if !status.isSuccess {
+            stats.errors += 1
+            recordError(req, status: status)
+        }
+        if req.sq.deleted {
+            release(req)
+            return
+        }
+        guard let cq = cqs[Int(req.sq.cqid)] else { release(req); return }
+        req.pendingStatus = status
+        if tracing { traceEvent("pci_nvme_enqueue_req_completion", [("cid", "\(req.cid)"), ("cqid", "\(cq.cqid)"), ("dw0", hex(req.dw0)), ("dw1", hex(req.dw1)), ("status", hex(status.raw))]) }
+        cq.pending.append(req)
+        postCompletions(cq)
+    }
+
+    /// Returns a request to its SQ's free list; drives pending SQ deletions and resets.
+    func release(_ req: Request) {
+        let sq = req.sq
+        req.releaseBounce()
+        sq.outstanding[ObjectIdentifier(req)] = nil
+        sq.free.append(req)
+        if sq.deleted {
+            if sqs.indices.contains(Int(sq.sqid)), sqs[Int(sq.sqid)] === sq {
+                // Delete I/O SQ: completes once the drain is over.
+                if sq.outstanding.isEmpty { completeSQDeletion(sq) }
+            } else if resetInProgress {
+                drainingAfterReset -= 1
+                finishResetIfDrained()
+            }
+        }
+    }
+
+    /// Writes as many pending CQEs as fit, with phase tags, and raises the vector.
+    func postCompletions(_ cq: CompletionQueue) {
+        var posted = 0
+        while !cq.pending.isEmpty, !cq.isFull {
+            let req = cq.pending.removeFirst()
+            let addr = cq.base &+ UInt64(cq.tail) &* 16
+            let cqe = CompletionQueueEntry(dw0: req.dw0, dw1: req.dw1, sqhd: UInt16(req.sq.head), sqid: req.sq.sqid,
+                                           cid: req.cid, phase: cq.phase, status: req.pendingStatus)
+            guard let p = space.pointer(addr, length: 16) else {
+                guestError("pci_nvme_err_addr_write", [("addr", hex(addr))])
+                csts.cfs = true
+                emit(.fatal)
+                cq.pending.insert(req, at: 0)
+                return
+            }
+            cqe.encode(into: UnsafeMutableRawBufferPointer(start: p, count: 16))
+            stats.completionsPosted += 1
+            cq.tail += 1
+            if cq.tail == cq.size { cq.tail = 0; cq.phase.toggle() }
+            posted += 1
+            release(req)
+        }
+        if posted > 0 && cq.interruptsEnabled { raiseInterrupt(vector: cq.vector) }
+        if !cq.pending.isEmpty, cq.isFull, tracing {
+            traceEvent("pci_nvme_cq_full", [("cqid", "\(cq.cqid)")])
+        }
+    }
+
+    /// MSI-X style delivery; vectors 0-31 obey INTMS/INTMC masking.
+    func raiseInterrupt(vector: Int) {
+        guard vector < interrupts.count else { return }
+        if vector < 32 && intms & (1 << UInt32(vector)) != 0 {
+            interrupts[vector].pending = true
+            traceEvent("pci_nvme_irq_masked", [("vector", "\(vector)")])
+            return
+        }
+        interrupts[vector].pending = false
+        interrupts[vector].raised += 1
+        traceEvent("pci_nvme_irq_msix", [("vector", "\(vector)")])
+        if let h = interruptHandlers[vector] { effects.append(.interrupt(vector, h)) }
+    }
+
+    // MARK: - Cancellation
+
+    /// Cancels every outstanding request of `sq`: AIOs not yet started are
+    /// cancelled at the backend, running ones drain; the requests complete with
+    /// `status` (or silently, if the SQ is being deleted).
+    func cancelOutstanding(of sq: SubmissionQueue, status: NVMeStatus) {
+        for req in sq.outstanding.values {
+            cancel(req, status: status)
+        }
+        if let cq = cqs.indices.contains(Int(sq.cqid)) ? cqs[Int(sq.cqid)] : nil {
+            // Completed requests of this SQ still waiting for CQ room are dropped.
+            let dropped = cq.pending.filter { $0.sq === sq }
+            cq.pending.removeAll { $0.sq === sq }
+            for r in dropped { r.sq.outstanding[ObjectIdentifier(r)] = nil; r.sq.free.append(r) }
+        }
+        aerRequests.removeAll { $0.sq === sq }
+    }
+
+    /// Cancels one request: marks its status and cancels its AIOs.
+    func cancel(_ req: Request, status: NVMeStatus) {
+        if req.cancelStatus == nil { req.cancelStatus = status }
+        guard let ns = req.namespace else { return }
+        let tickets = req.aios.outstanding.values.filter { $0.raw != UInt64.max }
+        if !tickets.isEmpty { effects.append(.cancel(ns, Array(tickets))) }
+    }
+}

@@ -1,0 +1,241 @@
+import NVMeSpec
+
+/// The result of an MMIO write as the bus sees it (the controller never refuses
+/// a write; host misuse is traced as a guest error).
+extension NVMeController {
+    /// Size of BAR0 in bytes: registers, then one SQ/CQ doorbell pair per queue id.
+    public var bar0Size: Int { 0x1000 + 8 * (parameters.maxIOQueuePairs + 1) }
+
+    /// Reads `count` bytes of BAR0 at `offset` with no side effects (SPEC §3 bar0).
+    /// Doorbells read back the last value written.
+    public func readBAR(offset: Int, count: Int) -> [UInt8] {
+        let end = min(bar0Size, offset + max(0, count))
+        guard offset >= 0, offset < end else { return [] }
+        var regs = [UInt8](repeating: 0, count: 0x40)
+        var db: [UInt32] = []
+        locked {
+            regs.withUnsafeMutableBytes { r in
+                r.put64(cap.raw, at: 0x00)
+                r.put32(Version.v1_4.raw, at: 0x08)
+                r.put32(intms, at: 0x0C)
+                r.put32(intms, at: 0x10)
+                r.put32(cc.raw, at: 0x14)
+                r.put32(csts.raw, at: 0x1C)
+                r.put32(0, at: 0x20)   // NSSR reads as 0
+                r.put32(aqa.raw, at: 0x24)
+                r.put64(asq, at: 0x28)
+                r.put64(acq, at: 0x30)
+                r.put32(cmbloc, at: 0x38)
+                r.put32(cmbsz, at: 0x3C)
+            }
+            if end > 0x1000 { db = doorbellValues }
+        }
+        var out = [UInt8](repeating: 0, count: end - offset)
+        for i in offset..<end {
+            if i < 0x40 {
+                out[i - offset] = regs[i]
+            } else if i >= 0x1000 {
+                let d = (i - 0x1000) / 4
+                out[i - offset] = UInt8(truncatingIfNeeded: db[d] >> (8 * UInt32((i - 0x1000) % 4)))
+            }
+        }
+        return out
+    }
+
+    /// An aligned 4- or 8-byte register read (no side effects).
+    public func mmioRead(offset: Int, size: Int) -> UInt64 {
+        let bytes = readBAR(offset: offset, count: size)
+        var v: UInt64 = 0
+        for (i, b) in bytes.enumerated() { v |= UInt64(b) << (8 * UInt64(i)) }
+        return v
+    }
+
+    /// One MMIO write of `size` (4 or 8) bytes at `offset`, with register
+    /// semantics (NVMe 1.4 §3.1). Misaligned or odd-sized writes are guest
+    /// errors and change nothing.
+    public func mmioWrite(offset: Int, value: UInt64, size: Int) {
+        locked { mmioWriteLocked(offset: offset, value: value, size: size) }
+    }
+
+    func mmioWriteLocked(offset: Int, value: UInt64, size: Int) {
+        guard size == 4 || size == 8, offset >= 0, offset % size == 0, offset + size <= bar0Size else {
+            guestError("pci_nvme_ub_mmiowr_misaligned32", [("offset", hex(offset)), ("size", "\(size)")])
+            return
+        }
+        if tracing { traceEvent("pci_nvme_mmio_write", [("addr", hex(offset)), ("data", hex(value)), ("size", "\(size)")]) }
+        if offset >= 0x1000 {
+            if size == 8 {
+                processDoorbell(offset: offset, value: UInt32(truncatingIfNeeded: value))
+                processDoorbell(offset: offset + 4, value: UInt32(truncatingIfNeeded: value >> 32))
+            } else {
+                processDoorbell(offset: offset, value: UInt32(truncatingIfNeeded: value))
+            }
+            return
+        }
+        if size == 8 {
+            switch UInt64(offset) {
+            case RegisterOffset.asq: asq = value & ~0xFFF; return
+            case RegisterOffset.acq: acq = value & ~0xFFF; return
+            case RegisterOffset.cap:
+                guestError("pci_nvme_ub_mmiowr_ro_cap", [("data", hex(value))]); return
+            default:
+                writeRegister32(offset: offset, value: UInt32(truncatingIfNeeded: value))
+                writeRegister32(offset: offset + 4, value: UInt32(truncatingIfNeeded: value >> 32))
+                return
+            }
+        }
+        writeRegister32(offset: offset, value: UInt32(truncatingIfNeeded: value))
+    }
+
+    func writeRegister32(offset: Int, value: UInt32) {
+        switch UInt64(offset) {
+        case RegisterOffset.cap, RegisterOffset.cap + 4:
+            guestError("pci_nvme_ub_mmiowr_ro_cap", [("data", hex(value))])
+        case RegisterOffset.vs:
+            guestError("pci_nvme_ub_mmiowr_ro_vs", [("data", hex(value))])
+        case RegisterOffset.intms:
+            intms |= value
+            traceEvent("pci_nvme_mmio_intm_set", [("data", hex(value)), ("new_mask", hex(intms))])
+        case RegisterOffset.intmc:
+            intms &= ~value
+            traceEvent("pci_nvme_mmio_intm_clr", [("data", hex(value)), ("new_mask", hex(intms))])
+            // Unmasking delivers what was held back.
+            for v in 0..<min(32, interrupts.count) where value & (1 << UInt32(v)) != 0 && interrupts[v].pending {
+                raiseInterrupt(vector: v)
+            }
+        case RegisterOffset.cc:
+            writeCC(ControllerConfiguration(raw: value))
+        case RegisterOffset.csts:
+            // CSTS.NSSRO is RW1C (§3.1.6); the rest is read-only.
+            if value & 0x10 != 0 { csts.nssro = false }
+            else { guestError("pci_nvme_ub_mmiowr_ro_csts", [("data", hex(value))]) }
+        case RegisterOffset.nssr:
+            // §3.1.7: writing "NVMe" (4E564D65h) starts an NVM subsystem reset.
+            if value == 0x4E56_4D65 {
+                traceEvent("pci_nvme_mmio_subsystem_reset")
+                controllerReset()
+                csts.nssro = true
+            } else {
+                guestError("pci_nvme_ub_mmiowr_ssreset_w1c_unsupported", [("data", hex(value))])
+            }
+        case RegisterOffset.aqa:
+            aqa = AdminQueueAttributes(raw: value & 0x0FFF_0FFF)
+            traceEvent("pci_nvme_mmio_aqattr", [("data", hex(value))])
+        case RegisterOffset.asq:
+            asq = (asq & 0xFFFF_FFFF_0000_0000) | UInt64(value & ~0xFFF)
+        case RegisterOffset.asq + 4:
+            asq = (asq & 0xFFFF_FFFF) | UInt64(value) << 32
+        case RegisterOffset.acq:
+            acq = (acq & 0xFFFF_FFFF_0000_0000) | UInt64(value & ~0xFFF)
+        case RegisterOffset.acq + 4:
+            acq = (acq & 0xFFFF_FFFF) | UInt64(value) << 32
+        case RegisterOffset.cmbloc:
+            guestError("pci_nvme_ub_mmiowr_cmbloc_reserved", [("data", hex(value))])
+        case RegisterOffset.cmbsz:
+            guestError("pci_nvme_ub_mmiowr_cmbsz_readonly", [("data", hex(value))])
+        default:
+            guestError("pci_nvme_ub_mmiowr_invalid", [("offset", hex(offset)), ("data", hex(value))])
+        }
+    }
+
+    /// CC write side effects (§3.1.5, §7.6): EN 0→1 validates and enables,
+    /// EN 1→0 resets, SHN requests a shutdown.
+    func writeCC(_ new: ControllerConfiguration) {
+        let old = cc
+        // Reserved bits (3:1, 31:24) are read-only zero.
+        cc = ControllerConfiguration(raw: new.raw & 0x00FF_FFF1)
+        if cc.shn != 0 && old.shn == 0 {
+            traceEvent("pci_nvme_mmio_shutdown_set")
+            csts.shst = 1  // processing; completed by the shutdown effect after syncing
+            effects.append(.shutdown)
+        } else if cc.shn == 0 && old.shn != 0 {
+            csts.shst = 0
+        }
+        if cc.en && !old.en {
+            if resetInProgress {
+                enableAfterReset = true
+            } else {
+                startController()
+            }
+        } else if !cc.en && old.en {
+            traceEvent("pci_nvme_mmio_stopped")
+            controllerReset()
+        }
+    }
+
+    /// Validates the configuration and creates the admin queues (QEMU nvme_start_ctrl).
+    func startController() {
+        func fail(_ why: String, _ fields: [(String, String)] = []) {
+            guestError(why, fields)
+            logger.notice("controller enable failed: \(why)")
+            csts.cfs = true
+            emit(.fatal)
+        }
+        let mps = Int(cc.mps)
+        if sqs[0] != nil || cqs[0] != nil { return fail("pci_nvme_err_startfail_cq_or_sq") }
+        if asq == 0 { return fail("pci_nvme_err_startfail_nbarasq") }
+        if acq == 0 { return fail("pci_nvme_err_startfail_nbaracq") }
+        if mps < Int(cap.mpsmin) { return fail("pci_nvme_err_startfail_page_too_small", [("mps", "\(mps)")]) }
+        if mps > Int(cap.mpsmax) { return fail("pci_nvme_err_startfail_page_too_large", [("mps", "\(mps)")]) }
+        let page = UInt64(1) << (12 + UInt64(mps))
+        if asq & (page - 1) != 0 { return fail("pci_nvme_err_startfail_asq_misaligned", [("asq", hex(asq))]) }
+        if acq & (page - 1) != 0 { return fail("pci_nvme_err_startfail_acq_misaligned", [("acq", hex(acq))]) }
+        if cc.css != 0 { return fail("pci_nvme_err_startfail_css", [("css", "\(cc.css)")]) }
+        if cc.ams != 0 { return fail("pci_nvme_err_startfail_ams", [("ams", "\(cc.ams)")]) }
+        if cc.iocqes != 4 { return fail("pci_nvme_err_startfail_cqent_too_small", [("iocqes", "\(cc.iocqes)")]) }
+        if cc.iosqes != 6 { return fail("pci_nvme_err_startfail_sqent_too_small", [("iosqes", "\(cc.iosqes)")]) }
+        if aqa.asqs == 0 { return fail("pci_nvme_err_startfail_asqent_sz_zero") }
+        if aqa.acqs == 0 { return fail("pci_nvme_err_startfail_acqent_sz_zero") }
+        let sqSize = Int(aqa.asqs) + 1, cqSize = Int(aqa.acqs) + 1
+        if space.pointer(asq, length: sqSize * 64) == nil {
+            return fail("pci_nvme_err_startfail_asq_unbacked", [("asq", hex(asq))])
+        }
+        if space.pointer(acq, length: cqSize * 16) == nil {
+            return fail("pci_nvme_err_startfail_acq_unbacked", [("acq", hex(acq))])
+        }
+        pageSize = Int(page)
+        cqs[0] = CompletionQueue(cqid: 0, base: acq, size: cqSize, vector: 0, interruptsEnabled: true)
+        sqs[0] = SubmissionQueue(sqid: 0, cqid: 0, base: asq, size: sqSize)
+        cqs[0]!.sqids.insert(0)
+        csts.cfs = false
+        csts.rdy = true
+        traceEvent("pci_nvme_mmio_start_success")
+        emit(.ready)
+    }
+
+    /// Controller reset (§7.3.2): queues deleted, outstanding AIOs cancelled or
+    /// drained, no completion posted. CSTS.RDY clears once the drain is over.
+    func controllerReset() {
+        resetInProgress = true
+        for case let sq? in sqs {
+            cancelOutstanding(of: sq, status: .sqDeletion)
+            sq.deleted = true
+            drainingAfterReset += sq.outstanding.count
+        }
+        sqs = Array(repeating: nil, count: sqs.count)
+        cqs = Array(repeating: nil, count: cqs.count)
+        aerRequests.removeAll()
+        pendingEvents.removeAll()
+        maskedEventTypes = 0
+        for i in interrupts.indices { interrupts[i].pending = false }
+        features.resetVolatile(parameters: parameters)
+        finishResetIfDrained()
+    }
+
+    func finishResetIfDrained() {
+        guard resetInProgress, drainingAfterReset == 0 else { return }
+        resetInProgress = false
+        csts.rdy = false
+        csts.cfs = false
+        doorbellValues = Array(repeating: 0, count: doorbellValues.count)
+        traceEvent("pci_nvme_ctrl_reset_done")
+        emit(.resetComplete)
+        if enableAfterReset {
+            enableAfterReset = false
+            if cc.en { startController() }
+        }
+    }
+
+    public var isReady: Bool { lock.withLock { _ in csts.rdy } }
+    public var controllerStatus: ControllerStatus { lock.withLock { _ in csts } }
+}

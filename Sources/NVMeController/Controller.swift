@@ -1,0 +1,229 @@
+import BlockIO
+import HostMemory
+import Logging
+import NVMeSpec
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The emulated NVMe controller (SPEC §4). All state is guarded by one lock;
+/// work that must not run under it (backend submission, interrupt delivery,
+/// syncing images) is queued as effects and run by whichever thread released
+/// the lock, so a backend may complete synchronously and an interrupt handler
+/// may ring doorbells.
+public final class NVMeController: @unchecked Sendable {
+    public let parameters: ControllerParameters
+    public let space: HostAddressSpace
+    public let logger: Logger
+    public let trace: (any TraceSink)?
+
+    let lock = Mutex(())
+    // MARK: register state (guarded by lock)
+    var cap: ControllerCapabilities
+    var cc = ControllerConfiguration(raw: 0)
+    var csts = ControllerStatus(raw: 0)
+    var aqa = AdminQueueAttributes(raw: 0)
+    var asq: UInt64 = 0
+    var acq: UInt64 = 0
+    var intms: UInt32 = 0
+    var cmbloc: UInt32 = 0
+    var cmbsz: UInt32 = 0
+    var pageSize = 4096
+
+    // MARK: queues (index = qid)
+    var sqs: [SubmissionQueue?]
+    var cqs: [CompletionQueue?]
+    /// Last values written to each doorbell (index 2*qid for SQ tail, 2*qid+1 for CQ head).
+    var doorbellValues: [UInt32]
+
+    // MARK: namespaces (index = nsid - 1)
+    public private(set) var namespaces: [Namespace]
+
+    // MARK: engine bookkeeping
+    var effects: [Effect] = []
+    /// Requests still draining AIOs after a reset removed their queues.
+    var drainingAfterReset = 0
+    var resetInProgress = false
+    var enableAfterReset = false
+    var interrupts: [InterruptVectorState]
+    var interruptHandlers: [Int: @Sendable (Int) -> Void] = [:]
+    var stateHandlers: [@Sendable (ControllerEvent) -> Void] = []
+
+    // MARK: features, logs, events
+    var features = FeatureValues()
+    var errorLog: [ErrorLogRecord] = []
+    var errorCount: UInt64 = 0
+    var aerRequests: [Request] = []
+    var pendingEvents: [AsyncEvent] = []
+    /// Event types masked until the host reads the matching log page (bit = type).
+    var maskedEventTypes: UInt8 = 0
+    var stats = ControllerStats()
+    var startTime: UInt64 = monotonicNanoseconds()
+    var powerCycles: UInt64 = 1
+    var temperatureKelvin: UInt16 = 0x143  // QEMU NVME_TEMPERATURE (323 K)
+    var mediaErrors: UInt64 = 0
+
+    public init(parameters: ControllerParameters, namespaces: [Namespace], space: HostAddressSpace,
+                logger: Logger = Logger(label: "nvmefs.controller"), trace: (any TraceSink)? = nil) {
+        self.parameters = parameters
+        self.space = space
+        self.logger = logger
+        self.trace = trace
+        self.namespaces = namespaces
+        var cap = ControllerCapabilities(raw: 0)
+        cap.mqes = parameters.mqes
+        cap.cqr = true
+        cap.to = 0xF
+        cap.dstrd = 0
+        cap.nssrs = true
+        cap.css = 1           // NVM command set
+        cap.mpsmin = 0        // 4 KiB
+        cap.mpsmax = 4        // 64 KiB (QEMU)
+        self.cap = cap
+        let n = parameters.maxIOQueuePairs + 1
+        sqs = Array(repeating: nil, count: n)
+        cqs = Array(repeating: nil, count: n)
+        doorbellValues = Array(repeating: 0, count: 2 * n)
+        interrupts = Array(repeating: InterruptVectorState(), count: parameters.interruptVectors)
+        features.numberOfQueues = UInt32(parameters.maxIOQueuePairs - 1) | UInt32(parameters.maxIOQueuePairs - 1) << 16
+    }
+
+    // MARK: - Locking and effects
+
+    enum Effect {
+        case submit(Namespace, Request, Int, AIO)
+        case interrupt(Int, @Sendable (Int) -> Void)
+        case event(ControllerEvent, [@Sendable (ControllerEvent) -> Void])
+        case cancel(Namespace, [AIOTicket])
+        case shutdown
+    }
+
+    /// Runs `body` under the lock, then performs the effects it queued.
+    @inline(__always)
+    func locked<R>(_ body: () -> R) -> R {
+        let result = lock.withLock { _ in body() }
+        runEffects()
+        return result
+    }
+
+    func runEffects() {
+        while true {
+            let batch: [Effect] = lock.withLock { _ in
+                if effects.isEmpty { return [] }
+                let b = effects
+                effects.removeAll(keepingCapacity: true)
+                return b
+            }
+            if batch.isEmpty { return }
+            for effect in batch {
+                switch effect {
+                case let .submit(ns, request, index, aio):
+                    let op = aio.operation
+                    let ticket = ns.backend.submit(aio) { [unowned self] err in
+                        self.aioCompleted(request, index: index, operation: op, errno: err)
+                    }
+                    lock.withLock { _ in request.aios.attach(ticket, to: index) }
+                case let .cancel(ns, tickets):
+                    for t in tickets { _ = ns.backend.cancel(t) }
+                case let .interrupt(vector, handler):
+                    handler(vector)
+                case let .event(event, handlers):
+                    for h in handlers { h(event) }
+                case .shutdown:
+                    for ns in namespaces { ns.backend.drainAndSync() }
+                    lock.withLock { _ in
+                        csts.shst = 2  // shutdown processing complete (§7.6.2)
+                        traceEvent("pci_nvme_mmio_shutdown_cleared")
+                    }
+                }
+            }
+        }
+    }
+
+    // MARK: - Tracing helpers (call under lock)
+
+    @inline(__always) var tracing: Bool { trace?.isEnabled ?? false }
+
+    func traceEvent(_ name: @autoclosure () -> String, _ fields: @autoclosure () -> [(String, String)] = []) {
+        guard let t = trace, t.isEnabled else { return }
+        t.record(TraceEvent(name(), fields()))
+    }
+
+    /// Host misuse: always logged (debug level) and traced; never fatal.
+    func guestError(_ name: String, _ fields: [(String, String)] = []) {
+        stats.guestErrors += 1
+        let event = TraceEvent(name, fields, guestError: true)
+        logger.debug("\(event.line)")
+        if let t = trace, t.isEnabled { t.record(event) }
+    }
+
+    // MARK: - Public observers
+
+    /// Registers the handler called (outside the lock) when `vector` fires.
+    public func setInterruptHandler(vector: Int, _ handler: (@Sendable (Int) -> Void)?) {
+        lock.withLock { _ in interruptHandlers[vector] = handler }
+    }
+
+    /// Registers a handler for controller state changes (ready, reset, fatal).
+    public func addStateHandler(_ handler: @escaping @Sendable (ControllerEvent) -> Void) {
+        lock.withLock { _ in stateHandlers.append(handler) }
+    }
+
+    func emit(_ event: ControllerEvent) {
+        if !stateHandlers.isEmpty { effects.append(.event(event, stateHandlers)) }
+    }
+
+    public var namespaceCount: Int { namespaces.count }
+
+    public func namespace(_ nsid: UInt32) -> Namespace? {
+        guard nsid >= 1, Int(nsid) <= namespaces.count else { return nil }
+        return namespaces[Int(nsid) - 1]
+    }
+
+    /// Waits for every backend to finish its I/O and syncs the images (clean unmount).
+    public func drainAndSync() {
+        for ns in namespaces { ns.backend.drainAndSync() }
+    }
+}
+
+/// State changes a host driver watches.
+public enum ControllerEvent: Sendable, Equatable {
+    /// CSTS.RDY became 1.
+    case ready
+    /// CSTS.RDY became 0 after a controller or subsystem reset.
+    case resetComplete
+    /// CSTS.CFS was set.
+    case fatal
+    /// CSTS.SHST became complete.
+    case shutdownComplete
+}
+
+struct InterruptVectorState: Sendable {
+    var raised: UInt64 = 0
+    var pending = false
+}
+
+public struct InterruptSnapshot: Sendable {
+    public var vector: Int
+    public var raised: UInt64
+    public var masked: Bool
+    public var pending: Bool
+}
+
+struct ControllerStats: Sendable {
+    var adminCommands: [UInt8: UInt64] = [:]
+    var ioCommands: [UInt8: UInt64] = [:]
+    var errors: UInt64 = 0
+    var doorbellWrites: UInt64 = 0
+    var invalidDoorbellWrites: UInt64 = 0
+    var guestErrors: UInt64 = 0
+    var completionsPosted: UInt64 = 0
+}
+
+@inline(__always) func monotonicNanoseconds() -> UInt64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+}

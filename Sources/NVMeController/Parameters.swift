@@ -1,0 +1,31 @@
+import NVMeSpec
+
+/// Build-time parameters of one emulated controller (SPEC §2 options).
+public struct ControllerParameters: Sendable {
+    /// I/O queue pairs supported (`--queues`); queue ids 1...maxIOQueuePairs.
+    public var maxIOQueuePairs: Int = 64
+    /// CAP.MQES, 0's based (`--mqes`).
+    public var mqes: UInt16 = 2047
+    /// Identify MDTS: 2^mdts × 4 KiB (`--mdts`); 0 = no limit.
+    public var mdts: UInt8 = 7
+    public var serial: String = "NVMEFS0001"
+    public var model: String = "nvmefs NVMe Ctrl"
+    public var firmwareRevision: String = "1.0"
+    /// Asynchronous Event Request Limit, 0's based (QEMU default 3).
+    public var aerl: UInt8 = 3
+    /// Events kept while no AER is outstanding (QEMU aer_max_queued default 64).
+    public var aerMaxQueued: Int = 64
+    /// Abort Command Limit, 0's based (QEMU: 3).
+    public var acl: UInt8 = 3
+    /// Error log page entries, 0's based (ELPE).
+    public var elpe: UInt8 = 63
+    /// Largest single backend operation in bytes; bigger commands issue several AIOs.
+    public var maxBackendTransfer: Int = 128 * 1024
+    /// MSI-X vectors (QEMU: max_ioqpairs + 1).
+    public var interruptVectors: Int { maxIOQueuePairs + 1 }
+
+    public init() {}
+
+    /// MDTS in bytes (minimum page size 4 KiB), or nil when unlimited.
+    public var maxDataTransfer: Int? { mdts == 0 ? nil : (1 << Int(mdts)) * 4096 }
+}

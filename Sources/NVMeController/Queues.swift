@@ -1,0 +1,126 @@
+import BlockIO
+import NVMeSpec
+
+/// One NVMe command in flight (QEMU's NvmeRequest). Preallocated per SQ slot;
+/// moves free → outstanding → completion list → free. Guarded by the
+/// controller's lock.
+final class Request: @unchecked Sendable {
+    unowned let sq: SubmissionQueue
+    var cmd = SubmissionQueueEntry()
+    /// The backend operations still running and the status they produced.
+    var aios = RequestAIOs()
+    /// Status decided by the handler itself (validation, data transfer).
+    var dw0: UInt32 = 0
+    var dw1: UInt32 = 0
+    /// Set when Abort, SQ deletion or reset cancels the request; replaces the status.
+    var cancelStatus: NVMeStatus?
+    var namespace: Namespace?
+    var accountingCookie: AccountingCookie?
+    var accountingOperation: AIOOperation?
+    /// Runs once every AIO has finished (multi-stage commands such as Compare);
+    /// returns the final status or nil when it issued more AIOs.
+    var continuation: ((Request) -> NVMeStatus?)?
+    /// Scratch buffer owned by the request (Compare data, DSM ranges).
+    var bounce: UnsafeMutableRawBufferPointer?
+    /// Status when the request completes with no AIO error.
+    var pendingStatus: NVMeStatus = .success
+    /// Admin: this request is an Asynchronous Event Request parked for events.
+    var isAER = false
+
+    init(sq: SubmissionQueue) { self.sq = sq }
+
+    func reset(_ command: SubmissionQueueEntry) {
+        cmd = command
+        aios.reset()
+        dw0 = 0; dw1 = 0
+        cancelStatus = nil
+        namespace = nil
+        accountingCookie = nil
+        accountingOperation = nil
+        continuation = nil
+        releaseBounce()
+        pendingStatus = .success
+        isAER = false
+    }
+
+    func releaseBounce() {
+        if let b = bounce { b.deallocate(); bounce = nil }
+    }
+
+    var sqid: UInt16 { sq.sqid }
+    var cid: UInt16 { cmd.cid }
+}
+
+final class SubmissionQueue: @unchecked Sendable {
+    let sqid: UInt16
+    let cqid: UInt16
+    let base: UInt64
+    /// Number of entries (1's based).
+    let size: Int
+    let priority: UInt8
+    var head: Int = 0
+    var tail: Int = 0
+    var lastDoorbell: UInt32 = 0
+    /// Preallocated requests: one per slot.
+    var free: [Request] = []
+    /// Requests fetched and not yet posted to the CQ.
+    var outstanding: [ObjectIdentifier: Request] = [:]
+    /// Set by Delete I/O SQ or reset: nothing more is fetched or posted.
+    var deleted = false
+    /// The Delete I/O SQ command waiting for the drain (posted when outstanding empties).
+    var deleteRequest: Request?
+    /// Command ids that Abort asked to cancel before they were fetched.
+    var abortOnFetch: Set<UInt16> = []
+
+    init(sqid: UInt16, cqid: UInt16, base: UInt64, size: Int, priority: UInt8 = 0) {
+        self.sqid = sqid; self.cqid = cqid; self.base = base; self.size = size; self.priority = priority
+        free.reserveCapacity(size)
+        for _ in 0..<size { free.append(Request(sq: self)) }
+    }
+
+    var isEmpty: Bool { head == tail }
+}
+
+final class CompletionQueue: @unchecked Sendable {
+    let cqid: UInt16
+    let base: UInt64
+    let size: Int
+    let vector: Int
+    let interruptsEnabled: Bool
+    var head: Int = 0
+    var tail: Int = 0
+    var lastDoorbell: UInt32 = 0
+    /// Phase tag for the next entry written.
+    var phase: Bool = true
+    /// Completed requests waiting for room in the queue.
+    var pending: [Request] = []
+    /// SQs bound to this CQ.
+    var sqids: Set<UInt16> = []
+
+    init(cqid: UInt16, base: UInt64, size: Int, vector: Int, interruptsEnabled: Bool) {
+        self.cqid = cqid; self.base = base; self.size = size; self.vector = vector
+        self.interruptsEnabled = interruptsEnabled
+    }
+
+    var isFull: Bool { (tail + 1) % size == head }
+}
+
+/// A read-only picture of one queue, for `queues/` and tests.
+public struct QueueSnapshot: Sendable {
+    public enum Kind: Sendable { case submission, completion }
+    public var kind: Kind
+    public var qid: UInt16
+    public var base: UInt64
+    /// Entries (1's based).
+    public var size: Int
+    public var head: Int
+    public var tail: Int
+    /// CQ: the phase tag the controller writes next.
+    public var phase: Bool
+    /// SQ: its CQ id. CQ: its interrupt vector.
+    public var cqid: UInt16
+    public var vector: Int
+    public var interruptsEnabled: Bool
+    public var outstanding: Int
+    public var lastDoorbell: UInt32
+}
