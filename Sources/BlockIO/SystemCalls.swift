@@ -1,0 +1,166 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The current value of CLOCK_MONOTONIC in nanoseconds.
+@inlinable public func monotonicNanoseconds() -> UInt64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
+}
+
+/// A positive errno as text, e.g. "No such file or directory".
+func errnoDescription(_ code: Int32) -> String {
+    guard let text = strerror(code) else { return "errno \(code)" }
+    return String(cString: text)
+}
+
+/// Thin, EINTR-retrying wrappers over the syscalls the image backend uses.
+/// Each returns 0 or a positive errno.
+enum SystemCalls {
+    /// Linux `fallocate` mode bits (linux/falloc.h).
+    static let fallocKeepSize: Int32 = 0x01
+    static let fallocPunchHole: Int32 = 0x02
+    static let fallocZeroRange: Int32 = 0x10
+
+    private typealias FallocateFunction = @convention(c) (Int32, Int32, Int64, Int64) -> Int32
+
+    /// glibc's `fallocate` is declared only under _GNU_SOURCE, which the Glibc
+    /// module does not define; look the symbol up once instead.
+    private static let fallocateFunction: FallocateFunction? = {
+        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "fallocate") else { return nil }
+        return unsafeBitCast(symbol, to: FallocateFunction.self)
+    }()
+
+    static func fallocate(_ fd: Int32, mode: Int32, offset: UInt64, length: UInt64) -> Int32 {
+        guard let function = fallocateFunction else { return EOPNOTSUPP }
+        guard offset <= UInt64(Int64.max), length <= UInt64(Int64.max) - offset else { return EINVAL }
+        while true {
+            if function(fd, mode, Int64(offset), Int64(length)) == 0 { return 0 }
+            let e = errno
+            if e != EINTR { return e }
+        }
+    }
+
+    static func fdatasync(_ fd: Int32) -> Int32 {
+        while true {
+            #if canImport(Glibc)
+            let rc = Glibc.fdatasync(fd)
+            #else
+            let rc = Darwin.fsync(fd)
+            #endif
+            if rc == 0 { return 0 }
+            let e = errno
+            if e != EINTR { return e }
+        }
+    }
+
+    /// Reads exactly the bytes of `iov` from `offset`: retries short reads and
+    /// EINTR, submits at most `maxVectors` iovecs per call, and fills whatever
+    /// lies past the end of the file with zeros.
+    static func readFully(_ fd: Int32, _ iov: [IOVector], offset: UInt64) -> Int32 {
+        transferFully(fd, iov, offset: offset, isWrite: false)
+    }
+
+    /// Writes exactly the bytes of `iov` at `offset` (short writes and EINTR retried).
+    static func writeFully(_ fd: Int32, _ iov: [IOVector], offset: UInt64) -> Int32 {
+        transferFully(fd, iov, offset: offset, isWrite: true)
+    }
+
+    /// The most iovecs one preadv/pwritev call accepts (IOV_MAX, 1024 on Linux).
+    static let maxVectors: Int = {
+        let n = sysconf(Int32(_SC_IOV_MAX))
+        return n > 0 ? n : 1024
+    }()
+
+    private static func transferFully(_ fd: Int32, _ iov: [IOVector], offset: UInt64, isWrite: Bool) -> Int32 {
+        guard offset <= UInt64(Int64.max) else { return EINVAL }
+        // Fast path: one buffer, plain pread/pwrite.
+        if iov.count == 1 {
+            return transferOne(fd, iov[0].base, iov[0].length, offset: offset, isWrite: isWrite)
+        }
+        if iov.isEmpty { return 0 }
+        return withUnsafeTemporaryAllocation(of: iovec.self, capacity: iov.count) { vectors in
+            var count = 0
+            for v in iov where v.length > 0 {
+                vectors[count] = iovec(iov_base: v.base, iov_len: v.length)
+                count += 1
+            }
+            var first = 0
+            var position = offset
+            while first < count {
+                let batch = min(count - first, maxVectors)
+                let base = vectors.baseAddress! + first
+                let n: Int = isWrite
+                    ? pwritev(fd, base, Int32(batch), off_t(position))
+                    : preadv(fd, base, Int32(batch), off_t(position))
+                if n < 0 {
+                    let e = errno
+                    if e == EINTR { continue }
+                    return e
+                }
+                if n == 0 {
+                    if isWrite { return EIO }   // no progress on a write: give up
+                    // End of file: the rest reads as zeros.
+                    for i in first..<count { memset(vectors[i].iov_base, 0, vectors[i].iov_len) }
+                    return 0
+                }
+                position += UInt64(n)
+                // Skip the fully transferred vectors, trim the partial one.
+                var remaining = n
+                while remaining > 0 && first < count {
+                    let len = vectors[first].iov_len
+                    if remaining >= len {
+                        remaining -= len
+                        first += 1
+                    } else {
+                        vectors[first].iov_base = vectors[first].iov_base.map { $0 + remaining }
+                        vectors[first].iov_len = len - remaining
+                        remaining = 0
+                    }
+                }
+            }
+            return 0
+        }
+    }
+
+    private static func transferOne(_ fd: Int32, _ base: UnsafeMutableRawPointer, _ length: Int,
+                                    offset: UInt64, isWrite: Bool) -> Int32 {
+        var done = 0
+        while done < length {
+            let n: Int = isWrite
+                ? pwrite(fd, base + done, length - done, off_t(offset + UInt64(done)))
+                : pread(fd, base + done, length - done, off_t(offset + UInt64(done)))
+            if n < 0 {
+                let e = errno
+                if e == EINTR { continue }
+                return e
+            }
+            if n == 0 {
+                if isWrite { return EIO }
+                memset(base + done, 0, length - done)
+                return 0
+            }
+            done += n
+        }
+        return 0
+    }
+
+    /// Writes `length` zero bytes at `offset` with ordinary writes (the
+    /// fallback when the file system cannot zero a range).
+    static func writeZeros(_ fd: Int32, offset: UInt64, length: UInt64) -> Int32 {
+        let chunk = 1 << 20
+        guard let zeros = calloc(1, chunk) else { return ENOMEM }
+        defer { free(zeros) }
+        var done: UInt64 = 0
+        while done < length {
+            let n = Int(min(UInt64(chunk), length - done))
+            let rc = transferOne(fd, zeros, n, offset: offset + done, isWrite: true)
+            if rc != 0 { return rc }
+            done += UInt64(n)
+        }
+        return 0
+    }
+}
