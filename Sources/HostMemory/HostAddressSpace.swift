@@ -1,1 +1,392 @@
-// API sketch; implemented in this module.
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import BlockIO
+
+/// Identifies one mapped region for `unmap`.
+public struct RegionID: Hashable, Sendable, CustomStringConvertible {
+    public let raw: UInt64
+    @inlinable public init(raw: UInt64) { self.raw = raw }
+    public var description: String { "region#\(raw)" }
+}
+
+/// What a region holds (SPEC §1, host address space).
+public enum RegionKind: Sendable, Hashable {
+    /// `mem`: user host memory at addresses 0 ..< memsize.
+    case userMemory
+    /// The built-in host's private region (its queues and bounce buffers).
+    case hostPrivate
+    /// Memory mapped for the duration of one command (a FUSE request buffer).
+    case temporary
+    /// The Controller Memory Buffer.
+    case controllerMemoryBuffer
+}
+
+/// A public description of one region.
+public struct RegionInfo: Sendable, Hashable {
+    public var id: RegionID
+    /// First address of the region.
+    public var base: UInt64
+    /// Length in bytes (> 0).
+    public var length: Int
+    public var name: String
+    public var kind: RegionKind
+    /// One past the last address.
+    public var end: UInt64 { base + UInt64(length) }
+
+    public init(id: RegionID, base: UInt64, length: Int, name: String, kind: RegionKind) {
+        self.id = id; self.base = base; self.length = length; self.name = name; self.kind = kind
+    }
+}
+
+/// Why a region could not be mapped (or memory allocated).
+public struct HostMemoryError: Error, CustomStringConvertible, Hashable {
+    public enum Kind: Sendable, Hashable {
+        /// The new region intersects an existing one.
+        case overlap
+        /// Length zero (or negative).
+        case zeroLength
+        /// `base + length` does not fit in 64 bits.
+        case addressOverflow
+        /// No free address range (mapAnywhere) or mmap failed.
+        case allocationFailed
+    }
+    public var kind: Kind
+    public var message: String
+    public init(_ kind: Kind, _ message: String) { self.kind = kind; self.message = message }
+    public var description: String { message }
+}
+
+/// One mapped region as stored in the table.
+@usableFromInline
+struct Region {
+    var base: UInt64
+    /// Exclusive end; never overflows (`map` refuses that).
+    var end: UInt64
+    var pointer: UnsafeMutableRawPointer
+    var id: RegionID
+    var name: String
+    var kind: RegionKind
+
+    var info: RegionInfo {
+        RegionInfo(id: id, base: base, length: Int(end - base), name: name, kind: kind)
+    }
+}
+
+/// The address space the controller DMAs to and from (SPEC §1): a set of
+/// non-overlapping regions, each backed by daemon memory. Any access that is
+/// not entirely backed fails without touching memory.
+///
+/// Thread-safe. The region table is a small array sorted by base address,
+/// guarded by a reader-writer lock: lookups (every command, every PRP entry)
+/// take the read side; map/unmap (a temporary region per FUSE I/O) take the
+/// write side briefly. Pointers handed out stay valid only while the region
+/// that contains them stays mapped; keeping it mapped is the caller's job.
+public final class HostAddressSpace: @unchecked Sendable {
+    private let lock: UnsafeMutablePointer<pthread_rwlock_t>
+    /// Sorted by `base`. Reached through a pointer so that reads from several
+    /// threads under the read lock are plain loads.
+    private let table: UnsafeMutablePointer<[Region]>
+    private var nextID: UInt64 = 1 // guarded by the write lock
+
+    /// Where bit bucket data (SGL, controller → host) lands; never read.
+    let discard: UnsafeMutableRawPointer
+    static let discardSize = 128 * 1024
+
+    public init() {
+        lock = .allocate(capacity: 1)
+        lock.initialize(to: pthread_rwlock_t())
+        #if canImport(Glibc)
+        // glibc prefers readers by default, which lets a stream of lookups
+        // starve map/unmap; prefer writers (no recursive read locking here).
+        var attr = pthread_rwlockattr_t()
+        pthread_rwlockattr_init(&attr)
+        pthread_rwlockattr_setkind_np(&attr, Int32(PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP))
+        pthread_rwlock_init(lock, &attr)
+        pthread_rwlockattr_destroy(&attr)
+        #else
+        pthread_rwlock_init(lock, nil)
+        #endif
+        table = .allocate(capacity: 1)
+        table.initialize(to: [])
+        table.pointee.reserveCapacity(16)
+        discard = .allocate(byteCount: Self.discardSize, alignment: 4096)
+    }
+
+    deinit {
+        pthread_rwlock_destroy(lock)
+        lock.deinitialize(count: 1)
+        lock.deallocate()
+        table.deinitialize(count: 1)
+        table.deallocate()
+        discard.deallocate()
+    }
+
+    // MARK: Locking
+
+    @inline(__always)
+    func withLookup<R>(_ body: (RegionLookup) -> R) -> R {
+        pthread_rwlock_rdlock(lock)
+        defer { pthread_rwlock_unlock(lock) }
+        return table.pointee.withUnsafeBufferPointer { regions in
+            body(RegionLookup(regions: regions, discard: discard))
+        }
+    }
+
+    @inline(__always)
+    private func withWriteLock<R, E: Error>(_ body: (inout [Region]) throws(E) -> R) throws(E) -> R {
+        pthread_rwlock_wrlock(lock)
+        defer { pthread_rwlock_unlock(lock) }
+        return try body(&table.pointee)
+    }
+
+    // MARK: Mapping
+
+    /// Maps `length` bytes at `pointer` as host addresses `base ..< base+length`.
+    /// - Throws: `HostMemoryError` on zero length, 64-bit overflow of the end,
+    ///   or overlap with an existing region.
+    @discardableResult
+    public func map(base: UInt64, length: Int, pointer: UnsafeMutableRawPointer, name: String,
+                    kind: RegionKind) throws(HostMemoryError) -> RegionID {
+        let end = try Self.checkedEnd(base: base, length: length, name: name)
+        return try withWriteLock { (regions: inout [Region]) throws(HostMemoryError) -> RegionID in
+            let index = Self.insertionIndex(regions, base)
+            if index > 0, regions[index - 1].end > base {
+                throw Self.overlap(name, base, end, regions[index - 1])
+            }
+            if index < regions.count, regions[index].base < end {
+                throw Self.overlap(name, base, end, regions[index])
+            }
+            let id = RegionID(raw: nextID)
+            nextID += 1
+            regions.insert(Region(base: base, end: end, pointer: pointer, id: id, name: name, kind: kind),
+                           at: index)
+            return id
+        }
+    }
+
+    /// Maps `length` bytes at the lowest free address at or above `above`
+    /// aligned to `alignment`, atomically (no race between choosing the
+    /// address and mapping it). For temporary regions.
+    /// - Returns: the new region's description (its `base` is the chosen address).
+    @discardableResult
+    public func mapAnywhere(length: Int, pointer: UnsafeMutableRawPointer, name: String, kind: RegionKind,
+                            above: UInt64 = 0, alignedTo alignment: UInt64 = 4096) throws(HostMemoryError)
+        -> RegionInfo {
+        guard length > 0 else { throw HostMemoryError(.zeroLength, "region \(name): length \(length)") }
+        return try withWriteLock { (regions: inout [Region]) throws(HostMemoryError) -> RegionInfo in
+            var candidate = Self.alignUp(above, alignment)
+            var index = 0
+            while true {
+                guard let candidateBase = candidate,
+                      case let (end, overflow) = candidateBase.addingReportingOverflow(UInt64(length)),
+                      !overflow
+                else { throw HostMemoryError(.allocationFailed, "region \(name): no free address range") }
+                // Skip regions wholly below the candidate.
+                while index < regions.count, regions[index].end <= candidateBase { index += 1 }
+                if index == regions.count || regions[index].base >= end {
+                    let id = RegionID(raw: nextID)
+                    nextID += 1
+                    let region = Region(base: candidateBase, end: end, pointer: pointer, id: id, name: name,
+                                        kind: kind)
+                    regions.insert(region, at: index)
+                    return region.info
+                }
+                candidate = Self.alignUp(regions[index].end, alignment)
+            }
+        }
+    }
+
+    /// Removes a region; unknown ids are ignored.
+    public func unmap(_ id: RegionID) {
+        withWriteLock { (regions: inout [Region]) in
+            if let i = regions.firstIndex(where: { $0.id == id }) { regions.remove(at: i) }
+        }
+    }
+
+    // MARK: Lookup and access
+
+    /// A pointer to `[address, address+length)` if it lies entirely inside one
+    /// region, else nil (also nil on 64-bit overflow). `length` 0 asks about
+    /// `address` alone.
+    public func pointer(_ address: UInt64, length: Int) -> UnsafeMutableRawPointer? {
+        withLookup { $0.pointer(address, length: length) }
+    }
+
+    /// Copies `buffer.count` bytes from host memory at `address`. The range may
+    /// span adjacent regions; false (and nothing copied) if any byte is unbacked.
+    public func read(_ address: UInt64, into buffer: UnsafeMutableRawBufferPointer) -> Bool {
+        withLookup { $0.read(address, into: buffer) }
+    }
+
+    /// Copies `buffer` into host memory at `address`. False (and nothing
+    /// written) if any byte of the range is unbacked.
+    public func write(_ address: UInt64, from buffer: UnsafeRawBufferPointer) -> Bool {
+        withLookup { $0.write(address, from: buffer) }
+    }
+
+    /// Reads a little-endian quadword; nil if unbacked.
+    public func readUInt64(_ address: UInt64) -> UInt64? {
+        var value: UInt64 = 0
+        let ok = withUnsafeMutableBytes(of: &value) { read(address, into: $0) }
+        return ok ? UInt64(littleEndian: value) : nil
+    }
+
+    /// Writes a little-endian quadword; false if unbacked.
+    public func writeUInt64(_ address: UInt64, _ value: UInt64) -> Bool {
+        withUnsafeBytes(of: value.littleEndian) { write(address, from: $0) }
+    }
+
+    /// The region holding `address`, if any.
+    public func region(containing address: UInt64) -> RegionInfo? {
+        withLookup { lookup in lookup.index(containing: address).map { lookup.regions[$0].info } }
+    }
+
+    /// Every region, sorted by base address.
+    public var regions: [RegionInfo] {
+        withLookup { lookup in lookup.regions.map(\.info) }
+    }
+
+    /// The first address above every region, aligned up to `alignment`
+    /// (0 or 1: no alignment). 0 when nothing is mapped.
+    public func highestEnd(alignedTo alignment: UInt64) -> UInt64 {
+        let end = withLookup { $0.regions.last?.end ?? 0 }
+        return Self.alignUp(end, alignment) ?? end
+    }
+
+    // MARK: Helpers
+
+    private static func checkedEnd(base: UInt64, length: Int, name: String) throws(HostMemoryError) -> UInt64 {
+        guard length > 0 else { throw HostMemoryError(.zeroLength, "region \(name): length \(length)") }
+        let (end, overflow) = base.addingReportingOverflow(UInt64(length))
+        guard !overflow else {
+            throw HostMemoryError(.addressOverflow, "region \(name): base \(hex(base)) + \(length) overflows")
+        }
+        return end
+    }
+
+    private static func overlap(_ name: String, _ base: UInt64, _ end: UInt64, _ other: Region) -> HostMemoryError {
+        HostMemoryError(.overlap, "region \(name) [\(hex(base)), \(hex(end))) overlaps \(other.name) "
+                                  + "[\(hex(other.base)), \(hex(other.end)))")
+    }
+
+    /// Index of the first region whose base is greater than `base`'s slot.
+    private static func insertionIndex(_ regions: [Region], _ base: UInt64) -> Int {
+        var lo = 0, hi = regions.count
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if regions[mid].base < base { lo = mid + 1 } else { hi = mid }
+        }
+        return lo
+    }
+
+    /// `value` rounded up to a multiple of `alignment` (a power of two or any
+    /// positive value); nil on overflow.
+    static func alignUp(_ value: UInt64, _ alignment: UInt64) -> UInt64? {
+        guard alignment > 1 else { return value }
+        let rem = value % alignment
+        if rem == 0 { return value }
+        let (r, overflow) = value.addingReportingOverflow(alignment - rem)
+        return overflow ? nil : r
+    }
+}
+
+func hex(_ v: UInt64) -> String { "0x" + String(v, radix: 16) }
+
+/// A read-locked view of the region table, used by the mappers so that one
+/// command's whole PRP/SGL walk takes the lock once.
+@usableFromInline
+struct RegionLookup {
+    let regions: UnsafeBufferPointer<Region>
+    let discard: UnsafeMutableRawPointer
+
+    /// Index of the region containing `address`.
+    @inline(__always)
+    func index(containing address: UInt64) -> Int? {
+        // Last region with base <= address.
+        var lo = 0, hi = regions.count
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if regions[mid].base <= address { lo = mid + 1 } else { hi = mid }
+        }
+        guard lo > 0, address < regions[lo - 1].end else { return nil }
+        return lo - 1
+    }
+
+    func pointer(_ address: UInt64, length: Int) -> UnsafeMutableRawPointer? {
+        guard length >= 0, let i = index(containing: address) else { return nil }
+        let r = regions[i]
+        let (last, overflow) = address.addingReportingOverflow(UInt64(length))
+        guard !overflow, last <= r.end else { return nil }
+        return r.pointer + Int(address - r.base)
+    }
+
+    /// Calls `body` with each backed piece of `[address, address+length)` in
+    /// order; returns false as soon as a byte is found unbacked (pieces
+    /// before it have already been passed to `body`).
+    @inline(__always)
+    func forEachPiece(_ address: UInt64, _ length: UInt64,
+                      _ body: (UnsafeMutableRawPointer, Int) -> Void) -> Bool {
+        guard length > 0 else { return true }
+        guard !address.addingReportingOverflow(length).overflow else { return false }
+        var addr = address, remaining = length
+        guard var i = index(containing: addr) else { return false }
+        while true {
+            let r = regions[i]
+            let n = min(remaining, r.end - addr)
+            body(r.pointer + Int(addr - r.base), Int(n))
+            remaining -= n
+            if remaining == 0 { return true }
+            addr += n
+            // Only an adjacent region can continue the range.
+            i += 1
+            guard i < regions.count, regions[i].base == addr else { return false }
+        }
+    }
+
+    /// True if every byte of the range is backed.
+    func isBacked(_ address: UInt64, _ length: UInt64) -> Bool {
+        forEachPiece(address, length) { _, _ in }
+    }
+
+    /// Appends the pieces of a range to `iov`, merging with the previous
+    /// vector when physically adjacent. False if any byte is unbacked.
+    @inline(__always)
+    func append(_ address: UInt64, _ length: UInt64, to iov: inout [IOVector]) -> Bool {
+        forEachPiece(address, length) { p, n in appendMerging(p, n, to: &iov) }
+    }
+
+    func read(_ address: UInt64, into buffer: UnsafeMutableRawBufferPointer) -> Bool {
+        guard isBacked(address, UInt64(buffer.count)) else { return false }
+        var offset = 0
+        return forEachPiece(address, UInt64(buffer.count)) { p, n in
+            buffer.baseAddress!.advanced(by: offset).copyMemory(from: p, byteCount: n)
+            offset += n
+        }
+    }
+
+    func write(_ address: UInt64, from buffer: UnsafeRawBufferPointer) -> Bool {
+        guard isBacked(address, UInt64(buffer.count)) else { return false }
+        var offset = 0
+        return forEachPiece(address, UInt64(buffer.count)) { p, n in
+            p.copyMemory(from: buffer.baseAddress!.advanced(by: offset), byteCount: n)
+            offset += n
+        }
+    }
+}
+
+/// Appends a piece to a scatter-gather list, extending the last vector when
+/// the piece starts exactly where it ends.
+@inline(__always)
+func appendMerging(_ base: UnsafeMutableRawPointer, _ length: Int, to iov: inout [IOVector]) {
+    guard length > 0 else { return }
+    if let last = iov.last, last.base + last.length == base {
+        iov[iov.count - 1].length += length
+    } else {
+        iov.append(IOVector(base: base, length: length))
+    }
+}

@@ -1,0 +1,36 @@
+import BlockIO
+
+/// Copies `source` into the scatter-gather list, in order, until either runs
+/// out. Returns the number of bytes copied.
+@discardableResult
+public func scatter(_ source: UnsafeRawBufferPointer, into iov: [IOVector]) -> Int {
+    guard var src = source.baseAddress else { return 0 }
+    var remaining = source.count
+    for v in iov where remaining > 0 {
+        let n = min(v.length, remaining)
+        v.base.copyMemory(from: src, byteCount: n)
+        src += n
+        remaining -= n
+    }
+    return source.count - remaining
+}
+
+/// Copies the scatter-gather list, in order, into `destination` until either
+/// runs out. Returns the number of bytes copied.
+@discardableResult
+public func gather(_ iov: [IOVector], into destination: UnsafeMutableRawBufferPointer) -> Int {
+    guard var dst = destination.baseAddress else { return 0 }
+    var remaining = destination.count
+    for v in iov where remaining > 0 {
+        let n = min(v.length, remaining)
+        dst.copyMemory(from: v.base, byteCount: n)
+        dst += n
+        remaining -= n
+    }
+    return destination.count - remaining
+}
+
+/// Total byte length of a scatter-gather list.
+public func totalLength(_ iov: [IOVector]) -> Int {
+    iov.reduce(0) { $0 + $1.length }
+}
