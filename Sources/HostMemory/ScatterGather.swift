@@ -1,10 +1,9 @@
 import BlockIO
 
 /// Copies `source` into the scatter-gather list, in order, until either runs
-/// out. Returns the number of bytes copied.
-@discardableResult
-public func scatter(_ source: UnsafeRawBufferPointer, into iov: [IOVector]) -> Int {
-    guard var src = source.baseAddress else { return 0 }
+/// out (`min(source.count, totalLength(iov))` bytes).
+public func scatter(_ source: UnsafeRawBufferPointer, into iov: [IOVector]) {
+    guard var src = source.baseAddress else { return }
     var remaining = source.count
     for v in iov where remaining > 0 {
         let n = min(v.length, remaining)
@@ -12,14 +11,12 @@ public func scatter(_ source: UnsafeRawBufferPointer, into iov: [IOVector]) -> I
         src += n
         remaining -= n
     }
-    return source.count - remaining
 }
 
 /// Copies the scatter-gather list, in order, into `destination` until either
-/// runs out. Returns the number of bytes copied.
-@discardableResult
-public func gather(_ iov: [IOVector], into destination: UnsafeMutableRawBufferPointer) -> Int {
-    guard var dst = destination.baseAddress else { return 0 }
+/// runs out (`min(destination.count, totalLength(iov))` bytes).
+public func gather(_ iov: [IOVector], into destination: UnsafeMutableRawBufferPointer) {
+    guard var dst = destination.baseAddress else { return }
     var remaining = destination.count
     for v in iov where remaining > 0 {
         let n = min(v.length, remaining)
@@ -27,7 +24,6 @@ public func gather(_ iov: [IOVector], into destination: UnsafeMutableRawBufferPo
         dst += n
         remaining -= n
     }
-    return destination.count - remaining
 }
 
 /// Total byte length of a scatter-gather list.

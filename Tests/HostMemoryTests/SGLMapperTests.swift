@@ -153,7 +153,7 @@ struct SGLMapperTests {
         let iov = try SGLMapper.map(sgl1Low: lastSegment(S1, 3).low, sgl1High: lastSegment(S1, 3).high,
                                     length: 12, direction: .controllerToHost, in: f.space).get()
         let payload: [UInt8] = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]
-        _ = payload.withUnsafeBytes { scatter($0, into: iov) }
+        payload.withUnsafeBytes { scatter($0, into: iov) }
         var back = [UInt8](repeating: 0, count: 8)
         _ = back.withUnsafeMutableBytes { f.space.read(0x3000, into: $0) }
         #expect(back == [1, 2, 3, 4, 9, 10, 11, 12])
