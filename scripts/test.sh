@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# nvmefs: the whole test suite (what CI runs through .ci/run).
+#
+#   1. setup: install missing packages, debug build of nvmefs (swift test
+#      builds debug anyway, so the FS tests reuse that build)
+#   2. unit tests: swift test
+#   3. FS tests: bash Tests/fs/run.sh with NVMEFS=<the debug nvmefs binary>
+#
+# Works with no stdin and in a fresh clone. Exits non-zero if any part fails.
+# Environment: NVMEFS_SCRATCH = swift build scratch directory (default .build).
+set -uo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+exec </dev/null
+
+section() { printf '\n==================== %s ====================\n' "$*"; }
+
+if ! command -v swift >/dev/null 2>&1 && [ -x /opt/swift/usr/bin/swift ]; then
+    export PATH="/opt/swift/usr/bin:$PATH"
+fi
+scratch=()
+[ -n "${NVMEFS_SCRATCH:-}" ] && scratch=(--scratch-path "$NVMEFS_SCRATCH")
+
+setup_rc=0 unit_rc=0 fs_rc=0 fs_state=""
+
+section "1/3 setup (packages, debug build)"
+bash scripts/setup.sh --no-mount --debug || setup_rc=$?
+if [ "$setup_rc" -ne 0 ]; then
+    echo "test.sh: setup failed (exit $setup_rc); not running the tests"
+    exit 1
+fi
+
+section "2/3 unit tests (swift test)"
+swift test "${scratch[@]}" || unit_rc=$?
+
+section "3/3 file system tests (Tests/fs/run.sh)"
+if [ -f Tests/fs/run.sh ]; then
+    NVMEFS="$(swift build --show-bin-path "${scratch[@]}")/nvmefs"
+    export NVMEFS
+    echo "NVMEFS=$NVMEFS"
+    bash Tests/fs/run.sh || fs_rc=$?
+    [ "$fs_rc" -eq 0 ] && fs_state="ok" || fs_state="FAILED (exit $fs_rc)"
+else
+    fs_state="skipped (Tests/fs/run.sh does not exist yet)"
+    echo "SKIPPED: Tests/fs/run.sh does not exist yet"
+fi
+
+section "summary"
+echo "setup:      ok"
+[ "$unit_rc" -eq 0 ] && echo "unit tests: ok" || echo "unit tests: FAILED (exit $unit_rc)"
+echo "fs tests:   $fs_state"
+[ "$unit_rc" -eq 0 ] && [ "$fs_rc" -eq 0 ]
