@@ -29,6 +29,11 @@ public struct ImageBackendError: Error, CustomStringConvertible, Sendable, Equat
 ///   worker, never inside `cancel`.
 /// - `.inline`: the I/O runs synchronously inside `submit`, whose completion is
 ///   called before `submit` returns; nothing is ever cancellable.
+/// - `.hybrid(workers:)`: a read (or write) is first tried inside `submit` with
+///   RWF_NOWAIT, which succeeds only when it needs no waiting (page-cached
+///   data); then the completion runs before `submit` returns. Anything that
+///   would block, and every flush, write zeroes and discard, goes to the
+///   thread pool as in `.threadPool`.
 ///
 /// Completion errno: 0 or the positive errno of the failing syscall. Reads past
 /// the end of the file return zeros. Discard is advisory (file systems that
@@ -37,11 +42,13 @@ public final class ImageBackend: BlockBackend, @unchecked Sendable {
     public enum ExecutionMode: Sendable, Hashable, CustomStringConvertible {
         case inline
         case threadPool(workers: Int)
+        case hybrid(workers: Int)
         public static let `default` = ExecutionMode.threadPool(workers: 4)
         public var description: String {
             switch self {
             case .inline: "inline"
             case .threadPool(let n): "pool(\(n))"
+            case .hybrid(let n): "hybrid(\(n))"
             }
         }
     }
@@ -57,6 +64,10 @@ public final class ImageBackend: BlockBackend, @unchecked Sendable {
     private let inlineState = Atomic<UInt64>(0)
     private let inlineTickets = Atomic<UInt64>(0)
     private let closeLock = Mutex<Bool>(false)
+    /// Hybrid mode: try reads and writes with RWF_NOWAIT inside `submit`.
+    private let tryNoWait: Bool
+    private let noWaitReadsUnsupported = Atomic<Bool>(false)
+    private let noWaitWritesUnsupported = Atomic<Bool>(false)
     private static let closedBit: UInt64 = 1 << 63
 
     /// Opens an existing image (O_RDWR, or O_RDONLY when `readOnly`; O_CLOEXEC).
@@ -81,9 +92,10 @@ public final class ImageBackend: BlockBackend, @unchecked Sendable {
         switch mode {
         case .inline:
             pool = nil
-        case .threadPool(let workers):
+        case .threadPool(let workers), .hybrid(let workers):
             pool = WorkerPool(file: file, workers: max(1, workers), label: path)
         }
+        if case .hybrid = mode { tryNoWait = true } else { tryNoWait = false }
     }
 
     /// Creates a new sparse image of `size` bytes (O_EXCL: an existing file is
@@ -110,6 +122,13 @@ public final class ImageBackend: BlockBackend, @unchecked Sendable {
 
     @discardableResult
     public func submit(_ aio: AIO, completion: @escaping @Sendable (Int32) -> Void) -> AIOTicket {
+        if tryNoWait, let pool {
+            if submitNoWait(aio, completion: completion) {
+                // Bit 63 keeps these apart from the pool's tickets.
+                return AIOTicket(raw: Self.closedBit | inlineTickets.wrappingAdd(1, ordering: .relaxed).newValue)
+            }
+            return pool.submit(aio, completion: completion)
+        }
         if let pool {
             return pool.submit(aio, completion: completion)
         }
@@ -126,16 +145,51 @@ public final class ImageBackend: BlockBackend, @unchecked Sendable {
         return ticket
     }
 
+    /// Hybrid mode: runs a read or write inside `submit` when it needs no
+    /// waiting. Returns false (nothing done) when the pool must run it.
+    private func submitNoWait(_ aio: AIO, completion: @Sendable (Int32) -> Void) -> Bool {
+        let isWrite: Bool
+        switch aio.operation {
+        case .read:
+            if noWaitReadsUnsupported.load(ordering: .relaxed) { return false }
+            isWrite = false
+        case .write:
+            if noWaitWritesUnsupported.load(ordering: .relaxed) { return false }
+            isWrite = true
+        case .flush, .writeZeroes, .discard:
+            return false
+        }
+        let state = inlineState.wrappingAdd(1, ordering: .acquiring).newValue
+        if state & Self.closedBit != 0 {
+            inlineState.wrappingSubtract(1, ordering: .releasing)
+            return false   // the pool reports EBADF
+        }
+        let result = SystemCalls.transferNoWait(file.fd, aio.iov, offset: aio.offset, length: aio.length,
+                                                isWrite: isWrite)
+        inlineState.wrappingSubtract(1, ordering: .releasing)
+        switch result {
+        case .done:
+            completion(0)
+            return true
+        case .retry:
+            return false
+        case .unsupported:
+            if isWrite {
+                noWaitWritesUnsupported.store(true, ordering: .relaxed)
+            } else {
+                noWaitReadsUnsupported.store(true, ordering: .relaxed)
+            }
+            return false
+        }
+    }
+
     public func cancel(_ ticket: AIOTicket) -> Bool {
         pool?.cancel(ticket) ?? false
     }
 
     public func drainAndSync() {
-        if let pool {
-            pool.drain()
-        } else {
-            waitForInlineSubmits()
-        }
+        waitForInlineSubmits()
+        pool?.drain()
         closeLock.withLock { closed in
             if !closed { _ = SystemCalls.fdatasync(file.fd) }
         }
@@ -145,12 +199,9 @@ public final class ImageBackend: BlockBackend, @unchecked Sendable {
         closeLock.withLock { closed in
             if closed { return }
             closed = true
-            if let pool {
-                pool.shutdown()
-            } else {
-                inlineState.bitwiseOr(Self.closedBit, ordering: .acquiringAndReleasing)
-                waitForInlineSubmits()
-            }
+            inlineState.bitwiseOr(Self.closedBit, ordering: .acquiringAndReleasing)
+            waitForInlineSubmits()
+            pool?.shutdown()
             file.close()
         }
     }

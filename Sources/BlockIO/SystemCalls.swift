@@ -148,6 +148,54 @@ enum SystemCalls {
         return 0
     }
 
+    private typealias VectorIOFunction = @convention(c) (Int32, UnsafePointer<iovec>?, Int32, Int64, Int32) -> Int
+    private static let preadv2Function: VectorIOFunction? = lookUp("preadv2")
+    private static let pwritev2Function: VectorIOFunction? = lookUp("pwritev2")
+    /// RWF_NOWAIT (linux/fs.h): fail with EAGAIN instead of blocking, e.g.
+    /// when the data is not in the page cache.
+    private static let rwfNoWait: Int32 = 0x08
+
+    private static func lookUp(_ symbol: String) -> VectorIOFunction? {
+        guard let address = dlsym(UnsafeMutableRawPointer(bitPattern: 0), symbol) else { return nil }
+        return unsafeBitCast(address, to: VectorIOFunction.self)
+    }
+
+    private static let vectorLayoutMatches =
+        MemoryLayout<IOVector>.size == MemoryLayout<iovec>.size
+        && MemoryLayout<IOVector>.stride == MemoryLayout<iovec>.stride
+        && MemoryLayout<IOVector>.offset(of: \IOVector.base) == MemoryLayout<iovec>.offset(of: \iovec.iov_base)
+        && MemoryLayout<IOVector>.offset(of: \IOVector.length) == MemoryLayout<iovec>.offset(of: \iovec.iov_len)
+
+    /// Outcome of a non-blocking attempt.
+    enum NoWaitResult {
+        /// The whole transfer is done.
+        case done
+        /// Nothing to conclude (would block, partial, unsupported, error):
+        /// run the transfer normally.
+        case retry
+        /// The kernel refuses RWF_NOWAIT for this kind of transfer on this file.
+        case unsupported
+    }
+
+    /// One preadv2/pwritev2 call with RWF_NOWAIT. Only a complete transfer
+    /// counts; repeating a partial one in full later is harmless (a read
+    /// rereads, a write rewrites the same bytes).
+    static func transferNoWait(_ fd: Int32, _ iov: [IOVector], offset: UInt64, length: UInt64,
+                               isWrite: Bool) -> NoWaitResult {
+        guard let function = isWrite ? pwritev2Function : preadv2Function else { return .unsupported }
+        guard vectorLayoutMatches else { return .unsupported }
+        guard iov.count > 0, iov.count <= maxVectors, length > 0, offset <= UInt64(Int64.max) else { return .retry }
+        let n: Int = iov.withUnsafeBufferPointer { buffer in
+            // IOVector is laid out as struct iovec: a pointer, then a length.
+            buffer.withMemoryRebound(to: iovec.self) { vectors in
+                function(fd, vectors.baseAddress, Int32(vectors.count), Int64(offset), rwfNoWait)
+            }
+        }
+        if n >= 0 { return UInt64(n) == length ? .done : .retry }
+        let e = errno
+        return e == EOPNOTSUPP || e == ENOSYS || e == EINVAL ? .unsupported : .retry
+    }
+
     /// Writes `length` zero bytes at `offset` with ordinary writes (the
     /// fallback when the file system cannot zero a range).
     static func writeZeros(_ fd: Int32, offset: UInt64, length: UInt64) -> Int32 {

@@ -148,7 +148,7 @@ private struct BackendBench {
         // load from other processes spreads over all of them.
         var configurations: [(ImageBackend.ExecutionMode?, Int)] = [(nil, 1)]
         let modes: [ImageBackend.ExecutionMode] = [.inline, .threadPool(workers: 1), .threadPool(workers: 2),
-                                                   .threadPool(workers: 4)]
+                                                   .threadPool(workers: 4), .hybrid(workers: 4)]
         for mode in modes {
             for depth in [1, 32] {
                 if case .inline = mode, depth > 1 { continue }   // synchronous: always one in flight

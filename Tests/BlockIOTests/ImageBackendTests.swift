@@ -2,7 +2,8 @@ import BlockIO
 import Foundation
 import Testing
 
-private let modes: [ImageBackend.ExecutionMode] = [.inline, .threadPool(workers: 1), .threadPool(workers: 4)]
+private let modes: [ImageBackend.ExecutionMode] = [.inline, .threadPool(workers: 1), .threadPool(workers: 4),
+                                                    .hybrid(workers: 2)]
 
 /// Submits one AIO and waits for its completion.
 private func run(_ backend: any BlockBackend, _ aio: AIO) -> Int32 {
@@ -204,6 +205,26 @@ private func run(_ backend: any BlockBackend, _ aio: AIO) -> Int32 {
         #expect(c.count == 1)
         #expect(buffer.bytes.allSatisfy { $0 == 7 })
         #expect(backend.cancel(ticket) == false)
+    }
+
+    @Test func hybridModeReadsCachedDataInsideSubmit() throws {
+        let data = pattern(8192, seed: 3)
+        let path = makeFile(data)   // just written: in the page cache
+        defer { unlink(path) }
+        let backend = try ImageBackend(path: path, mode: .hybrid(workers: 1))
+        defer { backend.close() }
+        let c = Completions()
+        let buffer = Buffer(count: 5000)
+        let ticket = backend.submit(AIO(operation: .read, offset: 100, length: 5000, iov: buffer.iov(split: [1000, 4000])),
+                                    completion: c.handler(0))
+        #expect(c.count == 1)   // RWF_NOWAIT succeeded, no thread hop
+        #expect(c.result(0) == 0)
+        #expect(buffer.bytes == Array(data[100..<5100]))
+        #expect(backend.cancel(ticket) == false)
+        // A flush always goes through the pool.
+        backend.submit(AIO(operation: .flush, offset: 0, length: 0), completion: c.handler(1))
+        #expect(c.wait(for: 2))
+        #expect(c.result(1) == 0)
     }
 
     @Test(arguments: modes)
