@@ -134,7 +134,7 @@ extension NVMeStatus {
         (.invalidNumberOfSGLDescriptors, "INVALID_NUM_SGL_DESCRS"),
         (.dataSGLLengthInvalid, "DATA_SGL_LEN_INVALID"), (.metadataSGLLengthInvalid, "MD_SGL_LEN_INVALID"),
         (.sglDescriptorTypeInvalid, "SGL_DESCR_TYPE_INVALID"), (.invalidUseOfCMB, "INVALID_USE_OF_CMB"),
-        (.prpOffsetInvalid, "INVALID_PRP_OFFSET"), (.atomicWriteUnitExceeded, "CMD_SET_CMB_REJECTED"),
+        (.prpOffsetInvalid, "INVALID_PRP_OFFSET"), (.atomicWriteUnitExceeded, "ATOMIC_WRITE_UNIT_EXCEEDED"),
         (.operationDenied, "OPERATION_DENIED"), (.sglOffsetInvalid, "SGL_OFFSET_INVALID"),
         (.keepAliveTimerExpired, "KEEP_ALIVE_EXPIRED"), (.keepAliveTimeoutInvalid, "KEEP_ALIVE_INVALID"),
         (.sglDataBlockGranularityInvalid, "SGL_DATA_BLOCK_GRANULARITY_INVALID"),
