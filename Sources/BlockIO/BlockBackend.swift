@@ -52,7 +52,8 @@ public struct AIOTicket: Hashable, Sendable {
 /// - `cancel` stops an operation that has not started: it returns true and the
 ///   completion is then called (exactly once) with ECANCELED. An operation
 ///   already running is drained: `cancel` returns false and its completion
-///   arrives normally.
+///   arrives normally. The ECANCELED completion is never called from inside
+///   `cancel` itself, so a caller may cancel while holding its own lock.
 public protocol BlockBackend: AnyObject, Sendable {
     /// Short name for traces and accounting (the image path).
     var name: String { get }
