@@ -1,0 +1,172 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The checks and preparations that touch the file system.
+extension DeviceConfiguration {
+    /// `$XDG_DATA_HOME/nvmefs/default.img`, else `~/.local/share/nvmefs/default.img`.
+    public static func defaultImagePath() throws(ConfigurationError) -> String {
+        if let xdg = environment("XDG_DATA_HOME"), xdg.hasPrefix("/") {
+            return xdg + "/nvmefs/default.img"
+        }
+        guard let home = homeDirectory() else {
+            throw ConfigurationError("cannot find the home directory for the default image (set HOME or use --namespace)")
+        }
+        return home + "/.local/share/nvmefs/default.img"
+    }
+
+    /// Makes every image path absolute: relative to the current directory,
+    /// through the real path of its parent directory when that exists.
+    public mutating func resolvePaths() throws(ConfigurationError) {
+        for i in namespaces.indices {
+            namespaces[i].path = try Self.absolutePath(namespaces[i].path)
+        }
+    }
+
+    /// Checks the images against the file system without changing anything:
+    /// an existing image must be a regular file, accessible, of a size that
+    /// is a multiple of its LBA size; a missing one needs an existing parent
+    /// directory (except the default image, whose directory is created).
+    public func checkFiles() throws(ConfigurationError) {
+        for ns in namespaces {
+            var st = stat()
+            if stat(ns.path, &st) == 0 {
+                guard st.st_mode & S_IFMT == S_IFREG else {
+                    throw ConfigurationError("image \(ns.path) is not a regular file")
+                }
+                let size = UInt64(st.st_size)
+                guard size > 0 else { throw ConfigurationError("image \(ns.path) is empty") }
+                guard size % ns.lbaSize == 0 else {
+                    throw ConfigurationError("image \(ns.path): size \(size) is not a multiple of the LBA size \(ns.lbaSize)")
+                }
+                guard !ns.sizeGiven || ns.size == size else {
+                    throw ConfigurationError("image \(ns.path) exists with size \(size), not the \(ns.size) given")
+                }
+                guard access(ns.path, ns.readOnly ? R_OK : R_OK | W_OK) == 0 else {
+                    throw ConfigurationError("image \(ns.path): \(Self.errorText())")
+                }
+                continue
+            }
+            guard errno == ENOENT else { throw ConfigurationError("image \(ns.path): \(Self.errorText())") }
+            if ns.isDefaultImage { continue }
+            let parent = Self.parentDirectory(ns.path)
+            var pst = stat()
+            guard stat(parent, &pst) == 0 else {
+                throw ConfigurationError("directory \(parent) of image \(ns.path) does not exist")
+            }
+            guard pst.st_mode & S_IFMT == S_IFDIR else {
+                throw ConfigurationError("\(parent) (parent of image \(ns.path)) is not a directory")
+            }
+            guard access(parent, W_OK) == 0 else {
+                throw ConfigurationError("cannot create image \(ns.path): \(Self.errorText())")
+            }
+        }
+    }
+
+    /// Creates the default image's directory and every missing image
+    /// (sparse, of its `size`), and records the size of existing images.
+    public mutating func prepare() throws(ConfigurationError) {
+        for i in namespaces.indices {
+            let path = namespaces[i].path
+            if namespaces[i].isDefaultImage { try Self.makeDirectories(Self.parentDirectory(path)) }
+            var st = stat()
+            if stat(path, &st) == 0 {
+                namespaces[i].size = UInt64(st.st_size)
+                continue
+            }
+            let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+            guard fd >= 0 else { throw ConfigurationError("cannot create image \(path): \(Self.errorText())") }
+            defer { close(fd) }
+            guard ftruncate(fd, off_t(namespaces[i].size)) == 0 else {
+                let text = Self.errorText()
+                unlink(path)
+                throw ConfigurationError("cannot create image \(path): \(text)")
+            }
+        }
+        try checkFiles()
+    }
+
+    // MARK: helpers
+
+    static func environment(_ name: String) -> String? {
+        guard let value = getenv(name) else { return nil }
+        let s = String(cString: value)
+        return s.isEmpty ? nil : s
+    }
+
+    static func homeDirectory() -> String? {
+        if let home = environment("HOME") { return home }
+        guard let pw = getpwuid(getuid()), let dir = pw.pointee.pw_dir else { return nil }
+        return String(cString: dir)
+    }
+
+    static func errorText(_ code: Int32 = errno) -> String { String(cString: strerror(code)) }
+
+    static func parentDirectory(_ path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return "." }
+        return slash == path.startIndex ? "/" : String(path[..<slash])
+    }
+
+    /// The absolute form of `path`, with its parent directory's real path
+    /// when that directory exists.
+    static func absolutePath(_ path: String) throws(ConfigurationError) -> String {
+        var absolute = path
+        if !path.hasPrefix("/") {
+            guard let cwd = getcwd(nil, 0) else { throw ConfigurationError("cannot get the current directory") }
+            defer { free(cwd) }
+            absolute = String(cString: cwd) + "/" + path
+        }
+        while absolute.count > 1 && absolute.hasSuffix("/") { absolute.removeLast() }
+        let parent = parentDirectory(absolute)
+        let name = String(absolute[absolute.index(after: absolute.lastIndex(of: "/")!)...])
+        if name == "." || name == ".." { return realPath(absolute) ?? absolute }
+        guard let realParent = realPath(parent) else { return absolute }
+        return realParent == "/" ? "/" + name : realParent + "/" + name
+    }
+
+    static func realPath(_ path: String) -> String? {
+        guard let resolved = realpath(path, nil) else { return nil }
+        defer { free(resolved) }
+        return String(cString: resolved)
+    }
+
+    static func makeDirectories(_ path: String) throws(ConfigurationError) {
+        var st = stat()
+        if stat(path, &st) == 0 {
+            guard st.st_mode & S_IFMT == S_IFDIR else { throw ConfigurationError("\(path) is not a directory") }
+            return
+        }
+        let parent = parentDirectory(path)
+        if parent != path { try makeDirectories(parent) }
+        guard mkdir(path, 0o755) == 0 || errno == EEXIST else {
+            throw ConfigurationError("cannot create directory \(path): \(errorText())")
+        }
+    }
+}
+
+/// The mountpoint checks of SPEC §2.
+public enum Mountpoint {
+    /// Checks that `path` is an existing, empty directory; returns its real path.
+    public static func validate(_ path: String) throws(ConfigurationError) -> String {
+        var st = stat()
+        guard stat(path, &st) == 0 else {
+            if errno == ENOENT { throw ConfigurationError("mountpoint \(path) does not exist") }
+            throw ConfigurationError("mountpoint \(path): \(DeviceConfiguration.errorText())")
+        }
+        guard st.st_mode & S_IFMT == S_IFDIR else { throw ConfigurationError("mountpoint \(path) is not a directory") }
+        guard let dir = opendir(path) else {
+            throw ConfigurationError("mountpoint \(path): \(DeviceConfiguration.errorText())")
+        }
+        defer { closedir(dir) }
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+            }
+            if name != "." && name != ".." { throw ConfigurationError("mountpoint \(path) is not empty") }
+        }
+        guard let real = DeviceConfiguration.realPath(path) else {
+            throw ConfigurationError("mountpoint \(path): \(DeviceConfiguration.errorText())")
+        }
+        return real
+    }
+}

@@ -1,0 +1,89 @@
+/// Parsing of the command line's value syntax (SPEC §2).
+extension DeviceConfiguration {
+    /// Parses a size: decimal digits with an optional binary suffix K, M, G
+    /// or T (case-insensitive, optionally followed by "iB" or "B"):
+    /// "4096", "64M", "1G", "2GiB".
+    public static func parseSize(_ text: String) throws(ConfigurationError) -> UInt64 {
+        var digits = Substring(text)
+        var shift: UInt64 = 0
+        let lower = text.lowercased()
+        for (suffix, s) in [("kib", 10), ("mib", 20), ("gib", 30), ("tib", 40),
+                            ("kb", 10), ("mb", 20), ("gb", 30), ("tb", 40),
+                            ("k", 10), ("m", 20), ("g", 30), ("t", 40)] as [(String, UInt64)]
+        where lower.hasSuffix(suffix) {
+            digits = digits.dropLast(suffix.count)
+            shift = s
+            break
+        }
+        guard !digits.isEmpty, digits.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }),
+              let value = UInt64(digits) else {
+            throw ConfigurationError("invalid size '\(text)' (expected a number with an optional K, M, G or T suffix)")
+        }
+        guard value <= UInt64.max >> shift else { throw ConfigurationError("size '\(text)' is too large") }
+        return value << shift
+    }
+
+    /// Parses `PATH[,size=SIZE][,lbads=9|12][,ms=BYTES][,readonly]`.
+    /// The path is returned as given (made absolute by `resolvePaths`).
+    public static func parseNamespace(_ spec: String) throws(ConfigurationError) -> Namespace {
+        let parts = spec.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+        guard let path = parts.first, !path.isEmpty else {
+            throw ConfigurationError("--namespace '\(spec)': missing image path")
+        }
+        var ns = Namespace(path: path)
+        for part in parts.dropFirst() {
+            let kv = part.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+            let key = kv[0], value = kv.count > 1 ? kv[1] : nil
+            switch (key, value) {
+            case ("size", let v?):
+                ns.size = try parseSize(v)
+                ns.sizeGiven = true
+            case ("lbads", let v?):
+                guard let l = UInt8(v) else { throw ConfigurationError("--namespace: invalid lbads '\(v)' (expected 9 or 12)") }
+                ns.lbads = l
+            case ("ms", let v?):
+                guard let m = UInt16(v) else { throw ConfigurationError("--namespace: invalid ms '\(v)' (expected 0...65535)") }
+                ns.ms = m
+            case ("readonly", nil), ("ro", nil):
+                ns.readOnly = true
+            default:
+                throw ConfigurationError("--namespace: unknown option '\(part)' (expected size=, lbads=, ms= or readonly)")
+            }
+        }
+        return ns
+    }
+
+    /// Range checks that need no file system: lbads, sizes, queue counts,
+    /// identifiers. Throws the first problem found.
+    public func validate() throws(ConfigurationError) {
+        guard !namespaces.isEmpty else { throw ConfigurationError("no namespace") }
+        for ns in namespaces {
+            guard ns.lbads == 9 || ns.lbads == 12 else {
+                throw ConfigurationError("namespace \(ns.path): lbads must be 9 or 12, not \(ns.lbads)")
+            }
+            guard ns.size > 0 else { throw ConfigurationError("namespace \(ns.path): size must not be 0") }
+            guard ns.size % ns.lbaSize == 0 else {
+                throw ConfigurationError("namespace \(ns.path): size \(ns.size) is not a multiple of the LBA size \(ns.lbaSize)")
+            }
+        }
+        var seen = Set<String>()
+        for ns in namespaces where !seen.insert(ns.path).inserted {
+            throw ConfigurationError("namespace image \(ns.path) is given twice")
+        }
+        guard memSize % 4096 == 0 else {
+            throw ConfigurationError("--mem \(memSize) is not a multiple of 4 KiB")
+        }
+        guard (1...65535).contains(queues) else { throw ConfigurationError("--queues must be 1...65535, not \(queues)") }
+        guard (1...65535).contains(mqes) else { throw ConfigurationError("--mqes must be 1...65535, not \(mqes)") }
+        guard (0...255).contains(mdts) else { throw ConfigurationError("--mdts must be 0...255, not \(mdts)") }
+        guard cmbSize % 4096 == 0 else { throw ConfigurationError("--cmb \(cmbSize) is not a multiple of 4 KiB") }
+        try Self.checkIdentifier(serial, option: "--serial", maxLength: 20)
+        try Self.checkIdentifier(model, option: "--model", maxLength: 40)
+    }
+
+    private static func checkIdentifier(_ value: String, option: String, maxLength: Int) throws(ConfigurationError) {
+        guard !value.isEmpty, value.utf8.count <= maxLength, value.utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x7F }) else {
+            throw ConfigurationError("\(option) must be 1 to \(maxLength) printable ASCII characters")
+        }
+    }
+}

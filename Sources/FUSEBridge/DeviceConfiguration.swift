@@ -1,0 +1,75 @@
+/// Everything the device is built from, as given on the command line
+/// (SPEC §2), validated. Plain values: the CLI fills it, `validate()` and
+/// `checkFiles()` reject what cannot work, `prepare()` creates what is missing.
+public struct DeviceConfiguration: Sendable, Equatable {
+    /// One namespace: an image file (NSID = position + 1).
+    public struct Namespace: Sendable, Equatable {
+        /// Absolute path of the image.
+        public var path: String
+        /// Image size in bytes: the size to create a missing image with
+        /// (`size=`, default 1 GiB); after `prepare()`, the image's size.
+        public var size: UInt64
+        /// True when `size=` was given (an existing image must then have it).
+        public var sizeGiven: Bool
+        /// LBA data size as a power of two: 9 (512 bytes) or 12 (4096 bytes).
+        public var lbads: UInt8
+        /// Metadata bytes per LBA (0 = none).
+        public var ms: UInt16
+        /// Writes fail (the image is opened read-only).
+        public var readOnly: Bool
+        /// The image is the default one: its directory is created if missing.
+        public var isDefaultImage: Bool
+
+        public init(path: String, size: UInt64 = DeviceConfiguration.defaultImageSize, sizeGiven: Bool = false,
+                    lbads: UInt8 = 9, ms: UInt16 = 0, readOnly: Bool = false, isDefaultImage: Bool = false) {
+            self.path = path; self.size = size; self.sizeGiven = sizeGiven; self.lbads = lbads
+            self.ms = ms; self.readOnly = readOnly; self.isDefaultImage = isDefaultImage
+        }
+
+        /// LBA data size in bytes.
+        public var lbaSize: UInt64 { 1 << UInt64(lbads) }
+    }
+
+    /// Whether the daemon's built-in host driver runs.
+    public enum HostMode: String, Sendable, CaseIterable {
+        /// The built-in host enables the controller and serves the convenience files.
+        case builtin
+        /// The controller stays in its reset state; only raw files are served.
+        case none
+    }
+
+    public static let defaultImageSize: UInt64 = 1 << 30
+
+    /// Namespaces in NSID order (at least one).
+    public var namespaces: [Namespace]
+    public var host: HostMode = .builtin
+    /// User host memory (`mem`) in bytes, a multiple of 4 KiB (0 = none).
+    public var memSize: UInt64 = 64 << 20
+    /// I/O queue pairs supported (1...65535).
+    public var queues: Int = 64
+    /// Maximum queue entries supported, CAP.MQES (0's based, 1...65535).
+    public var mqes: Int = 2047
+    /// Maximum data transfer size as a power of two of the minimum page size (0 = no limit).
+    public var mdts: Int = 7
+    /// Controller Memory Buffer size in bytes (0 = no CMB).
+    public var cmbSize: UInt64 = 0
+    /// Serial number (Identify Controller SN: up to 20 printable ASCII characters).
+    public var serial: String = "NVMEFS0001"
+    /// Model number (Identify Controller MN: up to 40 printable ASCII characters).
+    public var model: String = "nvmefs NVMe Ctrl"
+    /// Let the page cache serve `namespaces/N/data` (default: direct I/O).
+    public var cache: Bool = false
+    /// Mount with allow_other.
+    public var allowOther: Bool = false
+
+    public init(namespaces: [Namespace]) {
+        self.namespaces = namespaces
+    }
+}
+
+/// A configuration or command-line problem: a one-line message, exit status 2.
+public struct ConfigurationError: Error, CustomStringConvertible, Sendable, Equatable {
+    public var message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}

@@ -1,0 +1,44 @@
+import Logging
+
+/// What the daemon mounts: builds the device and its file tree, and stops it.
+///
+/// The daemon calls `makeTree` once, before mounting (after the
+/// configuration is validated and the images are prepared), and `shutdown`
+/// exactly once before the process exits when `makeTree` succeeded: after
+/// the FUSE loop has stopped (unmount or signal) and while replies can
+/// still be sent. `shutdown` must drain in-flight commands, answer parked
+/// reads (e.g. `EventStream.close()`), and sync the images; when it returns,
+/// `nvmefs unmount` may return.
+public protocol DeviceProvider: Sendable {
+    /// Builds the device and returns the root directory node of its tree.
+    /// A thrown error is reported as the mount's one-line failure.
+    func makeTree(configuration: DeviceConfiguration, logger: Logger) throws -> Node
+    /// Drains, answers parked requests, syncs images.
+    func shutdown()
+}
+
+/// The provider the daemon mounts. The device plugs in here.
+/// - Parameter selfTest: add the `selftest/` directory (bridge test files).
+public func makeDeviceProvider(selfTest: Bool) -> any DeviceProvider {
+    PlaceholderDevice(selfTest: selfTest)
+}
+
+/// Until the controller is wired in: a tree with only the README (and,
+/// for the bridge's FS tests, `selftest/`).
+final class PlaceholderDevice: DeviceProvider {
+    let selfTest: Bool
+    private let stream = EventStream(capacity: 64)
+
+    init(selfTest: Bool) { self.selfTest = selfTest }
+
+    func makeTree(configuration: DeviceConfiguration, logger: Logger) throws -> Node {
+        let root = Directory()
+        root.add(Readme.node(root: root))
+        if selfTest { root.add(SelfTestFiles.directory(stream: stream)) }
+        return Node.root(root)
+    }
+
+    func shutdown() {
+        stream.close()
+    }
+}

@@ -1,0 +1,118 @@
+import CFuse3
+#if canImport(Glibc)
+import Glibc
+#endif
+
+// The libfuse low-level callbacks for regular files: open, read, write,
+// flush, release, fsync, fallocate. The handle (fi->fh) is a retained
+// OpenFile, released in `release`.
+
+/// The OpenFile stored in a file info's fh.
+@inline(__always)
+func openFile(_ fi: UnsafeMutablePointer<fuse_file_info>) -> OpenFile? {
+    guard let pointer = UnsafeMutableRawPointer(bitPattern: UInt(fi.pointee.fh)) else { return nil }
+    return Unmanaged<OpenFile>.fromOpaque(pointer).takeUnretainedValue()
+}
+
+func fuseOpen(_ req: fuse_req_t?, _ ino: fuse_ino_t, _ fi: UnsafeMutablePointer<fuse_file_info>?) {
+    guard let req, let fi else { return }
+    let fs = fileSystem(req)
+    guard let node = fs.node(ino) else { fuse_reply_err(req, ENOENT); return }
+    guard let handler = node.fileHandler else { fuse_reply_err(req, EISDIR); return }
+    let flags = fi.pointee.flags
+    let access = flags & O_ACCMODE
+    // The mode bits are the file's contract, also for root (who passes the
+    // kernel's default_permissions check).
+    if access != O_WRONLY && handler.mode & 0o444 == 0 { fuse_reply_err(req, EACCES); return }
+    if access != O_RDONLY && handler.mode & 0o222 == 0 { fuse_reply_err(req, EACCES); return }
+    let file: OpenFile
+    do throws(FileError) {
+        file = OpenFile(node: node, handler: handler, flags: flags, state: try handler.open(flags: flags))
+    } catch {
+        fuse_reply_err(req, error.code); return
+    }
+    if flags & O_TRUNC != 0 && access != O_RDONLY && !handler.ignoresTruncateOnOpen {
+        do throws(FileError) {
+            try handler.truncate(to: 0, file: file)
+        } catch {
+            handler.release(file: file)
+            fuse_reply_err(req, error.code); return
+        }
+    }
+    let retained = Unmanaged.passRetained(file)
+    fi.pointee.fh = UInt64(UInt(bitPattern: retained.toOpaque()))
+    fi.pointee.direct_io = handler.directIO ? 1 : 0
+    fi.pointee.keep_cache = handler.keepCache ? 1 : 0
+    fi.pointee.nonseekable = handler.nonSeekable ? 1 : 0
+    if fuse_reply_open(req, fi) != 0 {
+        // The opener was interrupted: no release will come for this handle.
+        handler.release(file: file)
+        retained.release()
+    }
+}
+
+func fuseRead(_ req: fuse_req_t?, _ ino: fuse_ino_t, _ size: Int, _ off: off_t,
+              _ fi: UnsafeMutablePointer<fuse_file_info>?) {
+    guard let req else { return }
+    guard let fi, let file = openFile(fi) else { fuse_reply_err(req, EBADF); return }
+    let request = ReadRequest(request: req, offset: UInt64(max(0, off)), size: size, file: file,
+                              fileSystem: fileSystem(req))
+    file.handler.read(request)
+}
+
+func fuseWrite(_ req: fuse_req_t?, _ ino: fuse_ino_t, _ buf: UnsafePointer<CChar>?, _ size: Int, _ off: off_t,
+               _ fi: UnsafeMutablePointer<fuse_file_info>?) {
+    guard let req else { return }
+    guard let fi, let file = openFile(fi) else { fuse_reply_err(req, EBADF); return }
+    do throws(FileError) {
+        let data = UnsafeRawBufferPointer(start: buf, count: buf == nil ? 0 : size)
+        let count = try file.handler.write(data, at: UInt64(max(0, off)), file: file)
+        fuse_reply_write(req, max(0, min(count, size)))
+    } catch {
+        fuse_reply_err(req, error.code)
+    }
+}
+
+func fuseFlush(_ req: fuse_req_t?, _ ino: fuse_ino_t, _ fi: UnsafeMutablePointer<fuse_file_info>?) {
+    guard let req else { return }
+    guard let fi, let file = openFile(fi) else { fuse_reply_err(req, EBADF); return }
+    do throws(FileError) {
+        try file.handler.flush(file: file)
+        fuse_reply_err(req, 0)
+    } catch {
+        fuse_reply_err(req, error.code)
+    }
+}
+
+func fuseRelease(_ req: fuse_req_t?, _ ino: fuse_ino_t, _ fi: UnsafeMutablePointer<fuse_file_info>?) {
+    guard let req else { return }
+    if let fi, let pointer = UnsafeMutableRawPointer(bitPattern: UInt(fi.pointee.fh)) {
+        let file = Unmanaged<OpenFile>.fromOpaque(pointer).takeRetainedValue()
+        file.handler.release(file: file)
+    }
+    fuse_reply_err(req, 0)
+}
+
+func fuseFsync(_ req: fuse_req_t?, _ ino: fuse_ino_t, _ datasync: Int32, _ fi: UnsafeMutablePointer<fuse_file_info>?) {
+    guard let req else { return }
+    guard let fi, let file = openFile(fi) else { fuse_reply_err(req, EBADF); return }
+    do throws(FileError) {
+        try file.handler.fsync(file: file, dataOnly: datasync != 0)
+        fuse_reply_err(req, 0)
+    } catch {
+        fuse_reply_err(req, error.code)
+    }
+}
+
+func fuseFallocate(_ req: fuse_req_t?, _ ino: fuse_ino_t, _ mode: Int32, _ offset: off_t, _ length: off_t,
+                   _ fi: UnsafeMutablePointer<fuse_file_info>?) {
+    guard let req else { return }
+    guard let fi, let file = openFile(fi) else { fuse_reply_err(req, EBADF); return }
+    guard offset >= 0, length > 0 else { fuse_reply_err(req, EINVAL); return }
+    do throws(FileError) {
+        try file.handler.fallocate(mode: mode, offset: UInt64(offset), length: UInt64(length), file: file)
+        fuse_reply_err(req, 0)
+    } catch {
+        fuse_reply_err(req, error.code)
+    }
+}

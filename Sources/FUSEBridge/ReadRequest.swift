@@ -1,0 +1,171 @@
+import CFuse3
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A pending read(2): answer it exactly once, now or later, from any thread.
+///
+/// Three ways to answer:
+/// - `reply(_:)` with bytes (copied to the kernel during the call);
+/// - zero copy: fill `buffer` (allocated by the bridge, `size` bytes, 4 KiB
+///   aligned, valid until the reply) and call `reply(bufferCount:)`, or use
+///   `fill { buffer in ... }` synchronously;
+/// - `fail(_:)` with an errno.
+/// Further answers are ignored. A request dropped without an answer is
+/// failed with EIO when it is freed (a handler bug, logged).
+///
+/// A read that parks (blocks until data arrives) must call `onInterrupt`
+/// before taking its own lock, so a killed reader is released.
+public final class ReadRequest: @unchecked Sendable {
+    /// File offset of the read.
+    public let offset: UInt64
+    /// Bytes asked for (the reply may be shorter: end of file).
+    public let size: Int
+    /// The handle the read is made on.
+    public let file: OpenFile
+
+    private let request: fuse_req_t
+    private let fileSystem: FileSystem
+    private struct State {
+        var answered = false
+        var buffer: UInt = 0            // address of the bridge buffer, 0 = none
+        var interruptKey: UInt64 = 0    // nonzero while registered with the file system
+        var onInterrupt: (@Sendable () -> Void)?
+        var registering = false
+        var interruptedWhileRegistering = false
+    }
+    private let state = Mutex(State())
+
+    init(request: fuse_req_t, offset: UInt64, size: Int, file: OpenFile, fileSystem: FileSystem) {
+        self.request = request; self.offset = offset; self.size = size
+        self.file = file; self.fileSystem = fileSystem
+    }
+
+    deinit {
+        let (answered, buffer) = state.withLock { ($0.answered, $0.buffer) }
+        if !answered {
+            fileSystem.logger.error("read of \(file.node.name) dropped without a reply; failing it with EIO")
+            _ = fileSystem.gate.pass { fuse_reply_err(request, EIO) }
+        }
+        if buffer != 0 { UnsafeMutableRawPointer(bitPattern: buffer)?.deallocate() }
+    }
+
+    /// True once the request has been answered.
+    public var isAnswered: Bool { state.withLock { $0.answered } }
+
+    /// A `size`-byte buffer owned by the request (4 KiB aligned), valid until
+    /// the request is answered. Allocated on first use.
+    public var buffer: UnsafeMutableRawBufferPointer {
+        let size = max(self.size, 1)
+        let address = state.withLock { s -> UInt in
+            if s.buffer == 0 {
+                s.buffer = UInt(bitPattern: UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 4096))
+            }
+            return s.buffer
+        }
+        return UnsafeMutableRawBufferPointer(start: UnsafeMutableRawPointer(bitPattern: address), count: self.size)
+    }
+
+    /// Answers with `bytes` (at most `size` of them are sent).
+    public func reply(_ bytes: UnsafeRawBufferPointer) {
+        finish { fuse_reply_buf(request, bytes.baseAddress?.assumingMemoryBound(to: CChar.self), min(bytes.count, size)) }
+    }
+
+    /// Answers with `bytes` (at most `size` of them are sent).
+    public func reply(_ bytes: [UInt8]) {
+        bytes.withUnsafeBytes { reply($0) }
+    }
+
+    /// Answers with the first `count` bytes of `buffer`.
+    public func reply(bufferCount count: Int) {
+        let n = max(0, min(count, size))
+        let start = state.withLock { $0.buffer }
+        finish { fuse_reply_buf(request, UnsafePointer(bitPattern: start), start == 0 ? 0 : n) }
+    }
+
+    /// Fails the read with an errno.
+    public func fail(_ error: FileError) {
+        finish { fuse_reply_err(request, error.code) }
+    }
+
+    /// Zero-copy synchronous answer: `body` fills the buffer and returns the
+    /// byte count, or throws.
+    public func fill(_ body: (UnsafeMutableRawBufferPointer) throws(FileError) -> Int) {
+        do throws(FileError) {
+            let n = try body(buffer)
+            reply(bufferCount: n)
+        } catch {
+            fail(error)
+        }
+    }
+
+    /// Registers what to do if the reader is interrupted (a signal, a killed
+    /// process): `handler` runs once, on a FUSE thread, and typically
+    /// un-parks the request. If the request is still unanswered when it
+    /// returns, the bridge fails it with EINTR. When the reader was already
+    /// interrupted, `handler` runs before this method returns.
+    /// Call it before taking any lock that `handler` takes.
+    public func onInterrupt(_ handler: @escaping @Sendable () -> Void) {
+        let key = fileSystem.nextInterruptKey()
+        let proceed = state.withLock { s -> Bool in
+            guard !s.answered, s.interruptKey == 0 else { return false }
+            s.onInterrupt = handler
+            s.interruptKey = key
+            s.registering = true
+            return true
+        }
+        guard proceed else { return }
+        fileSystem.registerInterruptible(self, key: key)
+        // libfuse calls the function at once, holding the request's lock, when
+        // the request is already interrupted; replying there would free the
+        // request under that lock, so that case is deferred to just below.
+        fuse_req_interrupt_func(request, fuseInterruptTrampoline, UnsafeMutableRawPointer(bitPattern: UInt(key)))
+        let fire = state.withLock { s -> Bool in
+            s.registering = false
+            defer { s.interruptedWhileRegistering = false }
+            return s.interruptedWhileRegistering
+        }
+        if fire { interrupted() }
+    }
+
+    /// Called by the interrupt trampoline.
+    func interruptArrived() {
+        let now = state.withLock { s -> Bool in
+            if s.answered { return false }
+            if s.registering { s.interruptedWhileRegistering = true; return false }
+            return true
+        }
+        if now { interrupted() }
+    }
+
+    private func interrupted() {
+        let handler = state.withLock { s -> (@Sendable () -> Void)? in
+            defer { s.onInterrupt = nil }
+            return s.onInterrupt
+        }
+        handler?()
+        fail(.interrupted)
+    }
+
+    private func finish(_ send: () -> Int32) {
+        let key = state.withLock { s -> UInt64? in
+            if s.answered { return nil }
+            s.answered = true
+            defer { s.interruptKey = 0 }
+            return s.interruptKey
+        }
+        guard let key else { return }
+        if key != 0 { fileSystem.unregisterInterruptible(key: key) }
+        _ = fileSystem.gate.pass(send)
+    }
+}
+
+/// libfuse's interrupt callback: finds the request by its key (the data
+/// pointer), so a late interrupt for an answered request is a no-op.
+func fuseInterruptTrampoline(_ req: fuse_req_t?, _ data: UnsafeMutableRawPointer?) {
+    guard let req, let userdata = fuse_req_userdata(req) else { return }
+    let fileSystem = Unmanaged<FileSystem>.fromOpaque(userdata).takeUnretainedValue()
+    let key = UInt64(UInt(bitPattern: data))
+    fileSystem.interruptible(key: key)?.interruptArrived()
+}

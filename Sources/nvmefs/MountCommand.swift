@@ -1,0 +1,145 @@
+import ArgumentParser
+import FUSEBridge
+import Logging
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `nvmefs mount MOUNTPOINT [options]` (SPEC §2).
+struct MountCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "mount",
+        abstract: "Mount an emulated NVMe controller; returns when the mount is ready.")
+
+    @Argument(help: "An existing empty directory.")
+    var mountpoint: String
+
+    @Option(name: .customLong("namespace"),
+            help: ArgumentHelp("A namespace image (repeatable; NSID = order). A missing image is created sparse.",
+                               valueName: "PATH[,size=SIZE][,lbads=9|12][,ms=BYTES][,readonly]"))
+    var namespaces: [String] = []
+
+    @Option(help: ArgumentHelp("builtin: the built-in host driver brings the controller up; none: raw files only.",
+                               valueName: "builtin|none"))
+    var host: String = "builtin"
+
+    @Option(help: ArgumentHelp("Size of user host memory (K/M/G/T suffixes, binary).", valueName: "SIZE"))
+    var mem: String = "64M"
+
+    @Option(help: "I/O queue pairs supported (1...65535).")
+    var queues: String = "64"
+
+    @Option(help: "Maximum queue entries supported, CAP.MQES (1...65535).")
+    var mqes: String = "2047"
+
+    @Option(help: "Maximum data transfer size, a power of two of 4 KiB pages (0 = no limit).")
+    var mdts: String = "7"
+
+    @Option(help: ArgumentHelp("Controller Memory Buffer size (default: no CMB).", valueName: "SIZE"))
+    var cmb: String?
+
+    @Option(help: "Serial number (up to 20 characters).")
+    var serial: String?
+
+    @Option(help: "Model number (up to 40 characters).")
+    var model: String?
+
+    @Flag(help: "Let the page cache serve namespaces/N/data (default: direct I/O).")
+    var cache = false
+
+    @Flag(help: "Let other users access the mount (needs user_allow_other in /etc/fuse.conf).")
+    var allowOther = false
+
+    @Flag(name: [.short, .long], help: "Stay in the foreground and log to stderr.")
+    var foreground = false
+
+    @Flag(help: "Log at debug level.")
+    var debug = false
+
+    /// Set by the daemonizing parent: the pipe on which to report readiness.
+    @Option(name: .customLong("ready-fd"), help: .hidden)
+    var readyFD: Int32?
+
+    /// Adds `selftest/`, the FUSE bridge's test files.
+    @Flag(name: .customLong("selftest-files"), help: .hidden)
+    var selfTestFiles = false
+
+    mutating func run() throws {
+        // Before any thread exists, so that every later thread inherits it.
+        TerminationSignals.block()
+        let level: Logger.Level = debug ? .debug : .info
+        if readyFD != nil {
+            SyslogLogHandler.open()
+            LoggingSystem.bootstrap { SyslogLogHandler(label: $0, logLevel: level) }
+        } else {
+            LoggingSystem.bootstrap { StderrLogHandler(label: $0, logLevel: level) }
+        }
+
+        if let fd = readyFD {
+            runDaemonChild(reporter: ReadyReporter(fd: fd))
+        }
+        let (configuration, realMountpoint) = try makeConfiguration()
+        guard foreground else {
+            Daemonizer.spawnChild(arguments: Daemonizer.childArguments(CommandLine.arguments))
+        }
+        try Daemon.run(configuration: configuration, mountpoint: realMountpoint,
+                       provider: makeDeviceProvider(selfTest: selfTestFiles),
+                       logger: Logger(label: "nvmefs"), ready: {})
+    }
+
+    /// The re-executed child: the same validation and run, with its outcome
+    /// reported on the pipe instead of stderr.
+    private func runDaemonChild(reporter: ReadyReporter) -> Never {
+        do {
+            let (configuration, realMountpoint) = try makeConfiguration()
+            try Daemon.run(configuration: configuration, mountpoint: realMountpoint,
+                           provider: makeDeviceProvider(selfTest: selfTestFiles),
+                           logger: Logger(label: "nvmefs"), ready: { reporter.ready() })
+            Glibc.exit(0)
+        } catch let error as ConfigurationError {
+            reporter.fail(error.message, status: 2)
+        } catch let error as DaemonError {
+            reporter.fail(error.message, status: 1)
+        } catch {
+            reporter.fail("\(error)", status: 1)
+        }
+    }
+
+    /// Parses and validates every option, and checks the images and the
+    /// mountpoint; changes nothing on disk.
+    func makeConfiguration() throws(ConfigurationError) -> (DeviceConfiguration, String) {
+        var list: [DeviceConfiguration.Namespace] = []
+        for spec in namespaces { list.append(try DeviceConfiguration.parseNamespace(spec)) }
+        if list.isEmpty {
+            list = [DeviceConfiguration.Namespace(path: try DeviceConfiguration.defaultImagePath(), isDefaultImage: true)]
+        }
+        var c = DeviceConfiguration(namespaces: list)
+        guard let hostMode = DeviceConfiguration.HostMode(rawValue: host) else {
+            throw ConfigurationError("--host must be builtin or none, not '\(host)'")
+        }
+        c.host = hostMode
+        c.memSize = try DeviceConfiguration.parseSize(mem)
+        c.queues = try Self.integer(queues, option: "--queues")
+        c.mqes = try Self.integer(mqes, option: "--mqes")
+        c.mdts = try Self.integer(mdts, option: "--mdts")
+        if let cmb {
+            c.cmbSize = try DeviceConfiguration.parseSize(cmb)
+            guard c.cmbSize > 0 else { throw ConfigurationError("--cmb must not be 0 (omit it for no CMB)") }
+        }
+        if let serial { c.serial = serial }
+        if let model { c.model = model }
+        c.cache = cache
+        c.allowOther = allowOther
+        try c.validate()
+        try c.resolvePaths()
+        try c.validate()        // paths are now absolute: duplicates compare by real path
+        try c.checkFiles()
+        let real = try Mountpoint.validate(mountpoint)
+        return (c, real)
+    }
+
+    private static func integer(_ text: String, option: String) throws(ConfigurationError) -> Int {
+        guard let value = Int(text) else { throw ConfigurationError("\(option): '\(text)' is not a number") }
+        return value
+    }
+}
