@@ -65,8 +65,10 @@ struct MountCommand: ParsableCommand {
     var selfTestFiles = false
 
     mutating func run() throws {
-        // Before any thread exists, so that every later thread inherits it.
-        TerminationSignals.block()
+        // The serving process blocks the termination signals before any
+        // thread exists, so that every later thread inherits the mask. The
+        // daemonizing parent stays interruptible.
+        if foreground || readyFD != nil { TerminationSignals.block() }
         let level: Logger.Level = debug ? .debug : .info
         if readyFD != nil {
             SyslogLogHandler.open()
