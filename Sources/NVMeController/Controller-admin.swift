@@ -134,6 +134,7 @@ extension NVMeController {
     }
 
     func removeSQ(_ sq: SubmissionQueue) {
+        sq.free.removeAll()
         sqs[Int(sq.sqid)] = nil
         cqs[Int(sq.cqid)]?.sqids.remove(sq.sqid)
     }

@@ -1,20 +1,16 @@
 import NVMeSpec
 
-/// Asynchronous event types and information codes (NVMe 1.4 §5.2, Figures 145-148).
-enum AsyncEventType {
-    static let error: UInt8 = 0
-    static let smart: UInt8 = 1
-    static let notice: UInt8 = 2
-}
-
-enum AsyncEventInfo {
-    static let invalidSubmissionQueue: UInt8 = 0x00
-    static let invalidDoorbellRegister: UInt8 = 0x01
-    static let invalidDoorbellWriteValue: UInt8 = 0x02
-    static let smartReliability: UInt8 = 0x00
-    static let smartTemperatureThreshold: UInt8 = 0x01
-    static let smartSpareBelowThreshold: UInt8 = 0x02
-    static let noticeNamespaceAttributeChanged: UInt8 = 0x00
+/// Event types and information codes come from NVMeSpec (`AsyncEventType`,
+/// `AsyncEventInfo`, NVMe 1.4 Figures 145-148); this is their raw-value form.
+enum EventCode {
+    static let error = AsyncEventType.errorStatus.rawValue
+    static let smart = AsyncEventType.smartHealthStatus.rawValue
+    static let notice = AsyncEventType.notice.rawValue
+    static let invalidDoorbellRegister = AsyncEventInfo.errorInvalidDoorbellRegister.rawValue
+    static let invalidDoorbellWriteValue = AsyncEventInfo.errorInvalidDoorbellWriteValue.rawValue
+    static let smartReliability = AsyncEventInfo.smartReliability.rawValue
+    static let smartTemperatureThreshold = AsyncEventInfo.smartTemperatureThreshold.rawValue
+    static let smartSpareBelowThreshold = AsyncEventInfo.smartSpareBelowThreshold.rawValue
 }
 
 struct AsyncEvent: Sendable, Equatable {
@@ -72,11 +68,11 @@ extension NVMeController {
         guard features.asyncEventConfig & UInt32(criticalWarningBit) != 0 else { return }
         let info: UInt8
         switch criticalWarningBit {
-        case 0x01: info = AsyncEventInfo.smartSpareBelowThreshold
-        case 0x02: info = AsyncEventInfo.smartTemperatureThreshold
-        default: info = AsyncEventInfo.smartReliability
+        case 0x01: info = EventCode.smartSpareBelowThreshold
+        case 0x02: info = EventCode.smartTemperatureThreshold
+        default: info = EventCode.smartReliability
         }
-        enqueueEvent(AsyncEvent(type: AsyncEventType.smart, info: info, logPage: 0x02))
+        enqueueEvent(AsyncEvent(type: EventCode.smart, info: info, logPage: 0x02))
     }
 
     /// Records a failed command in the error information log (ring of ELPE+1 entries).

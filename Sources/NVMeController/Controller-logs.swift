@@ -18,16 +18,16 @@ extension NVMeController {
         switch lid {
         case 0x01:
             page = errorLogPage()
-            if !rae { clearEventMask(AsyncEventType.error) }
+            if !rae { clearEventMask(EventCode.error) }
         case 0x02:
             guard c.nsid == 0 || c.nsid == 0xFFFF_FFFF else { return NVMeStatus.invalidField.withDNR }
             page = smartLog().bytes
-            if !rae { clearEventMask(AsyncEventType.smart) }
+            if !rae { clearEventMask(EventCode.smart) }
         case 0x03:
             page = FirmwareSlotLog(activeSlot: 1, revisions: [parameters.firmwareRevision]).bytes
         case 0x04:
             page = NamespaceList([]).bytes
-            if !rae { clearEventMask(AsyncEventType.notice) }
+            if !rae { clearEventMask(EventCode.notice) }
         case 0x05:
             page = commandEffectsLog().bytes
         default:

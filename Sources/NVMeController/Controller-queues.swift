@@ -22,11 +22,11 @@ extension NVMeController {
         }
         if isCQ {
             guard qid < cqs.count, let cq = cqs[qid] else {
-                invalidDoorbell("pci_nvme_ub_db_wr_invalid_cq", qid: qid, value: value, info: AsyncEventInfo.invalidDoorbellRegister)
+                invalidDoorbell("pci_nvme_ub_db_wr_invalid_cq", qid: qid, value: value, info: EventCode.invalidDoorbellRegister)
                 return
             }
             guard Int(value) < cq.size else {
-                invalidDoorbell("pci_nvme_ub_db_wr_invalid_cqhead", qid: qid, value: value, info: AsyncEventInfo.invalidDoorbellWriteValue)
+                invalidDoorbell("pci_nvme_ub_db_wr_invalid_cqhead", qid: qid, value: value, info: EventCode.invalidDoorbellWriteValue)
                 return
             }
             cq.lastDoorbell = value
@@ -36,11 +36,11 @@ extension NVMeController {
             processSubmissionQueues()
         } else {
             guard qid < sqs.count, let sq = sqs[qid], !sq.deleted else {
-                invalidDoorbell("pci_nvme_ub_db_wr_invalid_sq", qid: qid, value: value, info: AsyncEventInfo.invalidDoorbellRegister)
+                invalidDoorbell("pci_nvme_ub_db_wr_invalid_sq", qid: qid, value: value, info: EventCode.invalidDoorbellRegister)
                 return
             }
             guard Int(value) < sq.size else {
-                invalidDoorbell("pci_nvme_ub_db_wr_invalid_sqtail", qid: qid, value: value, info: AsyncEventInfo.invalidDoorbellWriteValue)
+                invalidDoorbell("pci_nvme_ub_db_wr_invalid_sqtail", qid: qid, value: value, info: EventCode.invalidDoorbellWriteValue)
                 return
             }
             sq.lastDoorbell = value
@@ -55,7 +55,7 @@ extension NVMeController {
         stats.invalidDoorbellWrites += 1
         guestError(name, [("qid", "\(qid)"), ("value", "\(value)")])
         if !aerRequests.isEmpty {
-            enqueueEvent(AsyncEvent(type: AsyncEventType.error, info: info, logPage: 0x01))
+            enqueueEvent(AsyncEvent(type: EventCode.error, info: info, logPage: 0x01))
         }
     }
 
@@ -182,7 +182,7 @@ extension NVMeController {
         let sq = req.sq
         req.releaseBounce()
         sq.outstanding[ObjectIdentifier(req)] = nil
-        sq.free.append(req)
+        if !sq.deleted { sq.free.append(req) }
         if sq.deleted {
             if sqs.indices.contains(Int(sq.sqid)), sqs[Int(sq.sqid)] === sq {
                 // Delete I/O SQ: completes once the drain is over.
@@ -242,16 +242,22 @@ extension NVMeController {
     /// cancelled at the backend, running ones drain; the requests complete with
     /// `status` (or silently, if the SQ is being deleted).
     func cancelOutstanding(of sq: SubmissionQueue, status: NVMeStatus) {
-        for req in sq.outstanding.values {
-            cancel(req, status: status)
-        }
         if let cq = cqs.indices.contains(Int(sq.cqid)) ? cqs[Int(sq.cqid)] : nil {
             // Completed requests of this SQ still waiting for CQ room are dropped.
-            let dropped = cq.pending.filter { $0.sq === sq }
             cq.pending.removeAll { $0.sq === sq }
-            for r in dropped { r.sq.outstanding[ObjectIdentifier(r)] = nil; r.sq.free.append(r) }
         }
         aerRequests.removeAll { $0.sq === sq }
+        for req in Array(sq.outstanding.values) {
+            if req.aios.isEmpty {
+                // Parked (AER, a Delete SQ waiting for another queue) or already
+                // completed: nothing runs for it any more.
+                req.releaseBounce()
+                sq.outstanding[ObjectIdentifier(req)] = nil
+                if !sq.deleted { sq.free.append(req) }
+            } else {
+                cancel(req, status: status)
+            }
+        }
     }
 
     /// Cancels one request: marks its status and cancels its AIOs.

@@ -210,6 +210,7 @@ extension NVMeController {
         for case let sq? in sqs {
             cancelOutstanding(of: sq, status: .sqDeletion)
             sq.deleted = true
+            sq.free.removeAll()
             drainingAfterReset += sq.outstanding.count
         }
         sqs = Array(repeating: nil, count: sqs.count)

@@ -121,7 +121,7 @@ public final class NVMeController: @unchecked Sendable {
                 switch effect {
                 case let .submit(ns, request, index, aio):
                     let op = aio.operation
-                    let ticket = ns.backend.submit(aio) { [unowned self] err in
+                    let ticket = ns.backend.submit(aio) { err in
                         self.aioCompleted(request, index: index, operation: op, errno: err)
                     }
                     lock.withLock { _ in request.aios.attach(ticket, to: index) }

@@ -5,7 +5,9 @@ import NVMeSpec
 /// moves free → outstanding → completion list → free. Guarded by the
 /// controller's lock.
 final class Request: @unchecked Sendable {
-    unowned let sq: SubmissionQueue
+    /// Strong: a request may outlive its queue's table entry while it drains.
+    /// The SQ drops its free list when it is removed, which breaks the cycle.
+    let sq: SubmissionQueue
     var cmd = SubmissionQueueEntry()
     /// The backend operations still running and the status they produced.
     var aios = RequestAIOs()

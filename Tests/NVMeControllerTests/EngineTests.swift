@@ -1,0 +1,271 @@
+import BlockIO
+import Glibc
+import NVMeController
+import NVMeSpec
+import Testing
+
+/// SPEC §5: one command = one request holding a list of AIOs; one CQE when the list is empty.
+@Suite("Request engine")
+struct EngineTests {
+    let buf = TestHost.dataBase
+
+    /// 64 KiB read with a 16 KiB backend transfer limit = 4 AIOs.
+    func splitHost() throws -> TestHost {
+        var p = ControllerParameters()
+        p.maxBackendTransfer = 16 * 1024
+        let h = try TestHost(blocks: 4096, lbads: 9, parameters: p)
+        h.bringUp()
+        return h
+    }
+
+    func prpList(_ h: TestHost, data: UInt64, pages: Int, list: UInt64) {
+        for i in 1..<pages { h.poke64(list + UInt64(i - 1) * 8, data + UInt64(i) * 4096) }
+    }
+
+    @Test func multiAIOCommandCompletesOnceAfterOutOfOrderCompletions() throws {
+        let h = try splitHost()
+        let tb = h.testBackend
+        let data = TestHost.pattern(65536, seed: 7)
+        tb.write(data, at: 0)
+        _ = tb.addRule(.hold(operations: [.read]))
+        prpList(h, data: buf, pages: 16, list: buf + 0x100000)
+        let cid = h.place(TestHost.read(slba: 0, nlb: 128, prp1: buf, prp2: buf + 0x100000), qid: 1)
+        h.ring(1)
+        #expect(tb.waitForHeld(count: 4))
+        #expect(tb.held.map(\.offset) == [0, 16384, 32768, 49152])
+        // Complete them last-to-first; no CQE until the last one.
+        tb.releaseHeld(inOrder: [3])
+        tb.releaseHeld(inOrder: [1])
+        tb.releaseHeld(inOrder: [1])
+        #expect(h.reap(1, timeout: 0.2) == nil)
+        tb.releaseHeld(inOrder: [0])
+        let e = try #require(h.reap(1))
+        #expect(e.cid == cid && e.status == .success)
+        #expect(h.peek(buf, 65536) == data)
+        #expect(h.reap(1, timeout: 0.2) == nil)    // exactly one CQE
+        let s = h.controller.namespace(1)!.accounting.snapshot()[.read]
+        #expect(s.ops == 1 && s.bytes == 65536)
+    }
+
+    @Test func oneFailedAIOFailsTheCommandOnce() throws {
+        let h = try splitHost()
+        let tb = h.testBackend
+        _ = tb.addRule(.fail(EIO, operations: [.write], range: 20000..<20001))
+        prpList(h, data: buf, pages: 16, list: buf + 0x100000)
+        let cid = h.place(TestHost.write(slba: 0, nlb: 128, prp1: buf, prp2: buf + 0x100000), qid: 1)
+        h.ring(1)
+        let e = try #require(h.reap(1))
+        #expect(e.cid == cid && e.status == NVMeStatus.writeFault.withDNR)
+        #expect(tb.submitted.filter { $0.operation == .write }.count == 4)
+        #expect(h.reap(1, timeout: 0.2) == nil)
+    }
+
+    @Test func deletingAnSQDrainsItsCommandsWithoutPostingThem() throws {
+        let h = try splitHost()
+        let tb = h.testBackend
+        _ = tb.addRule(.hold(operations: [.read]))
+        prpList(h, data: buf, pages: 16, list: buf + 0x100000)
+        h.place(TestHost.read(slba: 0, nlb: 128, prp1: buf, prp2: buf + 0x100000), qid: 1)
+        h.ring(1)
+        #expect(tb.waitForHeld(count: 4))
+        let cid = h.place(SubmissionQueueEntry(opcode: AdminOpcode.deleteIOSQ.rawValue, cdw10: 1), qid: 0)
+        h.ring(0)
+        // Held AIOs were cancelled by the backend (they had not started).
+        let del = try #require(h.reap(0))
+        #expect(del.cid == cid && del.status == .success)
+        #expect(tb.cancelled.count == 4)
+        #expect(h.reap(1, timeout: 0.2) == nil)     // nothing posted for the deleted SQ
+        #expect(h.admin(SubmissionQueueEntry(opcode: AdminOpcode.deleteIOCQ.rawValue, cdw10: 1)).status == .success)
+    }
+
+    /// A host whose backend refuses cancellation: its AIOs are "running".
+    func runningHost() throws -> (TestHost, TestBackend) {
+        let tb = TestBackend(size: 2048 * 512)
+        let h = try TestHost(backends: [(RunningBackend(tb), 9)])
+        h.bringUp()
+        _ = tb.addRule(.hold(operations: [.read]))
+        return (h, tb)
+    }
+
+    @Test func deletingAnSQWaitsForRunningAIOs() throws {
+        let (h, tb) = try runningHost()
+        h.place(TestHost.read(slba: 0, nlb: 8, prp1: buf), qid: 1)
+        h.ring(1)
+        #expect(tb.waitForHeld(count: 1))
+        let cid = h.place(SubmissionQueueEntry(opcode: AdminOpcode.deleteIOSQ.rawValue, cdw10: 1), qid: 0)
+        h.ring(0)
+        #expect(h.reap(0, timeout: 0.3) == nil)     // waits for the running read
+        _ = tb.releaseAll()
+        let del = try #require(h.reap(0))
+        #expect(del.cid == cid && del.status == .success)
+        #expect(h.reap(1, timeout: 0.2) == nil)     // the read's CQE is never posted
+    }
+
+    @Test func resetCancelsAndClearsReadyAfterDrain() throws {
+        let h = try splitHost()
+        let tb = h.testBackend
+        _ = tb.addRule(.hold(operations: [.write]))
+        // A running (uncancellable) AIO: make the backend refuse to cancel by releasing later.
+        h.place(TestHost.write(slba: 0, nlb: 8, prp1: buf), qid: 1)
+        h.ring(1)
+        #expect(tb.waitForHeld(count: 1))
+        h.write32(RegisterOffset.cc, 0x460000)
+        // Held ops are cancellable: the reset finishes once the cancellation completes.
+        #expect(h.wait { !h.csts.rdy })
+        #expect(tb.cancelled.count == 1)
+        #expect(h.reap(1, timeout: 0.2) == nil)
+        // The controller comes back cleanly.
+        h.queues = [:]
+        h.bringUp()
+        tb.clearRules()
+        h.poke(buf, TestHost.pattern(4096, seed: 1))
+        #expect(h.run(TestHost.write(slba: 0, nlb: 8, prp1: buf), qid: 1).status == .success)
+    }
+
+    @Test func resetWaitsForRunningAIOs() throws {
+        let (h, tb) = try runningHost()
+        h.place(TestHost.read(slba: 0, nlb: 8, prp1: buf), qid: 1)
+        h.ring(1)
+        #expect(tb.waitForHeld(count: 1))
+        h.write32(RegisterOffset.cc, 0x460000)
+        #expect(h.csts.rdy)                         // still draining
+        usleep(100_000)
+        #expect(h.csts.rdy)
+        _ = tb.releaseAll()
+        #expect(h.wait { !h.csts.rdy })
+        #expect(h.reap(1, timeout: 0.2) == nil)
+    }
+
+    @Test func abortOfARunningCommandCompletesItWhenItDrains() throws {
+        let (h, tb) = try runningHost()
+        let target = h.place(TestHost.read(slba: 0, nlb: 8, prp1: buf), qid: 1)
+        h.ring(1)
+        #expect(tb.waitForHeld(count: 1))
+        let abort = h.admin(SubmissionQueueEntry(opcode: AdminOpcode.abort.rawValue, cdw10: UInt32(target) << 16 | 1))
+        #expect(abort.status == .success && abort.dw0 & 1 == 0)
+        #expect(h.reap(1, timeout: 0.2) == nil)
+        _ = tb.releaseAll()
+        let e = try #require(h.reap(1))
+        #expect(e.cid == target && e.status == .abortRequested)
+    }
+
+    @Test func abortCancelsAnInFlightCommand() throws {
+        let h = try splitHost()
+        let tb = h.testBackend
+        _ = tb.addRule(.hold(operations: [.read]))
+        let target = h.place(TestHost.read(slba: 0, nlb: 8, prp1: buf), qid: 1)
+        h.ring(1)
+        #expect(tb.waitForHeld(count: 1))
+        let abort = h.admin(SubmissionQueueEntry(opcode: AdminOpcode.abort.rawValue, cdw10: UInt32(target) << 16 | 1))
+        #expect(abort.status == .success && abort.dw0 & 1 == 0)
+        let e = try #require(h.reap(1))
+        #expect(e.cid == target && e.status == .abortRequested)
+        #expect(tb.cancelled.count == 1)
+        // Aborting a command that does not exist: not aborted (dw0 bit 0 = 1).
+        let none = h.admin(SubmissionQueueEntry(opcode: AdminOpcode.abort.rawValue, cdw10: UInt32(999) << 16 | 1))
+        #expect(none.status == .success && none.dw0 & 1 == 1)
+    }
+
+    @Test func abortOfAQueuedCommandAbortsItWhenFetched() throws {
+        // SQ of 2 slots → 1 request... use a full CQ instead: with CQ full the SQ's requests
+        // are all used and the next command waits in the SQ.
+        var p = ControllerParameters()
+        p.maxBackendTransfer = 1 << 20
+        let h = try TestHost(blocks: 4096, lbads: 9, parameters: p)
+        h.enable()
+        #expect(h.createCQ(qid: 1, entries: 8, vector: 1).isSuccess)
+        #expect(h.createSQ(qid: 1, entries: 2, cqid: 1).isSuccess)   // 2 slots → at most 2 requests
+        let tb = h.testBackend
+        _ = tb.addRule(.hold(operations: [.read]))
+        h.place(TestHost.read(slba: 0, nlb: 1, prp1: buf), qid: 1)
+        h.ring(1)
+        #expect(tb.waitForHeld(count: 1))
+        let c2 = h.place(TestHost.read(slba: 1, nlb: 1, prp1: buf), qid: 1)
+        h.ring(1)
+        #expect(tb.waitForHeld(count: 2))
+        // Both requests busy: the third entry stays in the SQ.
+        let c3 = h.place(TestHost.read(slba: 2, nlb: 1, prp1: buf), qid: 1)
+        h.ring(1)
+        let abort = h.admin(SubmissionQueueEntry(opcode: AdminOpcode.abort.rawValue, cdw10: UInt32(c3) << 16 | 1))
+        #expect(abort.dw0 & 1 == 0)
+        _ = tb.releaseAll()
+        var seen: [UInt16: NVMeStatus] = [:]
+        for _ in 0..<3 { if let e = h.reap(1) { seen[e.cid] = e.status } }
+        #expect(seen[c2] == .success)
+        #expect(seen[c3] == .abortRequested)
+        #expect(tb.submitted.count == 2)
+    }
+
+    /// Two SQs on one CQ, each with 2 entries waiting for free request slots; one CQ head
+    /// doorbell frees slots in both, and the fetch pass that follows shows the arbitration.
+    func fetchOrder(burstAB: UInt32) throws -> [UInt64] {
+        var p = ControllerParameters()
+        p.maxIOQueuePairs = 4
+        let h = try TestHost(blocks: 4096, lbads: 9, parameters: p)
+        h.enable()
+        #expect(h.createCQ(qid: 1, entries: 16, vector: 1).isSuccess)
+        #expect(h.createSQ(qid: 1, entries: 3, cqid: 1).isSuccess)
+        #expect(h.createSQ(qid: 2, entries: 3, cqid: 1).isSuccess)
+        #expect(h.admin(SubmissionQueueEntry(opcode: AdminOpcode.setFeatures.rawValue, cdw10: 1, cdw11: burstAB)).status == .success)
+        let tb = h.testBackend
+        _ = tb.addRule(.hold(operations: [.read]))
+        for (q, base) in [(UInt16(1), UInt64(0)), (UInt16(2), UInt64(100))] {
+            h.place(TestHost.read(slba: base, nlb: 1, prp1: buf), qid: q)
+            h.place(TestHost.read(slba: base + 1, nlb: 1, prp1: buf), qid: q)
+            h.ring(q)
+            h.place(TestHost.read(slba: base + 2, nlb: 1, prp1: buf), qid: q)
+            h.ring(q)                                   // 3 requests busy
+            h.place(TestHost.read(slba: base + 10, nlb: 1, prp1: buf), qid: q)
+            h.place(TestHost.read(slba: base + 11, nlb: 1, prp1: buf), qid: q)
+            h.ring(q)                                   // no free request: entries wait in the SQ
+        }
+        #expect(tb.waitForHeld(count: 6))
+        #expect(tb.heldCount == 6)
+        _ = tb.releaseAll()
+        // SQ ids share CQ 1: the host state for qid 2 mirrors qid 1's CQ.
+        for _ in 0..<6 { #expect(h.reap(1, ringHead: false) != nil) }
+        #expect(tb.heldCount == 0)
+        h.write32(RegisterOffset.cqHeadDoorbell(1), UInt32(h.queues[1]!.cqHead))
+        #expect(tb.waitForHeld(count: 4))
+        return tb.held.map { $0.offset / 512 }
+    }
+
+    @Test func roundRobinWithArbitrationBurstOfOne() throws {
+        #expect(try fetchOrder(burstAB: 0) == [10, 110, 11, 111])
+    }
+
+    @Test func roundRobinWithoutBurstLimit() throws {
+        #expect(try fetchOrder(burstAB: 7) == [10, 11, 110, 111])
+    }
+
+    @Test func completionQueueFullHoldsCompletionsUntilHeadMoves() throws {
+        let h = try TestHost()
+        h.enable()
+        #expect(h.createCQ(qid: 1, entries: 3, vector: 1).isSuccess)   // 2 usable slots
+        #expect(h.createSQ(qid: 1, entries: 8, cqid: 1).isSuccess)
+        var cids: [UInt16] = []
+        for i in 0..<4 { cids.append(h.place(TestHost.read(slba: UInt64(i), nlb: 1, prp1: buf), qid: 1)) }
+        h.ring(1)
+        let a = try #require(h.reap(1, ringHead: false))
+        let b = try #require(h.reap(1, ringHead: false))
+        #expect([a.cid, b.cid] == Array(cids[0..<2]))
+        #expect(h.reap(1, timeout: 0.2, ringHead: false) == nil)   // CQ full: nothing overwritten
+        h.write32(RegisterOffset.cqHeadDoorbell(1), UInt32(h.queues[1]!.cqHead))
+        let c = try #require(h.reap(1))
+        let d = try #require(h.reap(1))
+        #expect([c.cid, d.cid] == Array(cids[2..<4]))
+        #expect(c.phase == false || d.phase == false)   // wrapped: phase flipped
+    }
+
+    @Test func phaseTagFlipsOnEveryWrap() throws {
+        let h = try TestHost()
+        h.enable(asqEntries: 4, acqEntries: 4)
+        var phases: [Bool] = []
+        for _ in 0..<10 {
+            let e = h.admin(SubmissionQueueEntry(opcode: AdminOpcode.keepAlive.rawValue))
+            phases.append(e.phase)
+        }
+        #expect(phases == [true, true, true, true, false, false, false, false, true, true])
+        #expect(h.controller.readBAR(offset: 0, count: 0x20)[0x1C] & 1 == 1)
+    }
+}
