@@ -43,7 +43,7 @@ public final class ImageBackend: BlockBackend, @unchecked Sendable {
         case inline
         case threadPool(workers: Int)
         case hybrid(workers: Int)
-        public static let `default` = ExecutionMode.threadPool(workers: 4)
+        public static let `default` = ExecutionMode.hybrid(workers: 4)
         public var description: String {
             switch self {
             case .inline: "inline"

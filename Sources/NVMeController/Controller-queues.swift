@@ -124,7 +124,7 @@ extension NVMeController {
             traceEvent("pci_nvme_req_add_aio", [("cid", "\(req.cid)"), ("nsid", "\(ns.nsid)"), ("op", aio.operation.description),
                                                 ("offset", "\(aio.offset)"), ("len", "\(aio.length)")])
         }
-        effects.append(.submit(ns, req, index, aio))
+        effects.append(.submit(ns, req, index, aio, req.generation))
     }
 
     /// Backend completion (any thread, no lock held).

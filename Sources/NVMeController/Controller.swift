@@ -93,7 +93,7 @@ public final class NVMeController: @unchecked Sendable {
     // MARK: - Locking and effects
 
     enum Effect {
-        case submit(Namespace, Request, Int, AIO)
+        case submit(Namespace, Request, Int, AIO, UInt64)
         case interrupt(Int, @Sendable (Int) -> Void)
         case event(ControllerEvent, [@Sendable (ControllerEvent) -> Void])
         case cancel(Namespace, [AIOTicket])
@@ -119,12 +119,14 @@ public final class NVMeController: @unchecked Sendable {
             if batch.isEmpty { return }
             for effect in batch {
                 switch effect {
-                case let .submit(ns, request, index, aio):
+                case let .submit(ns, request, index, aio, generation):
                     let op = aio.operation
                     let ticket = ns.backend.submit(aio) { err in
                         self.aioCompleted(request, index: index, operation: op, errno: err)
                     }
-                    lock.withLock { _ in request.aios.attach(ticket, to: index) }
+                    lock.withLock { _ in
+                        if request.generation == generation { request.aios.attach(ticket, to: index) }
+                    }
                 case let .cancel(ns, tickets):
                     for t in tickets { _ = ns.backend.cancel(t) }
                 case let .interrupt(vector, handler):

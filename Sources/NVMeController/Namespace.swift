@@ -5,7 +5,12 @@ import NVMeSpec
 /// its backend (the controller never opens images).
 public final class Namespace: @unchecked Sendable {
     public let nsid: UInt32
+    /// The backend as the engine sees it: the image behind the fault injector.
     public let backend: any BlockBackend
+    /// Fault-injection rules for this namespace (SPEC §3 `faults`).
+    public let faults = FaultInjector()
+    /// A display name for the image (its path).
+    public var imageName: String { backend.name }
     /// LBA data size as a power of two (9 = 512 B, 12 = 4 KiB).
     public let lbads: UInt8
     public let isReadOnly: Bool
@@ -20,7 +25,7 @@ public final class Namespace: @unchecked Sendable {
     public init(nsid: UInt32, backend: any BlockBackend, lbads: UInt8, readOnly: Bool = false) {
         precondition(lbads == 9 || lbads == 12, "lbads must be 9 or 12")
         self.nsid = nsid
-        self.backend = backend
+        self.backend = FaultInjectingBackend(inner: backend, injector: faults)
         self.lbads = lbads
         self.isReadOnly = readOnly || backend.isReadOnly
         self.nsze = backend.size >> UInt64(lbads)

@@ -31,7 +31,12 @@ final class Request: @unchecked Sendable {
 
     init(sq: SubmissionQueue) { self.sq = sq }
 
+    /// Bumped on every reuse, so a late ticket of a finished command is not
+    /// attached to the next command in the same slot.
+    var generation: UInt64 = 0
+
     func reset(_ command: SubmissionQueueEntry) {
+        generation &+= 1
         cmd = command
         aios.reset()
         dw0 = 0; dw1 = 0

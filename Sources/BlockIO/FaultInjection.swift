@@ -1,0 +1,143 @@
+import Dispatch
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One fault-injection rule (SPEC §3 `faults`): backend I/O of some operation
+/// types over a byte range fails with an errno or is delayed, N times or always.
+public struct FaultRule: Sendable, Hashable {
+    public enum Action: Sendable, Hashable {
+        case fail(errno: Int32)
+        case delay(milliseconds: UInt64)
+    }
+    public var id: Int = 0
+    /// Operations matched; empty = every operation.
+    public var operations: Set<AIOOperation>
+    /// Bytes matched (overlap); nil = everywhere. A flush (length 0) matches any range.
+    public var range: Range<UInt64>?
+    public var action: Action
+    /// Matches left; nil = always.
+    public var remaining: Int?
+
+    public init(operations: Set<AIOOperation>, range: Range<UInt64>?, action: Action, remaining: Int?) {
+        self.operations = operations; self.range = range; self.action = action; self.remaining = remaining
+    }
+
+    public func matches(_ aio: AIO) -> Bool {
+        if !operations.isEmpty && !operations.contains(aio.operation) { return false }
+        guard let range, aio.length > 0 else { return true }
+        let (end, overflow) = aio.offset.addingReportingOverflow(aio.length)
+        return aio.offset < range.upperBound && range.lowerBound < (overflow ? UInt64.max : end)
+    }
+}
+
+/// A thread-safe rule table; cheap to consult when empty.
+public final class FaultInjector: Sendable {
+    private let state = Mutex<(rules: [FaultRule], nextID: Int)>(([], 1))
+    private let active = Atomic<Bool>(false)
+
+    public init() {}
+
+    @discardableResult
+    public func add(_ rule: FaultRule) -> Int {
+        state.withLock { s in
+            var r = rule
+            r.id = s.nextID
+            s.nextID += 1
+            s.rules.append(r)
+            active.store(true, ordering: .releasing)
+            return r.id
+        }
+    }
+
+    public func remove(id: Int) -> Bool {
+        state.withLock { s in
+            let before = s.rules.count
+            s.rules.removeAll { $0.id == id }
+            active.store(!s.rules.isEmpty, ordering: .releasing)
+            return s.rules.count != before
+        }
+    }
+
+    public func clear() {
+        state.withLock { s in
+            s.rules.removeAll()
+            active.store(false, ordering: .releasing)
+        }
+    }
+
+    public var rules: [FaultRule] { state.withLock { $0.rules } }
+
+    /// The action for `aio`, consuming one use of the first matching rule.
+    public func action(for aio: AIO) -> FaultRule.Action? {
+        guard active.load(ordering: .acquiring) else { return nil }
+        return state.withLock { s in
+            guard let i = s.rules.firstIndex(where: { $0.matches(aio) }) else { return nil }
+            let action = s.rules[i].action
+            if let left = s.rules[i].remaining {
+                if left <= 1 { s.rules.remove(at: i) } else { s.rules[i].remaining = left - 1 }
+                active.store(!s.rules.isEmpty, ordering: .releasing)
+            }
+            return action
+        }
+    }
+}
+
+/// Wraps a backend and applies a `FaultInjector`'s rules before the real I/O.
+public final class FaultInjectingBackend: BlockBackend, @unchecked Sendable {
+    public let inner: any BlockBackend
+    public let injector: FaultInjector
+    /// Delayed operations not yet handed to `inner`, by ticket (high bit set).
+    private let delayed = Mutex<(items: [UInt64: @Sendable (Int32) -> Void], next: UInt64)>(([:], 1 << 63))
+    private let queue = DispatchQueue(label: "nvmefs.faults", attributes: .concurrent)
+
+    public init(inner: any BlockBackend, injector: FaultInjector) {
+        self.inner = inner
+        self.injector = injector
+    }
+
+    public var name: String { inner.name }
+    public var size: UInt64 { inner.size }
+    public var isReadOnly: Bool { inner.isReadOnly }
+
+    public func submit(_ aio: AIO, completion: @escaping @Sendable (Int32) -> Void) -> AIOTicket {
+        guard let action = injector.action(for: aio) else { return inner.submit(aio, completion: completion) }
+        switch action {
+        case .fail(let errno):
+            // Completed off the caller's thread, like a real failed I/O.
+            queue.async { completion(errno) }
+            return AIOTicket(raw: UInt64.max - 1)
+        case .delay(let ms):
+            let ticket = delayed.withLock { d -> UInt64 in
+                let t = d.next
+                d.next += 1
+                d.items[t] = completion
+                return t
+            }
+            queue.asyncAfter(deadline: .now() + .milliseconds(Int(ms))) { [self] in
+                guard let done = delayed.withLock({ $0.items.removeValue(forKey: ticket) }) else { return }
+                inner.submit(aio, completion: done)
+            }
+            return AIOTicket(raw: ticket)
+        }
+    }
+
+    public func cancel(_ ticket: AIOTicket) -> Bool {
+        if ticket.raw & (1 << 63) != 0 && ticket.raw != UInt64.max - 1 {
+            guard let done = delayed.withLock({ $0.items.removeValue(forKey: ticket.raw) }) else { return false }
+            queue.async { done(ECANCELED) }
+            return true
+        }
+        return inner.cancel(ticket)
+    }
+
+    public func drainAndSync() {
+        // Delayed operations are part of the in-flight I/O: wait for them to be handed over.
+        while delayed.withLock({ !$0.items.isEmpty }) { usleep(1000) }
+        inner.drainAndSync()
+    }
+
+    public func close() { inner.close() }
+}
