@@ -35,6 +35,9 @@ let package = Package(
                           dependencies: ["FUSEBridge", .product(name: "ArgumentParser", package: "swift-argument-parser"),
                                          .product(name: "Logging", package: "swift-log")],
                           swiftSettings: strict),
+        // In-process benchmarks (not tests): the controller alone, backend modes.
+        .executableTarget(name: "nvmefs-bench", dependencies: ["BlockIO", "HostMemory", "NVMeController"],
+                          swiftSettings: strict),
         .testTarget(name: "NVMeSpecTests", dependencies: ["NVMeSpec"]),
         .testTarget(name: "BlockIOTests", dependencies: ["BlockIO"]),
         .testTarget(name: "HostMemoryTests", dependencies: ["HostMemory"]),

@@ -46,7 +46,7 @@ struct BackendBenchOptions {
     var keep = false
 }
 
-private func benchFail(_ message: String) -> Never {
+func benchFail(_ message: String) -> Never {
     let line = "nvmefs-bench: \(message)\n"
     _ = line.withCString { write(2, $0, strlen($0)) }
     exit(2)

@@ -1,0 +1,170 @@
+import BlockIO
+import HostMemory
+import NVMeController
+import NVMeSpec
+#if canImport(Glibc)
+import Glibc
+#endif
+
+// The controller alone, in process, no FUSE (SPEC §6): 4 KiB random Reads
+// placed in an I/O SQ, one doorbell per batch, CQ reaped, head doorbell rung.
+// One thread drives everything, so with an inline backend the numbers are
+// commands per second on one core. Usage:
+//   nvmefs-bench controller [--ops N] [--depth D] [--size-mib M] [--runs R]
+
+/// Completes every AIO inside `submit` without touching data: the engine's
+/// own per-command cost.
+final class NullBackend: BlockBackend, @unchecked Sendable {
+    let size: UInt64
+    init(size: UInt64) { self.size = size }
+    var name: String { "null" }
+    var isReadOnly: Bool { false }
+    func submit(_ aio: AIO, completion: @escaping @Sendable (Int32) -> Void) -> AIOTicket {
+        completion(0)
+        return AIOTicket(raw: 0)
+    }
+    func cancel(_ ticket: AIOTicket) -> Bool { false }
+    func drainAndSync() {}
+    func close() {}
+}
+
+struct ControllerBenchOptions {
+    var ops = 2_000_000
+    var depth = 64
+    var sizeMiB = 256
+    var runs = 3
+}
+
+func cpuSeconds() -> Double {
+    var ru = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &ru)
+    return Double(ru.ru_utime.tv_sec) + Double(ru.ru_utime.tv_usec) / 1e6 + Double(ru.ru_stime.tv_sec) + Double(ru.ru_stime.tv_usec) / 1e6
+}
+
+func wallSeconds() -> Double { Double(monotonicNanoseconds()) / 1e9 }
+
+/// Runs `ops` reads at queue depth `depth` through one queue pair; returns (wall s, cpu s).
+func driveController(backend: any BlockBackend, ops: Int, depth: Int) -> (Double, Double) {
+    let space = HostAddressSpace()
+    let memSize = 64 << 20
+    guard let mem = try? AnonymousMemory(size: memSize) else { benchFail("cannot allocate host memory") }
+    _ = try? space.map(base: 0, length: memSize, pointer: mem.pointer, name: "mem", kind: .userMemory)
+    var params = ControllerParameters()
+    params.maxIOQueuePairs = 2
+    let ns = Namespace(nsid: 1, backend: backend, lbads: 9)
+    let c = NVMeController(parameters: params, namespaces: [ns], space: space)
+    let asq: UInt64 = 0x1000, acq: UInt64 = 0x2000, sq: UInt64 = 0x10000, cq: UInt64 = 0x40000, data: UInt64 = 0x100000
+    let entries = 1024
+    func put(_ addr: UInt64, _ e: SubmissionQueueEntry) {
+        e.encode(into: UnsafeMutableRawBufferPointer(start: mem.pointer + Int(addr), count: 64))
+    }
+    c.mmioWrite(offset: 0x24, value: 0x001F_001F, size: 4)
+    c.mmioWrite(offset: 0x28, value: asq, size: 8)
+    c.mmioWrite(offset: 0x30, value: acq, size: 8)
+    c.mmioWrite(offset: 0x14, value: 0x460001, size: 4)
+    guard c.isReady else { benchFail("controller did not become ready") }
+    put(asq, SubmissionQueueEntry(opcode: 0x05, cid: 1, prp1: cq, cdw10: UInt32(entries - 1) << 16 | 1, cdw11: 1))
+    put(asq + 64, SubmissionQueueEntry(opcode: 0x01, cid: 2, prp1: sq, cdw10: UInt32(entries - 1) << 16 | 1, cdw11: 1 << 16 | 1))
+    c.mmioWrite(offset: 0x1000, value: 2, size: 4)
+    var waited = 0
+    while c.queueSnapshots().count < 4 && waited < 1000 { usleep(1000); waited += 1 }
+    let blocks = backend.size / 4096
+    var rng = SystemRandomNumberGenerator()
+    var tail = 0, head = 0, phase = true, submitted = 0, completed = 0
+    let cqBase = mem.pointer + Int(cq)
+    let t0 = wallSeconds(), c0 = cpuSeconds()
+    while completed < ops {
+        var batch = 0
+        while submitted - completed < depth && submitted < ops {
+            let slba = UInt64.random(in: 0..<blocks, using: &rng) * 8
+            var e = SubmissionQueueEntry(opcode: 0x02, cid: UInt16(tail), nsid: 1, prp1: data + UInt64(tail % 256) * 4096)
+            e.slba = slba
+            e.nlb = 7
+            put(sq + UInt64(tail) * 64, e)
+            tail = (tail + 1) % entries
+            submitted += 1
+            batch += 1
+        }
+        if batch > 0 { c.mmioWrite(offset: 0x1008, value: UInt64(tail), size: 4) }
+        var reaped = 0
+        while true {
+            let p = UnsafeRawBufferPointer(start: cqBase + head * 16, count: 16)
+            guard (p.le16(14) & 1 == 1) == phase else { break }
+            head += 1
+            if head == entries { head = 0; phase.toggle() }
+            reaped += 1
+        }
+        if reaped > 0 {
+            completed += reaped
+            c.mmioWrite(offset: 0x100C, value: UInt64(head), size: 4)
+        } else if batch == 0 {
+            sched_yield()
+        }
+    }
+    return (wallSeconds() - t0, cpuSeconds() - c0)
+}
+
+public func runControllerBench(arguments: [String]) {
+    var o = ControllerBenchOptions()
+    var i = 0
+    while i < arguments.count {
+        let a = arguments[i]
+        func value() -> Int {
+            i += 1
+            guard i < arguments.count, let v = Int(arguments[i]), v > 0 else { benchFail("\(a) needs a positive number") }
+            return v
+        }
+        switch a {
+        case "--ops": o.ops = value()
+        case "--depth": o.depth = value()
+        case "--size-mib": o.sizeMiB = value()
+        case "--runs": o.runs = value()
+        default: benchFail("unknown option \(a)")
+        }
+        i += 1
+    }
+    let path = "/tmp/nvmefs-bench-controller.img"
+    unlink(path)
+    do { try ImageBackend.create(path: path, size: UInt64(o.sizeMiB) << 20) } catch { benchFail("\(error)") }
+    defer { unlink(path) }
+    // Page-cache the image: write it once with data.
+    let fd = open(path, O_RDWR)
+    var chunk = [UInt8](repeating: 0xA5, count: 1 << 20)
+    for m in 0..<o.sizeMiB { _ = chunk.withUnsafeMutableBytes { pwrite(fd, $0.baseAddress, 1 << 20, off_t(m) << 20) } }
+    close(fd)
+
+    print("controller alone, 4 KiB random Read, depth \(o.depth), \(o.ops) commands per run, \(o.runs) runs (median)")
+    print(String(repeating: "-", count: 78))
+    print("backend".padding(22) + "cmds/s".padding(14) + "µs/cmd wall".padding(14) + "µs/cmd cpu".padding(14))
+    var overhead = 0.0, inlineCost = 0.0
+    for (label, make) in [("null (no data)", { () -> any BlockBackend in NullBackend(size: UInt64(o.sizeMiB) << 20) }),
+                          ("image inline", { () -> any BlockBackend in try! ImageBackend(path: path, mode: .inline) }),
+                          ("image hybrid(4)", { () -> any BlockBackend in try! ImageBackend(path: path, mode: .hybrid(workers: 4)) }),
+                          ("image pool(4)", { () -> any BlockBackend in try! ImageBackend(path: path, mode: .threadPool(workers: 4)) })] {
+        var walls: [Double] = [], cpus: [Double] = []
+        for _ in 0..<o.runs {
+            let b = make()
+            let (w, cpu) = driveController(backend: b, ops: o.ops, depth: o.depth)
+            b.close()
+            walls.append(w); cpus.append(cpu)
+        }
+        walls.sort(); cpus.sort()
+        let w = walls[walls.count / 2], cpu = cpus[cpus.count / 2]
+        let rate = Double(o.ops) / w
+        if label.hasPrefix("null") { overhead = cpu / Double(o.ops) * 1e6 }
+        if label == "image inline" { inlineCost = cpu / Double(o.ops) * 1e6 }
+        print(label.padding(22) + String(Int(rate)).padding(14) + fmt(w / Double(o.ops) * 1e6).padding(14) + fmt(cpu / Double(o.ops) * 1e6).padding(14))
+    }
+    print(String(repeating: "-", count: 78))
+    print("per-command overhead excluding the data copy (null backend, cpu): \(fmt(overhead)) µs")
+    print("data copy + syscall share of an inline 4 KiB read: \(fmt(inlineCost - overhead)) µs")
+}
+
+private func fmt(_ v: Double) -> String {
+    let r = (v * 100).rounded() / 100
+    return "\(r)"
+}
+
+private extension String {
+    func padding(_ n: Int) -> String { count >= n ? self + " " : self + String(repeating: " ", count: n - count) }
+}

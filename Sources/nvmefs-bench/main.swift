@@ -1,0 +1,12 @@
+import Glibc
+// nvmefs-bench: in-process benchmarks (no FUSE).
+//   nvmefs-bench controller [...]   the controller alone (SPEC §6)
+//   nvmefs-bench backend [...]      backend execution modes
+let args = Array(CommandLine.arguments.dropFirst())
+switch args.first {
+case "controller": runControllerBench(arguments: Array(args.dropFirst()))
+case "backend": runBackendBench(arguments: Array(args.dropFirst()))
+default:
+    print("usage: nvmefs-bench controller|backend [options]")
+    exit(2)
+}
