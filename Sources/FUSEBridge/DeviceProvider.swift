@@ -20,7 +20,7 @@ public protocol DeviceProvider: Sendable {
 /// The provider the daemon mounts. The device plugs in here.
 /// - Parameter selfTest: add the `selftest/` directory (bridge test files).
 public func makeDeviceProvider(selfTest: Bool) -> any DeviceProvider {
-    PlaceholderDevice(selfTest: selfTest)
+    NVMeDevice(selfTest: selfTest)
 }
 
 /// Until the controller is wired in: a tree with only the README (and,

@@ -1,0 +1,157 @@
+import BlockIO
+import HostMemory
+import Logging
+import NVMeController
+import NVMeHost
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The parts of one running device that the files reach.
+final class DeviceContext: Sendable {
+    let configuration: DeviceConfiguration
+    let controller: NVMeController
+    /// nil with `--host none`.
+    let host: BuiltinHost?
+    /// User host memory (`mem`), mapped at address 0; nil with `--mem 0`.
+    let mem: AnonymousMemory?
+    let trace: TraceRecorder
+    let logger: Logger
+
+    init(configuration: DeviceConfiguration, controller: NVMeController, host: BuiltinHost?,
+         mem: AnonymousMemory?, trace: TraceRecorder, logger: Logger) {
+        self.configuration = configuration; self.controller = controller; self.host = host
+        self.mem = mem; self.trace = trace; self.logger = logger
+    }
+
+    /// True when the built-in host owns queue `qid` (its doorbells refuse
+    /// writes from files: SPEC §3 doorbells/).
+    func hostOwns(qid: Int) -> Bool {
+        guard let host, qid >= 0, qid <= Int(UInt16.max) else { return false }
+        return host.ownedQueueIDs.contains(UInt16(qid))
+    }
+
+    /// A refused file operation: logged and traced (always, like a guest
+    /// error), then thrown.
+    func refuse(_ file: String, _ error: FileError, _ reason: String) -> FileError {
+        logger.info("\(file): \(reason) (\(Errno.name(error.code)))")
+        trace.note("nvmefs_file_refused", [("file", file), ("errno", Errno.name(error.code)), ("reason", reason)])
+        return error
+    }
+}
+
+/// The nvmefs device (SPEC §1-§3): host address space with `mem`, one image
+/// backend and namespace per `--namespace`, the controller, the built-in
+/// host unless `--host none`, and the file tree over them.
+final class NVMeDevice: DeviceProvider {
+    let selfTest: Bool
+    private let context = Mutex<DeviceContext?>(nil)
+    private let selfTestStream = EventStream(capacity: 64)
+    private let stopped = Atomic<Bool>(false)
+
+    init(selfTest: Bool) { self.selfTest = selfTest }
+
+    func makeTree(configuration: DeviceConfiguration, logger: Logger) throws -> Node {
+        let space = HostAddressSpace()
+        var mem: AnonymousMemory?
+        if configuration.memSize > 0 {
+            guard configuration.memSize <= UInt64(Int.max) else { throw ConfigurationError("--mem is too large") }
+            let m: AnonymousMemory
+            do { m = try AnonymousMemory(size: Int(configuration.memSize)) } catch {
+                throw ConfigurationError("cannot allocate \(configuration.memSize) bytes of host memory: \(error)")
+            }
+            do { try space.map(base: 0, length: m.size, pointer: m.pointer, name: "mem", kind: .userMemory) } catch {
+                throw ConfigurationError("cannot map host memory: \(error)")
+            }
+            mem = m
+        }
+        var namespaces: [Namespace] = []
+        for (i, ns) in configuration.namespaces.enumerated() {
+            let backend: ImageBackend
+            do { backend = try ImageBackend(path: ns.path, readOnly: ns.readOnly, mode: .default) } catch {
+                for n in namespaces { n.backend.close() }
+                throw ConfigurationError("image \(ns.path): \(error)")
+            }
+            namespaces.append(Namespace(nsid: UInt32(i + 1), backend: backend, lbads: ns.lbads, readOnly: ns.readOnly))
+        }
+        var parameters = ControllerParameters()
+        parameters.maxIOQueuePairs = configuration.queues
+        parameters.mqes = UInt16(configuration.mqes)
+        parameters.mdts = UInt8(configuration.mdts)
+        parameters.serial = configuration.serial
+        parameters.model = configuration.model
+        let trace = TraceRecorder()
+        let controller = NVMeController(parameters: parameters, namespaces: namespaces, space: space,
+                                        logger: logger, trace: trace)
+        var host: BuiltinHost?
+        if configuration.host == .builtin {
+            var hostConfiguration = BuiltinHostConfiguration()
+            hostConfiguration.ioQueuePairs = min(hostConfiguration.ioQueuePairs, configuration.queues)
+            do {
+                host = try BuiltinHost(controller: controller, configuration: hostConfiguration, logger: logger)
+            } catch {
+                controller.drainAndSync()
+                for n in namespaces { n.backend.close() }
+                throw ConfigurationError("built-in host: \(error)")
+            }
+        }
+        let device = DeviceContext(configuration: configuration, controller: controller, host: host, mem: mem,
+                                   trace: trace, logger: logger)
+        context.withLock { $0 = device }
+
+        let root = Directory()
+        root.add(Readme.node(root: root))
+        for node in DeviceFiles.tree(device) { root.add(node) }
+        if selfTest { root.add(SelfTestFiles.directory(stream: selfTestStream)) }
+        return Node.root(root)
+    }
+
+    func shutdown() {
+        guard !stopped.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        selfTestStream.close()
+        guard let device = context.withLock({ $0 }) else { return }
+        device.trace.close()
+        // The host shuts the controller down (CC.SHN, which syncs the images),
+        // then every backend is drained and synced again for --host none.
+        device.host?.shutdown()
+        device.controller.drainAndSync()
+        for ns in device.controller.namespaces { ns.backend.close() }
+    }
+}
+
+/// The top-level files, in listing order.
+enum DeviceFiles {
+    static func tree(_ d: DeviceContext) -> [Node] {
+        var nodes: [Node] = []
+        nodes.append(RegisterFiles.bar0(d))
+        nodes.append(RegisterFiles.directory(d))
+        nodes.append(RegisterFiles.doorbells(d))
+        if let mem = d.mem { nodes.append(MemoryFiles.mem(mem)) }
+        nodes.append(QueueFiles.directory(d))
+        nodes.append(NamespaceFiles.directory(d))
+        if d.host != nil {
+            nodes.append(HostFiles.identify(d))
+            nodes.append(HostFiles.log(d))
+            nodes.append(HostFiles.cmd(d))
+        }
+        nodes.append(InspectFiles.interrupts(d))
+        nodes.append(InspectFiles.stats(d))
+        nodes.append(TraceFiles.trace(d))
+        nodes.append(TraceFiles.faults(d))
+        return nodes
+    }
+}
+
+/// errno names for logs and trace lines.
+enum Errno {
+    static func name(_ code: Int32) -> String {
+        switch code {
+        case EPERM: "EPERM"; case ENOENT: "ENOENT"; case EINTR: "EINTR"; case EIO: "EIO"
+        case EAGAIN: "EAGAIN"; case ENOMEM: "ENOMEM"; case EACCES: "EACCES"; case EBUSY: "EBUSY"
+        case ENODEV: "ENODEV"; case EINVAL: "EINVAL"; case ENOSPC: "ENOSPC"; case EROFS: "EROFS"
+        case ERANGE: "ERANGE"; case EILSEQ: "EILSEQ"; case EOPNOTSUPP: "EOPNOTSUPP"; case ETIMEDOUT: "ETIMEDOUT"
+        default: "errno \(code)"
+        }
+    }
+}
