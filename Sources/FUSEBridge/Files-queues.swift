@@ -74,6 +74,7 @@ enum QueueFiles {
             let ok = bytes.withUnsafeMutableBytes { d.controller.space.read(s.base + UInt64(slot * entry), into: $0) }
             out += "[" + index + "] " + marks + " "
             guard ok else { out += "(not in host memory)\n"; continue }
+            if bytes.allSatisfy({ $0 == 0 }) { out += "(zero)\n"; continue }
             if s.kind == .submission {
                 out += sqeLine(bytes, admin: s.qid == 0) + "\n"
             } else {
