@@ -90,7 +90,7 @@ printf '\x03\x00\x00\x00' | dd of="$M/bar0" bs=4 count=1 seek=$((0x1008)) oflag=
     fail "ring sq1 through bar0"
 wait_cqe $((IOCQ + 32)) 12 >/dev/null
 assert_eq 0x00000003 "$(cat "$M/doorbells/sq1_tail")" "sq1_tail after the bar0 write"
-assert_eq "03000000" "$(od -An -tx1 -j $((0x1008)) -N 4 "$M/bar0" | tr -d ' \n')" "bar0 doorbell read back
+assert_eq "03000000" "$(od -An -tx1 -j $((0x1008)) -N 4 "$M/bar0" | tr -d ' \n')" "bar0 doorbell read back"
 echo 3 >"$M/doorbells/cq1_head"
 
 dd if="$M/mem" of="$CASE_DIR/readback" bs=512 skip=$RBUF iflag=skip_bytes count=1 status=none
