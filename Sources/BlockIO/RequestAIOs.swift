@@ -4,8 +4,9 @@ import NVMeSpec
 /// the status they have produced. Not thread-safe: the owner (the controller)
 /// guards it with its own lock.
 public struct RequestAIOs: Sendable {
-    /// Tickets of AIOs submitted and not yet completed, keyed by a per-request index.
-    public private(set) var outstanding: [Int: AIOTicket] = [:]
+    /// AIOs submitted and not yet completed: (per-request index, backend
+    /// ticket). A small array: commands have few AIOs, and this is the hot path.
+    private var entries: [(index: Int, ticket: AIOTicket)] = []
     /// The request's status so far. The first error is kept, except that an
     /// Internal Error replaces any other (QEMU "allow multiple aios per command").
     public private(set) var status: NVMeStatus = .success
@@ -13,24 +14,31 @@ public struct RequestAIOs: Sendable {
 
     public init() {}
 
-    public var isEmpty: Bool { outstanding.isEmpty }
+    public var isEmpty: Bool { entries.isEmpty }
+    public var count: Int { entries.count }
+
+    /// The ticket of an outstanding AIO (UInt64.max while not yet attached).
+    public subscript(index: Int) -> AIOTicket? { entries.first { $0.index == index }?.ticket }
+
+    /// Tickets of the outstanding AIOs that have been attached (cancellable ones).
+    public var attachedTickets: [AIOTicket] { entries.compactMap { $0.ticket.raw == UInt64.max ? nil : $0.ticket } }
 
     /// Reserves an index for an AIO about to be submitted.
     public mutating func reserve() -> Int {
         defer { nextIndex += 1 }
-        outstanding[nextIndex] = AIOTicket(raw: UInt64.max)
+        entries.append((nextIndex, AIOTicket(raw: UInt64.max)))
         return nextIndex
     }
 
-    /// Records the backend's ticket for a reserved AIO.
+    /// Records the backend's ticket for a reserved AIO (ignored if it already finished).
     public mutating func attach(_ ticket: AIOTicket, to index: Int) {
-        if outstanding[index] != nil { outstanding[index] = ticket }
+        if let i = entries.firstIndex(where: { $0.index == index }) { entries[i].ticket = ticket }
     }
 
     /// Removes a finished AIO; returns true when it was the last one.
     public mutating func finish(_ index: Int) -> Bool {
-        outstanding[index] = nil
-        return outstanding.isEmpty
+        if let i = entries.firstIndex(where: { $0.index == index }) { entries.remove(at: i) }
+        return entries.isEmpty
     }
 
     /// Merges `new` into the request status per the engine rule.
@@ -39,8 +47,12 @@ public struct RequestAIOs: Sendable {
         if status.isSuccess || new.kind == .internalError { status = new }
     }
 
-    /// Forgets the status (a fresh request in a reused slot).
-    public mutating func reset() { self = RequestAIOs() }
+    /// Forgets everything (a fresh request in a reused slot), keeping capacity.
+    public mutating func reset() {
+        entries.removeAll(keepingCapacity: true)
+        status = .success
+        nextIndex = 0
+    }
 }
 
 /// The one place that maps a failed backend operation to an NVMe status

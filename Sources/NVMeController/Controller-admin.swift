@@ -117,7 +117,7 @@ extension NVMeController {
         traceEvent("pci_nvme_del_sq", [("qid", "\(qid)")])
         cancelOutstanding(of: sq, status: .sqDeletion)
         sq.deleted = true
-        if sq.outstanding.isEmpty {
+        if sq.outstandingCount == 0 {
             removeSQ(sq)
             return .success
         }
@@ -134,7 +134,7 @@ extension NVMeController {
     }
 
     func removeSQ(_ sq: SubmissionQueue) {
-        sq.free.removeAll()
+        sq.dropRequests()
         sqs[Int(sq.sqid)] = nil
         cqs[Int(sq.cqid)]?.sqids.remove(sq.sqid)
     }
@@ -166,7 +166,7 @@ extension NVMeController {
             return NVMeStatus.invalidField.withDNR
         }
         if sqid == 0 && cid == req.cid { return .success }  // aborting itself: not aborted
-        if let target = sq.outstanding.values.first(where: { $0.cid == cid && $0 !== req && $0.cancelStatus == nil }) {
+        if let target = sq.outstandingRequests.first(where: { $0.cid == cid && $0 !== req && $0.cancelStatus == nil }) {
             if target.isAER {
                 aerRequests.removeAll { $0 === target }
                 finish(target, status: .abortRequested)

@@ -22,7 +22,7 @@ extension NVMeController {
                 if let sq = sqs[qid] {
                     out.append(QueueSnapshot(kind: .submission, qid: sq.sqid, base: sq.base, size: sq.size, head: sq.head,
                                              tail: sq.tail, phase: false, cqid: sq.cqid, vector: 0, interruptsEnabled: false,
-                                             outstanding: sq.outstanding.count, lastDoorbell: sq.lastDoorbell))
+                                             outstanding: sq.outstandingCount, lastDoorbell: sq.lastDoorbell))
                 }
                 if let cq = cqs[qid] {
                     out.append(QueueSnapshot(kind: .completion, qid: cq.cqid, base: cq.base, size: cq.size, head: cq.head,
@@ -46,7 +46,7 @@ extension NVMeController {
 
     public func statistics() -> ControllerStatistics {
         lock.withLock { _ in
-            ControllerStatistics(adminCommands: stats.adminCommands, ioCommands: stats.ioCommands, errors: stats.errors,
+            ControllerStatistics(adminCommands: nonZero(stats.adminCommands), ioCommands: nonZero(stats.ioCommands), errors: stats.errors,
                                  doorbellWrites: stats.doorbellWrites, invalidDoorbellWrites: stats.invalidDoorbellWrites,
                                  guestErrors: stats.guestErrors, completionsPosted: stats.completionsPosted)
         }
@@ -59,4 +59,10 @@ extension NVMeController {
             return i < doorbellValues.count ? doorbellValues[i] : nil
         }
     }
+}
+
+private func nonZero(_ counts: [UInt64]) -> [UInt8: UInt64] {
+    var out: [UInt8: UInt64] = [:]
+    for (op, n) in counts.enumerated() where n > 0 { out[UInt8(op)] = n }
+    return out
 }

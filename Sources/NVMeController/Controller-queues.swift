@@ -96,18 +96,18 @@ extension NVMeController {
         sq.head = (sq.head + 1) % sq.size
         let req = sq.free.removeLast()
         req.reset(cmd)
-        sq.outstanding[ObjectIdentifier(req)] = req
+        sq.markOutstanding(req)
         if sq.abortOnFetch.remove(cmd.cid) != nil {
             finish(req, status: .abortRequested)
             return true
         }
         let status: NVMeStatus?
         if sq.sqid == 0 {
-            stats.adminCommands[cmd.opcode, default: 0] += 1
+            stats.adminCommands[Int(cmd.opcode)] += 1
             if tracing { traceEvent("pci_nvme_admin_cmd", [("cid", "\(cmd.cid)"), ("sqid", "0"), ("opc", hex(cmd.opcode)), ("opname", AdminOpcode(cmd.opcode).name)]) }
             status = adminCommand(req)
         } else {
-            stats.ioCommands[cmd.opcode, default: 0] += 1
+            stats.ioCommands[Int(cmd.opcode)] += 1
             if tracing { traceEvent("pci_nvme_io_cmd", [("cid", "\(cmd.cid)"), ("nsid", hex(cmd.nsid)), ("sqid", "\(sq.sqid)"), ("opc", hex(cmd.opcode)), ("opname", NVMOpcode(cmd.opcode).name)]) }
             status = ioCommand(req)
         }
@@ -181,12 +181,12 @@ extension NVMeController {
     func release(_ req: Request) {
         let sq = req.sq
         req.releaseBounce()
-        sq.outstanding[ObjectIdentifier(req)] = nil
+        sq.unmarkOutstanding(req)
         if !sq.deleted { sq.free.append(req) }
         if sq.deleted {
             if sqs.indices.contains(Int(sq.sqid)), sqs[Int(sq.sqid)] === sq {
                 // Delete I/O SQ: completes once the drain is over.
-                if sq.outstanding.isEmpty { completeSQDeletion(sq) }
+                if sq.outstandingCount == 0 { completeSQDeletion(sq) }
             } else if resetInProgress {
                 drainingAfterReset -= 1
                 finishResetIfDrained()
@@ -247,12 +247,12 @@ extension NVMeController {
             cq.pending.removeAll { $0.sq === sq }
         }
         aerRequests.removeAll { $0.sq === sq }
-        for req in Array(sq.outstanding.values) {
+        for req in sq.outstandingRequests {
             if req.aios.isEmpty {
                 // Parked (AER, a Delete SQ waiting for another queue) or already
                 // completed: nothing runs for it any more.
                 req.releaseBounce()
-                sq.outstanding[ObjectIdentifier(req)] = nil
+                sq.unmarkOutstanding(req)
                 if !sq.deleted { sq.free.append(req) }
             } else {
                 cancel(req, status: status)
@@ -264,7 +264,7 @@ extension NVMeController {
     func cancel(_ req: Request, status: NVMeStatus) {
         if req.cancelStatus == nil { req.cancelStatus = status }
         guard let ns = req.namespace else { return }
-        let tickets = req.aios.outstanding.values.filter { $0.raw != UInt64.max }
+        let tickets = req.aios.attachedTickets
         if !tickets.isEmpty { effects.append(.cancel(ns, Array(tickets))) }
     }
 }

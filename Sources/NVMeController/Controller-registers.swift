@@ -210,8 +210,8 @@ extension NVMeController {
         for case let sq? in sqs {
             cancelOutstanding(of: sq, status: .sqDeletion)
             sq.deleted = true
-            sq.free.removeAll()
-            drainingAfterReset += sq.outstanding.count
+            sq.dropRequests()
+            drainingAfterReset += sq.outstandingCount
         }
         sqs = Array(repeating: nil, count: sqs.count)
         cqs = Array(repeating: nil, count: cqs.count)

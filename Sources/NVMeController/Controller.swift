@@ -215,8 +215,8 @@ public struct InterruptSnapshot: Sendable {
 }
 
 struct ControllerStats: Sendable {
-    var adminCommands: [UInt8: UInt64] = [:]
-    var ioCommands: [UInt8: UInt64] = [:]
+    var adminCommands = [UInt64](repeating: 0, count: 256)
+    var ioCommands = [UInt64](repeating: 0, count: 256)
     var errors: UInt64 = 0
     var doorbellWrites: UInt64 = 0
     var invalidDoorbellWrites: UInt64 = 0

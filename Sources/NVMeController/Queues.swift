@@ -28,6 +28,8 @@ final class Request: @unchecked Sendable {
     var pendingStatus: NVMeStatus = .success
     /// Admin: this request is an Asynchronous Event Request parked for events.
     var isAER = false
+    /// Fetched and not yet posted (guarded by the controller lock).
+    var isOutstanding = false
 
     init(sq: SubmissionQueue) { self.sq = sq }
 
@@ -70,8 +72,10 @@ final class SubmissionQueue: @unchecked Sendable {
     var lastDoorbell: UInt32 = 0
     /// Preallocated requests: one per slot.
     var free: [Request] = []
-    /// Requests fetched and not yet posted to the CQ.
-    var outstanding: [ObjectIdentifier: Request] = [:]
+    /// Every request of this queue (one per slot); `isOutstanding` marks the
+    /// ones fetched and not yet posted to the CQ.
+    private(set) var all: [Request] = []
+    private(set) var outstandingCount = 0
     /// Set by Delete I/O SQ or reset: nothing more is fetched or posted.
     var deleted = false
     /// The Delete I/O SQ command waiting for the drain (posted when outstanding empties).
@@ -83,6 +87,25 @@ final class SubmissionQueue: @unchecked Sendable {
         self.sqid = sqid; self.cqid = cqid; self.base = base; self.size = size; self.priority = priority
         free.reserveCapacity(size)
         for _ in 0..<size { free.append(Request(sq: self)) }
+        all = free
+    }
+
+    func markOutstanding(_ req: Request) {
+        if !req.isOutstanding { req.isOutstanding = true; outstandingCount += 1 }
+    }
+
+    func unmarkOutstanding(_ req: Request) {
+        if req.isOutstanding { req.isOutstanding = false; outstandingCount -= 1 }
+    }
+
+    /// The requests fetched and not yet posted (rare paths: abort, cancellation).
+    var outstandingRequests: [Request] { all.filter(\.isOutstanding) }
+
+    /// Drops the free list and the slot table (the queue is gone), breaking
+    /// the request ↔ queue reference cycle once draining requests finish.
+    func dropRequests() {
+        free.removeAll()
+        all = all.filter(\.isOutstanding)
     }
 
     var isEmpty: Bool { head == tail }

@@ -33,6 +33,7 @@ struct ControllerBenchOptions {
     var depth = 64
     var sizeMiB = 256
     var runs = 3
+    var only: String?
 }
 
 func cpuSeconds() -> Double {
@@ -69,7 +70,7 @@ func driveController(backend: any BlockBackend, ops: Int, depth: Int) -> (Double
     var waited = 0
     while c.queueSnapshots().count < 4 && waited < 1000 { usleep(1000); waited += 1 }
     let blocks = backend.size / 4096
-    var rng = SystemRandomNumberGenerator()
+    var rng = XorShift(seed: 0x9E37_79B9_7F4A_7C15)
     var tail = 0, head = 0, phase = true, submitted = 0, completed = 0
     let cqBase = mem.pointer + Int(cq)
     let t0 = wallSeconds(), c0 = cpuSeconds()
@@ -119,6 +120,10 @@ public func runControllerBench(arguments: [String]) {
         case "--depth": o.depth = value()
         case "--size-mib": o.sizeMiB = value()
         case "--runs": o.runs = value()
+        case "--only":
+            i += 1
+            guard i < arguments.count else { benchFail("--only needs null|inline|hybrid|pool") }
+            o.only = arguments[i]
         default: benchFail("unknown option \(a)")
         }
         i += 1
@@ -141,6 +146,7 @@ public func runControllerBench(arguments: [String]) {
                           ("image inline", { () -> any BlockBackend in try! ImageBackend(path: path, mode: .inline) }),
                           ("image hybrid(4)", { () -> any BlockBackend in try! ImageBackend(path: path, mode: .hybrid(workers: 4)) }),
                           ("image pool(4)", { () -> any BlockBackend in try! ImageBackend(path: path, mode: .threadPool(workers: 4)) })] {
+        if let only = o.only, !label.contains(only) { continue }
         var walls: [Double] = [], cpus: [Double] = []
         for _ in 0..<o.runs {
             let b = make()
@@ -167,4 +173,14 @@ private func fmt(_ v: Double) -> String {
 
 private extension String {
     func padding(_ n: Int) -> String { count >= n ? self + " " : self + String(repeating: " ", count: n - count) }
+}
+
+/// A cheap deterministic generator (getrandom per command would dominate).
+struct XorShift: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state ^= state << 13; state ^= state >> 7; state ^= state << 17
+        return state
+    }
 }

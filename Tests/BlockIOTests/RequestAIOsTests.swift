@@ -20,7 +20,7 @@ private func permutations(_ xs: [Int]) -> [[Int]] {
         let indices = (0..<4).map { _ in r.reserve() }
         #expect(Set(indices).count == 4)
         for (n, i) in indices.enumerated() { r.attach(AIOTicket(raw: UInt64(100 + n)), to: i) }
-        #expect(r.outstanding[indices[2]] == AIOTicket(raw: 102))
+        #expect(r[indices[2]] == AIOTicket(raw: 102))
         for (step, position) in order.enumerated() {
             let last = r.finish(indices[position])
             #expect(last == (step == order.count - 1))
