@@ -91,6 +91,15 @@ expect_errno "echo five >'$M/doorbells/sq1_tail'" EINVAL
 [ "$(cat "$M/regs/csts")" = 0x00000000 ] || fail "csts after doorbells of missing queues"
 grep -q "^doorbell writes: 2$" "$M/stats" || fail "stats after doorbells: $(head -5 "$M/stats")"
 
+# mem: random access over --mem bytes; past the end short reads / ENOSPC.
+assert_eq 65536 "$(stat -c %s "$M/mem")" "mem size"
+printf 'xyz' | dd of="$M/mem" bs=3 seek=$((65536 - 3)) oflag=seek_bytes conv=notrunc status=none || fail "write at the end of mem"
+assert_eq xyz "$(dd if="$M/mem" bs=16 skip=$((65536 - 3)) iflag=skip_bytes count=1 status=none)" "short read at the end of mem"
+assert_eq 0 "$(dd if="$M/mem" bs=16 skip=$((65536 + 5)) iflag=skip_bytes count=1 status=none | wc -c)" "read past mem"
+expect_errno "printf 'q' | dd of='$M/mem' bs=1 seek=65536 conv=notrunc status=none" ENOSPC
+assert_eq 2 "$(printf 'abcd' | dd of="$M/mem" bs=4 seek=$((65536 - 2)) oflag=seek_bytes conv=notrunc 2>&1 >/dev/null |
+    grep -o '^[0-9]* bytes' | head -1 | cut -d' ' -f1)" "write crossing the end of mem is short"
+
 # Refused writes are traced even with no reader (here read without blocking).
 dd if="$M/trace" iflag=nonblock bs=64K count=1 status=none >"$CASE_DIR/trace.txt" 2>/dev/null
 grep -q "nvmefs_file_refused file=regs/aqa errno=EINVAL" "$CASE_DIR/trace.txt" || fail "no refusal in trace: $(head "$CASE_DIR/trace.txt")"
