@@ -18,6 +18,12 @@ public final class NVMeController: @unchecked Sendable {
     public let space: HostAddressSpace
     public let logger: Logger
     public let trace: (any TraceSink)?
+    /// The Controller Memory Buffer, mapped in the host address space at
+    /// `cmbBaseAddress` (the address BAR2 would have on PCIe), when configured.
+    public let cmbMemory: AnonymousMemory?
+    /// Where the CMB appears to the host (CMBLOC.BIR = 2, OFST = 0 of that BAR).
+    public static let cmbBaseAddress: UInt64 = 0x80_0000_0000
+    let cmbRegion: RegionID?
 
     let lock = Mutex(())
     // MARK: register state (guarded by lock)
@@ -72,6 +78,16 @@ public final class NVMeController: @unchecked Sendable {
         self.logger = logger
         self.trace = trace
         self.namespaces = namespaces
+        if parameters.cmbSize > 0, let m = try? AnonymousMemory(size: parameters.cmbSize),
+           let id = try? space.map(base: Self.cmbBaseAddress, length: parameters.cmbSize, pointer: m.pointer, name: "cmb",
+                                   kind: .controllerMemoryBuffer) {
+            cmbMemory = m
+            cmbRegion = id
+        } else {
+            if parameters.cmbSize > 0 { logger.error("cannot set up a controller memory buffer of \(parameters.cmbSize) bytes") }
+            cmbMemory = nil
+            cmbRegion = nil
+        }
         var cap = ControllerCapabilities(raw: 0)
         cap.mqes = parameters.mqes
         cap.cqr = true
@@ -82,12 +98,25 @@ public final class NVMeController: @unchecked Sendable {
         cap.mpsmin = 0        // 4 KiB
         cap.mpsmax = 4        // 64 KiB (QEMU)
         self.cap = cap
+        if let m = cmbMemory {
+            // Legacy (NVMe 1.3) CMB scheme as QEMU's legacy-cmb: CMBLOC/CMBSZ always valid.
+            // CMBSZ (§3.1.12): SQS, CQS, LISTS, RDS, WDS; size in 1 MiB or 4 KiB units.
+            var sz = CMBSize(raw: 0)
+            sz.sqs = true; sz.cqs = true; sz.lists = true; sz.rds = true; sz.wds = true
+            if m.size % (1 << 20) == 0 { sz.szu = 2; sz.sz = UInt32(m.size >> 20) } else { sz.szu = 0; sz.sz = UInt32(m.size >> 12) }
+            cmbsz = sz.raw
+            cmbloc = 2   // BIR 2, offset 0
+        }
         let n = parameters.maxIOQueuePairs + 1
         sqs = Array(repeating: nil, count: n)
         cqs = Array(repeating: nil, count: n)
         doorbellValues = Array(repeating: 0, count: 2 * n)
         interrupts = Array(repeating: InterruptVectorState(), count: parameters.interruptVectors)
         features.numberOfQueues = UInt32(parameters.maxIOQueuePairs - 1) | UInt32(parameters.maxIOQueuePairs - 1) << 16
+    }
+
+    deinit {
+        if let id = cmbRegion { space.unmap(id) }
     }
 
     // MARK: - Locking and effects

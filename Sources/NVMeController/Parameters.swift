@@ -21,6 +21,8 @@ public struct ControllerParameters: Sendable {
     public var elpe: UInt8 = 63
     /// Largest single backend operation in bytes; bigger commands issue several AIOs.
     public var maxBackendTransfer: Int = 128 * 1024
+    /// Controller Memory Buffer size in bytes (`--cmb`); 0 = none. A multiple of 4 KiB.
+    public var cmbSize: Int = 0
     /// MSI-X vectors (QEMU: max_ioqpairs + 1).
     public var interruptVectors: Int { maxIOQueuePairs + 1 }
 

@@ -195,3 +195,33 @@ struct IOTests {
         #expect(e.cid == cid && e.status == NVMeStatus.internalError.withDNR)
     }
 }
+
+@Suite("Controller memory buffer")
+struct CMBTests {
+    @Test func queuesAndDataInTheCMB() throws {
+        var p = ControllerParameters()
+        p.cmbSize = 2 << 20
+        let h = try TestHost(backends: [(TestBackend(size: 1 << 20), 9)], parameters: p)
+        let sz = CMBSize(raw: h.reg32(RegisterOffset.cmbsz))
+        #expect(sz.sqs && sz.cqs && sz.rds && sz.wds)
+        #expect(sz.bytes == 2 << 20)
+        #expect(CMBLocation(raw: h.reg32(RegisterOffset.cmbloc)).bir == 2)
+        h.enable()
+        let cmb = NVMeController.cmbBaseAddress
+        #expect(h.createCQ(qid: 1, entries: 16, vector: 1, base: cmb).isSuccess)
+        #expect(h.createSQ(qid: 1, entries: 16, cqid: 1, base: cmb + 0x1000).isSuccess)
+        let data = TestHost.pattern(4096, seed: 4)
+        h.poke(cmb + 0x10000, data)
+        #expect(h.run(TestHost.write(slba: 8, nlb: 8, prp1: cmb + 0x10000), qid: 1).status == .success)
+        #expect((h.backends[0] as! TestBackend).read(offset: 4096, count: 4096) == data)
+        #expect(h.run(TestHost.read(slba: 8, nlb: 8, prp1: cmb + 0x20000), qid: 1).status == .success)
+        #expect(h.peek(cmb + 0x20000, 4096) == data)
+        #expect(h.controller.cmbMemory?.size == 2 << 20)
+    }
+
+    @Test func noCMBByDefault() throws {
+        let h = try TestHost()
+        #expect(h.reg32(RegisterOffset.cmbsz) == 0 && h.reg32(RegisterOffset.cmbloc) == 0)
+        #expect(h.controller.cmbMemory == nil)
+    }
+}
