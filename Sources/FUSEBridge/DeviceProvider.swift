@@ -17,28 +17,8 @@ public protocol DeviceProvider: Sendable {
     func shutdown()
 }
 
-/// The provider the daemon mounts. The device plugs in here.
+/// The provider the daemon mounts: the nvmefs device (`NVMeDevice`).
 /// - Parameter selfTest: add the `selftest/` directory (bridge test files).
 public func makeDeviceProvider(selfTest: Bool) -> any DeviceProvider {
     NVMeDevice(selfTest: selfTest)
-}
-
-/// Until the controller is wired in: a tree with only the README (and,
-/// for the bridge's FS tests, `selftest/`).
-final class PlaceholderDevice: DeviceProvider {
-    let selfTest: Bool
-    private let stream = EventStream(capacity: 64)
-
-    init(selfTest: Bool) { self.selfTest = selfTest }
-
-    func makeTree(configuration: DeviceConfiguration, logger: Logger) throws -> Node {
-        let root = Directory()
-        root.add(Readme.node(root: root))
-        if selfTest { root.add(SelfTestFiles.directory(stream: stream)) }
-        return Node.root(root)
-    }
-
-    func shutdown() {
-        stream.close()
-    }
 }
