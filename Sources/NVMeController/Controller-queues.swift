@@ -216,15 +216,45 @@ extension NVMeController {
             posted += 1
             release(req)
         }
-        if posted > 0 && cq.interruptsEnabled { raiseInterrupt(vector: cq.vector) }
+        if posted > 0 && cq.interruptsEnabled { signalCompletions(vector: cq.vector, count: posted) }
         if !cq.pending.isEmpty, cq.isFull, tracing {
             traceEvent("pci_nvme_cq_full", [("cqid", "\(cq.cqid)")])
+        }
+    }
+
+    /// Interrupt coalescing (§5.21.1.8): an I/O vector fires once THR+1
+    /// completions have aggregated, or TIME × 100 µs after the first one. The
+    /// admin vector and vectors with Coalescing Disable set fire at once, and
+    /// TIME = 0 means no delay.
+    func signalCompletions(vector: Int, count: Int) {
+        guard vector < interrupts.count else { return }
+        let threshold = Int(features.interruptCoalescing & 0xFF) + 1
+        let time = Int((features.interruptCoalescing >> 8) & 0xFF)
+        if vector == 0 || time == 0 || threshold == 1 || features.coalescingDisabled.contains(UInt16(vector)) {
+            raiseInterrupt(vector: vector)
+            return
+        }
+        interrupts[vector].aggregated += count
+        if interrupts[vector].aggregated >= threshold {
+            raiseInterrupt(vector: vector)
+            return
+        }
+        if !interrupts[vector].timerArmed {
+            interrupts[vector].timerArmed = true
+            effects.append(.timer(microseconds: time * 100) { [weak self] in
+                guard let self else { return }
+                self.locked {
+                    self.interrupts[vector].timerArmed = false
+                    if self.interrupts[vector].aggregated > 0 { self.raiseInterrupt(vector: vector) }
+                }
+            })
         }
     }
 
     /// MSI-X style delivery; vectors 0-31 obey INTMS/INTMC masking.
     func raiseInterrupt(vector: Int) {
         guard vector < interrupts.count else { return }
+        interrupts[vector].aggregated = 0
         if vector < 32 && intms & (1 << UInt32(vector)) != 0 {
             interrupts[vector].pending = true
             traceEvent("pci_nvme_irq_masked", [("vector", "\(vector)")])

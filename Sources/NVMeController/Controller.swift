@@ -1,4 +1,5 @@
 import BlockIO
+import Dispatch
 import HostMemory
 import Logging
 import NVMeSpec
@@ -126,6 +127,7 @@ public final class NVMeController: @unchecked Sendable {
         case interrupt(Int, @Sendable (Int) -> Void)
         case event(ControllerEvent, [@Sendable (ControllerEvent) -> Void])
         case cancel(Namespace, [AIOTicket])
+        case timer(microseconds: Int, @Sendable () -> Void)
         case shutdown
     }
 
@@ -153,11 +155,18 @@ public final class NVMeController: @unchecked Sendable {
                     let ticket = ns.backend.submit(aio) { err in
                         self.aioCompleted(request, index: index, operation: op, errno: err)
                     }
-                    lock.withLock { _ in
-                        if request.generation == generation { request.aios.attach(ticket, to: index) }
+                    let cancelLate: Bool = lock.withLock { _ in
+                        guard request.generation == generation, request.aios[index] != nil else { return false }
+                        request.aios.attach(ticket, to: index)
+                        // A cancel (Abort, SQ deletion, reset) that ran before the
+                        // ticket was known could not reach this AIO: cancel it now.
+                        return request.cancelStatus != nil
                     }
+                    if cancelLate { _ = ns.backend.cancel(ticket) }
                 case let .cancel(ns, tickets):
                     for t in tickets { _ = ns.backend.cancel(t) }
+                case let .timer(us, body):
+                    DispatchQueue.global().asyncAfter(deadline: .now() + .microseconds(us), execute: body)
                 case let .interrupt(vector, handler):
                     handler(vector)
                 case let .event(event, handlers):
@@ -182,12 +191,13 @@ public final class NVMeController: @unchecked Sendable {
         t.record(TraceEvent(name(), fields()))
     }
 
-    /// Host misuse: always logged (debug level) and traced; never fatal.
+    /// Host misuse: always logged (debug level) and always handed to the
+    /// trace sink (which keeps guest errors even with no reader); never fatal.
     func guestError(_ name: String, _ fields: [(String, String)] = []) {
         stats.guestErrors += 1
         let event = TraceEvent(name, fields, guestError: true)
         logger.debug("\(event.line)")
-        if let t = trace, t.isEnabled { t.record(event) }
+        trace?.record(event)
     }
 
     // MARK: - Public observers
@@ -233,7 +243,12 @@ public enum ControllerEvent: Sendable, Equatable {
 
 struct InterruptVectorState: Sendable {
     var raised: UInt64 = 0
+    /// Held back by INTMS (vectors 0-31).
     var pending = false
+    /// Completions posted since the vector last fired (interrupt coalescing).
+    var aggregated = 0
+    /// A coalescing timer is armed for this vector.
+    var timerArmed = false
 }
 
 public struct InterruptSnapshot: Sendable {

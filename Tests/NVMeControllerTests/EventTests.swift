@@ -99,3 +99,31 @@ struct EventTests {
         #expect(h.csts.cfs)     // refused at enable: queue not backed
     }
 }
+
+@Suite("Interrupt coalescing")
+struct CoalescingTests {
+    func count(_ h: TestHost, _ v: Int) -> Int { h.interrupts.withLock { $0[v, default: 0] } }
+
+    @Test func thresholdAndTime() throws {
+        let h = try TestHost()
+        h.bringUp()
+        // THR = 2 (3 completions), TIME = 200 (20 ms).
+        #expect(h.admin(SubmissionQueueEntry(opcode: AdminOpcode.setFeatures.rawValue, cdw10: 0x08, cdw11: 200 << 8 | 2)).status == .success)
+        let before = count(h, 1)
+        for i in 0..<2 { h.place(TestHost.read(slba: UInt64(i), nlb: 1, prp1: TestHost.dataBase), qid: 1) }
+        h.ring(1)
+        #expect(h.wait { h.peekCQE(1) != nil })
+        _ = h.reap(1, ringHead: false); _ = h.reap(1, ringHead: false)
+        #expect(count(h, 1) == before)                      // 2 < threshold: held back
+        #expect(h.wait { count(h, 1) == before + 1 })       // the aggregation time fires it
+        for i in 0..<3 { h.place(TestHost.read(slba: UInt64(i), nlb: 1, prp1: TestHost.dataBase), qid: 1) }
+        h.ring(1)
+        #expect(h.wait { count(h, 1) == before + 2 })       // threshold reached
+        for _ in 0..<3 { #expect(h.reap(1) != nil) }
+        // Coalescing disabled for vector 1: every completion fires.
+        #expect(h.admin(SubmissionQueueEntry(opcode: AdminOpcode.setFeatures.rawValue, cdw10: 0x09, cdw11: 1 << 16 | 1)).status == .success)
+        let b2 = count(h, 1)
+        _ = h.run(TestHost.read(slba: 0, nlb: 1, prp1: TestHost.dataBase), qid: 1)
+        #expect(h.wait { count(h, 1) == b2 + 1 })
+    }
+}
