@@ -1,0 +1,23 @@
+# The README walkthrough, run as written: every fenced sh block between the
+# walkthrough markers, with the mount point, the binary and /tmp redirected
+# into this case's directory.
+. "$(dirname "$0")/lib.sh"
+
+README=$(dirname "$0")/../../README.md
+[ -f "$README" ] || fail "README.md not found"
+mount_nvmefs
+script=$CASE_DIR/walkthrough.sh
+awk '/<!-- walkthrough:start -->/ { on = 1; next } /<!-- walkthrough:end -->/ { on = 0 }
+     on && /^```sh$/ { code = 1; next } on && /^```$/ { code = 0; next } on && code { print }' "$README" |
+    sed -e "s#^export PATH=\$PWD/.build/release:\$PATH#export PATH=$(dirname "$NVMEFS"):\$PATH#" \
+        -e "s#^M=~/nvmefs#M=$MNT#" -e "s#/tmp/#$CASE_DIR/#g" >"$script"
+grep -q "^M=$MNT" "$script" || fail "walkthrough does not set M as expected"
+[ "$(grep -c . "$script")" -gt 20 ] || fail "walkthrough extraction found too little: $(cat "$script")"
+out=$(bash -e -o pipefail "$script" 2>&1) || fail "walkthrough failed: $out"
+echo "$out" | grep -qx same || fail "dd round trip did not print 'same': $out"
+echo "$out" | grep -q "read failed as asked" || fail "fault injection did not fail the read: $out"
+echo "$out" | grep -q "status SUCCESS" || fail "cmd did not show a successful completion: $out"
+echo "$out" | grep -q "^nvmefs NVMe Ctrl" || fail "raw Identify did not print the model: $out"
+echo "$out" | grep -q "^0x00000001$" || fail "raw bring-up never showed CSTS.RDY: $out"
+is_mounted "$CASE_DIR/raw" && fail "the walkthrough's raw mount was left behind"
+true
