@@ -13,11 +13,15 @@ awk '/<!-- walkthrough:start -->/ { on = 1; next } /<!-- walkthrough:end -->/ { 
         -e "s#^M=~/nvmefs#M=$MNT#" -e "s#/tmp/#$CASE_DIR/#g" >"$script"
 grep -q "^M=$MNT" "$script" || fail "walkthrough does not set M as expected"
 [ "$(grep -c . "$script")" -gt 20 ] || fail "walkthrough extraction found too little: $(cat "$script")"
-out=$(bash -e -o pipefail "$script" 2>&1) || fail "walkthrough failed: $out"
+rc=0
+out=$(bash -e -o pipefail "$script" 2>&1) || rc=$?
+if is_mounted "$CASE_DIR/raw"; then
+    "$NVMEFS" unmount "$CASE_DIR/raw" || fusermount3 -u "$CASE_DIR/raw"
+    fail "the walkthrough's raw mount was left behind (walkthrough exit $rc): $out"
+fi
+[ "$rc" -eq 0 ] || fail "walkthrough failed (exit $rc): $out"
 echo "$out" | grep -qx same || fail "dd round trip did not print 'same': $out"
 echo "$out" | grep -q "read failed as asked" || fail "fault injection did not fail the read: $out"
 echo "$out" | grep -q "status SUCCESS" || fail "cmd did not show a successful completion: $out"
 echo "$out" | grep -q "^nvmefs NVMe Ctrl" || fail "raw Identify did not print the model: $out"
 echo "$out" | grep -q "^0x00000001$" || fail "raw bring-up never showed CSTS.RDY: $out"
-is_mounted "$CASE_DIR/raw" && fail "the walkthrough's raw mount was left behind"
-true
