@@ -81,6 +81,7 @@ final class NVMeDevice: DeviceProvider {
         parameters.mdts = UInt8(configuration.mdts)
         parameters.serial = configuration.serial
         parameters.model = configuration.model
+        parameters.cmbSize = Int(configuration.cmbSize)
         let trace = TraceRecorder()
         let controller = NVMeController(parameters: parameters, namespaces: namespaces, space: space,
                                         logger: logger, trace: trace)
@@ -128,6 +129,7 @@ enum DeviceFiles {
         nodes.append(RegisterFiles.directory(d))
         nodes.append(RegisterFiles.doorbells(d))
         if let mem = d.mem { nodes.append(MemoryFiles.mem(mem)) }
+        if let cmb = d.controller.cmbMemory { nodes.append(MemoryFiles.cmb(cmb)) }
         nodes.append(QueueFiles.directory(d))
         nodes.append(NamespaceFiles.directory(d))
         if d.host != nil {

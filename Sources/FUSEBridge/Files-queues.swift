@@ -3,12 +3,22 @@ import NVMeController
 import NVMeSpec
 import Synchronization
 
-/// `mem`: user host memory, file offset = host address.
+/// `mem`: user host memory, file offset = host address; `cmb`: the
+/// Controller Memory Buffer, file offset = offset in the CMB.
 enum MemoryFiles {
     static func mem(_ memory: AnonymousMemory) -> Node {
+        binary("mem", memory, about: "user host memory, addresses 0..size-1 (file offset = address); "
+                 + "queues and PRP/SGL data live here with --host none")
+    }
+
+    static func cmb(_ memory: AnonymousMemory) -> Node {
+        binary("cmb", memory, about: "Controller Memory Buffer (--cmb): file offset = CMB offset, host address = "
+                 + Text.hex(NVMeController.cmbBaseAddress) + " + offset; queues and data may live here")
+    }
+
+    static func binary(_ name: String, _ memory: AnonymousMemory, about: String) -> Node {
         let size = memory.size
-        return .file("mem", about: "user host memory, addresses 0..size-1 (file offset = address); "
-                       + "queues and PRP/SGL data live here with --host none",
+        return .file(name, about: about,
                      BinaryFile(mode: 0o644, size: { UInt64(size) }, read: { buffer, offset in
                          guard offset < UInt64(size) else { return 0 }
                          let n = min(buffer.count, size - Int(offset))

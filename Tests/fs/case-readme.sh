@@ -9,8 +9,9 @@ mount_nvmefs
 script=$CASE_DIR/walkthrough.sh
 awk '/<!-- walkthrough:start -->/ { on = 1; next } /<!-- walkthrough:end -->/ { on = 0 }
      on && /^```sh$/ { code = 1; next } on && /^```$/ { code = 0; next } on && code { print }' "$README" |
-    sed -e "s#^export PATH=\$PWD/.build/release:\$PATH#export PATH=$(dirname "$NVMEFS"):\$PATH#" \
-        -e "s#^M=~/nvmefs#M=$MNT#" -e "s#/tmp/#$CASE_DIR/#g" >"$script"
+    sed -e "s#/tmp/#$CASE_DIR/#g" \
+        -e "s#^export PATH=\$PWD/.build/release:\$PATH#export PATH=$(dirname "$NVMEFS"):\$PATH#" \
+        -e "s#^M=~/nvmefs#M=$MNT#" >"$script"
 grep -q "^M=$MNT" "$script" || fail "walkthrough does not set M as expected"
 [ "$(grep -c . "$script")" -gt 20 ] || fail "walkthrough extraction found too little: $(cat "$script")"
 rc=0
