@@ -62,6 +62,8 @@ final class TestHost: @unchecked Sendable {
     /// Programs the admin queues and sets CC.EN; returns CSTS afterwards.
     @discardableResult
     func enable(asqEntries: Int = 32, acqEntries: Int = 32, cc: UInt32 = 0x460001) -> ControllerStatus {
+        // A host clears its completion queue memory before handing it over.
+        poke(Self.acq, [UInt8](repeating: 0, count: acqEntries * 16))
         write32(RegisterOffset.aqa, UInt32(acqEntries - 1) << 16 | UInt32(asqEntries - 1))
         write64(RegisterOffset.asq, Self.asq)
         write64(RegisterOffset.acq, Self.acq)
@@ -148,6 +150,7 @@ final class TestHost: @unchecked Sendable {
 
     func createCQ(qid: UInt16, entries: Int, vector: UInt16 = 0, ien: Bool = true, base: UInt64? = nil) -> NVMeStatus {
         let b = base ?? (0x80000 + 0x10000 * UInt64(qid))
+        if space.pointer(b, length: entries * 16) != nil { poke(b, [UInt8](repeating: 0, count: entries * 16)) }
         let e = admin(SubmissionQueueEntry(opcode: AdminOpcode.createIOCQ.rawValue, prp1: b,
                                            cdw10: UInt32(entries - 1) << 16 | UInt32(qid),
                                            cdw11: UInt32(vector) << 16 | (ien ? 2 : 0) | 1))
