@@ -1,0 +1,324 @@
+import HostMemory
+import NVMeController
+import NVMeSpec
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// The data path of `namespaces/N/data` (SPEC §3, §6).
+///
+/// - The caller's buffer is mapped as a temporary region of the host address
+///   space for the duration of the command, so the controller DMAs straight
+///   into or out of it (no copy). PRPs (PRP1/PRP2 or a PRP list in the slot's
+///   list page) describe the whole-block part; commands are split at MDTS and
+///   issued together.
+/// - Edges that are not whole LBAs are read-modify-written through a bounce
+///   page, under an exclusive `RangeLock` range; whole-block writes take a
+///   shared range, so an edge update never loses a concurrent write.
+/// - Past the end: a read returns the bytes up to the end (0 at or past it);
+///   a write starting at or past the end fails with ENOSPC, and a write
+///   crossing the end writes what fits and returns that count (a short write,
+///   as a block device does; the next write then gets ENOSPC). Write Zeroes and
+///   deallocate behave as writes.
+extension BuiltinHost {
+    /// Reads up to `buffer.count` bytes at byte `offset` of namespace `nsid`.
+    /// - Returns: bytes read (short at the end of the namespace, 0 past it).
+    public func read(nsid: UInt32, offset: UInt64, into buffer: UnsafeMutableRawBufferPointer)
+        -> Result<Int, HostError> {
+        guard let ns = namespaceInfo(nsid) else { return .failure(noNamespace(nsid)) }
+        guard buffer.count > 0, offset < ns.capacity, let base = buffer.baseAddress else { return .success(0) }
+        let length = Int(min(UInt64(buffer.count), ns.capacity - offset))
+        let span = BlockSpan(offset: offset, length: length, blockSize: ns.blockSize)
+        if span.middleBlocks > 0 {
+            let r = transfer(ns, write: false, firstLBA: span.middleFirstLBA, blocks: span.middleBlocks,
+                             pointer: base + span.headBytes)
+            if let e = r { return .failure(e) }
+        }
+        for edge in span.edges {
+            let r = withBounce { page -> HostError? in
+                if let e = blockIO(ns, write: false, lba: edge.lba, page: page) { return e }
+                (base + edge.bufferOffset).copyMemory(from: page.pointer + edge.blockOffset, byteCount: edge.count)
+                return nil
+            }
+            if let e = r { return .failure(e) }
+        }
+        return .success(length)
+    }
+
+    /// Writes `buffer` at byte `offset` of namespace `nsid`.
+    /// - Returns: bytes written (short when the write crosses the end).
+    public func write(nsid: UInt32, offset: UInt64, from buffer: UnsafeRawBufferPointer) -> Result<Int, HostError> {
+        guard let ns = namespaceInfo(nsid) else { return .failure(noNamespace(nsid)) }
+        guard buffer.count > 0, let base = buffer.baseAddress else { return .success(0) }
+        guard offset < ns.capacity else {
+            return .failure(HostError(errno: ENOSPC, "write at \(offset): past the end of namespace \(nsid)"))
+        }
+        let length = Int(min(UInt64(buffer.count), ns.capacity - offset))
+        let span = BlockSpan(offset: offset, length: length, blockSize: ns.blockSize)
+        let token = rangeLock.lock(nsid: nsid, first: span.firstLBA, last: span.lastLBA, exclusive: !span.edges.isEmpty)
+        defer { rangeLock.unlock(token) }
+        if span.middleBlocks > 0 {
+            let r = transfer(ns, write: true, firstLBA: span.middleFirstLBA, blocks: span.middleBlocks,
+                             pointer: UnsafeMutableRawPointer(mutating: base) + span.headBytes)
+            if let e = r { return .failure(e) }
+        }
+        for edge in span.edges {
+            let r = readModifyWrite(ns, lba: edge.lba) { page in
+                (page + edge.blockOffset).copyMemory(from: base + edge.bufferOffset, byteCount: edge.count)
+            }
+            if let e = r { return .failure(e) }
+        }
+        return .success(length)
+    }
+
+    /// Flush (NVMe 1.4 §6.8): everything written to `nsid` is on stable storage.
+    public func flush(nsid: UInt32) -> Result<Void, HostError> {
+        guard namespaceInfo(nsid) != nil else { return .failure(noNamespace(nsid)) }
+        return runSimple("Flush namespace \(nsid)") { _, _, _ in
+            SubmissionQueueEntry(opcode: NVMOpcode.flush.rawValue, nsid: nsid)
+        }
+    }
+
+    /// Deallocates `[offset, offset+length)`: Dataset Management with AD for
+    /// the whole LBAs inside the range (§6.7); partial edge blocks are zeroed
+    /// by read-modify-write, so the range reads back as zeros either way.
+    public func deallocate(nsid: UInt32, offset: UInt64, length: UInt64) -> Result<Void, HostError> {
+        rangeOperation(nsid: nsid, offset: offset, length: length, what: "deallocate") { ns, first, count in
+            deallocateBlocks(ns, first: first, count: count)
+        }
+    }
+
+    /// Zeroes `[offset, offset+length)`: Write Zeroes (§6.16) for the whole
+    /// LBAs, at most 65536 per command, edges by read-modify-write.
+    public func writeZeroes(nsid: UInt32, offset: UInt64, length: UInt64) -> Result<Void, HostError> {
+        rangeOperation(nsid: nsid, offset: offset, length: length, what: "write zeroes") { ns, first, count in
+            let chunks = Int((count + 65535) / 65536)
+            return runSimple("Write Zeroes namespace \(ns.nsid)", count: chunks) { i, _, _ in
+                let lba = first + UInt64(i) * 65536
+                let n = min(65536, first + count - lba)
+                var sqe = SubmissionQueueEntry(opcode: NVMOpcode.writeZeroes.rawValue, nsid: ns.nsid)
+                sqe.slba = lba
+                sqe.nlb = UInt16(n - 1)
+                return sqe
+            }
+        }
+    }
+
+    // MARK: - Helpers
+
+    func noNamespace(_ nsid: UInt32) -> HostError {
+        HostError(errno: ENODEV, "namespace \(nsid) is not active")
+    }
+
+    /// Common shape of deallocate and write zeroes: bounds, range lock, whole
+    /// blocks through `body`, edges zeroed by read-modify-write.
+    private func rangeOperation(nsid: UInt32, offset: UInt64, length: UInt64, what: String,
+                                _ body: (NamespaceInfo, UInt64, UInt64) -> Result<Void, HostError>)
+        -> Result<Void, HostError> {
+        guard let ns = namespaceInfo(nsid) else { return .failure(noNamespace(nsid)) }
+        guard length > 0 else { return .success(()) }
+        guard offset < ns.capacity else {
+            return .failure(HostError(errno: ENOSPC, "\(what) at \(offset): past the end of namespace \(nsid)"))
+        }
+        let clamped = min(length, ns.capacity - offset)
+        let span = BlockSpan(offset: offset, length: Int(clamped), blockSize: ns.blockSize)
+        let token = rangeLock.lock(nsid: nsid, first: span.firstLBA, last: span.lastLBA, exclusive: !span.edges.isEmpty)
+        defer { rangeLock.unlock(token) }
+        if span.middleBlocks > 0 {
+            if case .failure(let e) = body(ns, span.middleFirstLBA, UInt64(span.middleBlocks)) { return .failure(e) }
+        }
+        for edge in span.edges {
+            let r = readModifyWrite(ns, lba: edge.lba) { page in
+                (page + edge.blockOffset).initializeMemory(as: UInt8.self, repeating: 0, count: edge.count)
+            }
+            if let e = r { return .failure(e) }
+        }
+        return .success(())
+    }
+
+    private func deallocateBlocks(_ ns: NamespaceInfo, first: UInt64, count: UInt64) -> Result<Void, HostError> {
+        // Ranges of at most 2^31 blocks, 256 per command (one bounce page holds them).
+        let perRange: UInt64 = 1 << 31
+        var ranges: [DatasetManagementRange] = []
+        var lba = first
+        while lba < first + count {
+            let n = min(perRange, first + count - lba)
+            ranges.append(DatasetManagementRange(slba: lba, nlb: UInt32(n)))
+            lba += n
+        }
+        var index = 0
+        while index < ranges.count {
+            let group = Array(ranges[index..<min(ranges.count, index + DatasetManagementRange.maxRanges)])
+            index += group.count
+            let r = withBounce { page -> HostError? in
+                let bytes = DatasetManagementRange.encodeRanges(group)
+                bytes.withUnsafeBytes { page.pointer.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+                let result = runSimple("Dataset Management namespace \(ns.nsid)") { _, _, _ in
+                    // CDW10 NR (0's based), CDW11 bit 2 AD (§6.7).
+                    SubmissionQueueEntry(opcode: NVMOpcode.datasetManagement.rawValue, nsid: ns.nsid,
+                                         prp1: page.address, prp2: BuiltinHost.poison,
+                                         cdw10: UInt32(group.count - 1), cdw11: 0x4)
+                }
+                if case .failure(let e) = result { return e }
+                return nil
+            }
+            if let e = r { return .failure(e) }
+        }
+        return .success(())
+    }
+
+    /// Runs `count` commands without data and reports the first failure.
+    func runSimple(_ what: @autoclosure () -> String, count: Int = 1,
+                   build: (Int, UInt16, QueuePair) -> SubmissionQueueEntry) -> Result<Void, HostError> {
+        switch runIO(count: count, build: build) {
+        case .failure(let e): return .failure(e)
+        case .success(let results):
+            if let e = firstError(results, what()) { return .failure(e) }
+            return .success(())
+        }
+    }
+
+    /// Reads or writes whole blocks straight from/to caller memory: the
+    /// memory is mapped as a temporary region while the commands run.
+    func transfer(_ ns: NamespaceInfo, write: Bool, firstLBA: UInt64, blocks: Int,
+                  pointer: UnsafeMutableRawPointer) -> HostError? {
+        let bytes = blocks << Int(ns.lbads)
+        let region: RegionInfo
+        do {
+            region = try controller.space.mapAnywhere(length: bytes, pointer: pointer, name: "host-io",
+                                                      kind: .temporary, above: regionEnd)
+        } catch {
+            return HostError(errno: ENOMEM, "cannot map an I/O buffer of \(bytes) bytes: \(error)")
+        }
+        defer { controller.space.unmap(region.id) }
+        let chunkBlocks = max(1, maxTransfer >> Int(ns.lbads))
+        let chunks = (blocks + chunkBlocks - 1) / chunkBlocks
+        let opcode = write ? NVMOpcode.write.rawValue : NVMOpcode.read.rawValue
+        let result = runIO(count: chunks) { i, slot, q in
+            let first = i * chunkBlocks
+            let n = min(chunkBlocks, blocks - first)
+            var sqe = SubmissionQueueEntry(opcode: opcode, nsid: ns.nsid)
+            sqe.slba = firstLBA + UInt64(first)
+            sqe.nlb = UInt16(n - 1)
+            fillPRP(&sqe, address: region.base + UInt64(first << Int(ns.lbads)), length: n << Int(ns.lbads),
+                    slot: slot, queue: q)
+            return sqe
+        }
+        switch result {
+        case .failure(let e): return e
+        case .success(let results):
+            return firstError(results, "\(write ? "Write" : "Read") namespace \(ns.nsid) LBA \(firstLBA)+\(blocks)")
+        }
+    }
+
+    /// Fills PRP1/PRP2 for `length` bytes at host `address` (NVMe 1.4 §4.3):
+    /// PRP1 may carry a page offset; PRP2 is the second page, or a PRP list in
+    /// the slot's list page when more than two pages are touched. Unused
+    /// pointers are poisoned. `length` <= 512 pages (one list page, no chaining).
+    func fillPRP(_ sqe: inout SubmissionQueueEntry, address: UInt64, length: Int, slot: UInt16, queue: QueuePair) {
+        let page = UInt64(Self.page)
+        sqe.prp1 = address
+        let first = Int(page - (address & (page - 1)))
+        guard length > first else { sqe.prp2 = Self.poison; return }
+        let rest = length - first
+        let next = (address & ~(page - 1)) + page
+        if rest <= Self.page {
+            sqe.prp2 = next
+            return
+        }
+        let entries = (rest + Self.page - 1) / Self.page
+        precondition(entries <= Self.page / 8, "transfer longer than one PRP list page")
+        let (listAddress, list) = queue.prpList(slot)
+        let out = UnsafeMutableRawBufferPointer(start: list, count: Self.page)
+        for k in 0..<entries { out.put64(next + UInt64(k) * page, at: k * 8) }
+        // A controller that wants more entries than this finds poison, not stale pointers.
+        for k in entries..<(Self.page / 8) { out.put64(Self.poison, at: k * 8) }
+        sqe.prp2 = listAddress
+    }
+
+    /// One block through a bounce page (PRP1 only: a block is at most 4 KiB).
+    func blockIO(_ ns: NamespaceInfo, write: Bool, lba: UInt64, page: BouncePage) -> HostError? {
+        let opcode = write ? NVMOpcode.write.rawValue : NVMOpcode.read.rawValue
+        let r = runSimple("\(write ? "Write" : "Read") namespace \(ns.nsid) LBA \(lba)") { _, _, _ in
+            var sqe = SubmissionQueueEntry(opcode: opcode, nsid: ns.nsid, prp1: page.address, prp2: BuiltinHost.poison)
+            sqe.slba = lba
+            sqe.nlb = 0
+            return sqe
+        }
+        if case .failure(let e) = r { return e }
+        return nil
+    }
+
+    /// Reads block `lba` into a bounce page, lets `patch` change it, writes it back.
+    /// The caller holds an exclusive range covering `lba`.
+    func readModifyWrite(_ ns: NamespaceInfo, lba: UInt64, _ patch: (UnsafeMutableRawPointer) -> Void) -> HostError? {
+        withBounce { page -> HostError? in
+            if let e = blockIO(ns, write: false, lba: lba, page: page) { return e }
+            patch(page.pointer)
+            return blockIO(ns, write: true, lba: lba, page: page)
+        }
+    }
+
+    func withBounce<R>(_ body: (BouncePage) -> R) -> R {
+        let (index, address, pointer) = bounce.take()
+        defer { bounce.give(index) }
+        return body(BouncePage(address: address, pointer: pointer))
+    }
+}
+
+/// One bounce page: host address and memory.
+struct BouncePage {
+    var address: UInt64
+    var pointer: UnsafeMutableRawPointer
+}
+
+/// A byte range split into whole blocks and partial edge blocks.
+struct BlockSpan {
+    struct Edge {
+        var lba: UInt64
+        /// Where the edge's bytes start inside the block and in the caller's buffer.
+        var blockOffset: Int
+        var bufferOffset: Int
+        var count: Int
+    }
+
+    var firstLBA: UInt64
+    var lastLBA: UInt64
+    /// Bytes before the first whole block (in the caller's buffer).
+    var headBytes: Int
+    var middleFirstLBA: UInt64
+    var middleBlocks: Int
+    var edges: [Edge] = []
+
+    init(offset: UInt64, length: Int, blockSize: Int) {
+        precondition(length > 0)
+        let bs = UInt64(blockSize)
+        let end = offset + UInt64(length)
+        firstLBA = offset / bs
+        lastLBA = (end - 1) / bs
+        let alignedStart = (offset + bs - 1) / bs * bs
+        let alignedEnd = end / bs * bs
+        if alignedStart < alignedEnd {
+            middleFirstLBA = alignedStart / bs
+            middleBlocks = Int((alignedEnd - alignedStart) / bs)
+        } else {
+            middleFirstLBA = 0
+            middleBlocks = 0
+        }
+        headBytes = Int(min(alignedStart, end) - offset)
+        if offset % bs != 0 {
+            // Head edge: from offset to the end of its block (or the end of the range).
+            let count = Int(min(end, alignedStart) - offset)
+            edges.append(Edge(lba: firstLBA, blockOffset: Int(offset % bs), bufferOffset: 0, count: count))
+        }
+        if end % bs != 0 && !(offset % bs != 0 && lastLBA == firstLBA) {
+            // Tail edge (unless the head edge already covers that block).
+            let start = max(alignedEnd, offset)
+            edges.append(Edge(lba: lastLBA, blockOffset: Int(start % bs), bufferOffset: Int(start - offset),
+                              count: Int(end - start)))
+        }
+    }
+}

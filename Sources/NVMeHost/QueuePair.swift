@@ -1,0 +1,238 @@
+import NVMeController
+import NVMeSpec
+
+/// What became of one submitted command.
+enum SlotResult: Sendable {
+    case pending
+    /// The controller posted this completion.
+    case completed(CompletionQueueEntry)
+    /// Recovery failed the command: the controller was reset before it
+    /// completed. `retryable` is false when the controller was declared dead.
+    case aborted(retryable: Bool)
+}
+
+/// The commands of one caller (one or more, all on the same queue pair) and
+/// the condition its thread sleeps on. Guarded by the queue pair's CQ lock.
+final class Batch: @unchecked Sendable {
+    let done = HostCondition()
+    var remaining = 0
+    var results: [SlotResult]
+
+    init(count: Int) {
+        results = Array(repeating: .pending, count: count)
+    }
+}
+
+/// One submission/completion queue pair of the host, with its rings in the
+/// host's private region (NVMe 1.4 §4.1).
+///
+/// Locking: `sqLock` guards the SQ tail and is held while the tail doorbell is
+/// rung (doorbell writes must reach the controller in tail order). `cqLock`
+/// guards the CQ head, the phase, the slots and the batches. The controller
+/// may complete a command synchronously inside the doorbell write and call the
+/// interrupt handler on the same thread: the handler takes only `cqLock`,
+/// which is never held across an MMIO write, so nothing self-deadlocks. Only
+/// one thread at a time reaps and rings the CQ head doorbell (`reaping`); an
+/// interrupt arriving meanwhile asks it to look again (`rerun`).
+final class QueuePair: @unchecked Sendable {
+    let qid: UInt16
+    /// Entries in each ring; at most depth-1 commands are outstanding, so
+    /// neither ring can overflow.
+    let depth: Int
+    let sqAddress: UInt64
+    let sq: UnsafeMutableRawPointer
+    let cqAddress: UInt64
+    let cq: UnsafeMutableRawPointer
+    /// One PRP list page per slot (slot i at `listAddress + i * 4096`).
+    let listAddress: UInt64
+    let lists: UnsafeMutableRawPointer
+    let sqDoorbell: Int
+    let cqDoorbell: Int
+    let controller: NVMeController
+
+    // SQ side (sqLock)
+    let sqLock = HostMutex()
+    var sqTail = 0
+    /// False while the queue does not exist in the controller.
+    var accepting = false
+
+    // CQ side (cqLock)
+    let cqLock = HostMutex()
+    let slotFreed = HostCondition()
+    let reaperIdle = HostCondition()
+    var cqHead = 0
+    var phase = true
+    var reaping = false
+    var rerun = false
+    var lastRungHead = 0
+    var freeSlots: [UInt16]
+    var owners: [Batch?]
+    var ownerIndex: [Int]
+    /// Completions whose CID matched no outstanding command.
+    var strayCompletions = 0
+
+    init(qid: UInt16, depth: Int, sqAddress: UInt64, sq: UnsafeMutableRawPointer, cqAddress: UInt64,
+         cq: UnsafeMutableRawPointer, listAddress: UInt64, lists: UnsafeMutableRawPointer,
+         dstrd: UInt8, controller: NVMeController) {
+        self.qid = qid; self.depth = depth
+        self.sqAddress = sqAddress; self.sq = sq; self.cqAddress = cqAddress; self.cq = cq
+        self.listAddress = listAddress; self.lists = lists
+        self.sqDoorbell = Int(RegisterOffset.sqTailDoorbell(qid, dstrd: dstrd))
+        self.cqDoorbell = Int(RegisterOffset.cqHeadDoorbell(qid, dstrd: dstrd))
+        self.controller = controller
+        let slots = depth - 1
+        // LIFO: recently used slots (and their PRP list pages) are reused first.
+        freeSlots = (0..<UInt16(slots)).reversed().map { $0 }
+        owners = Array(repeating: nil, count: slots)
+        ownerIndex = Array(repeating: 0, count: slots)
+    }
+
+    var slotCount: Int { depth - 1 }
+
+    /// The PRP list page of `slot`: its host address and memory.
+    @inline(__always) func prpList(_ slot: UInt16) -> (UInt64, UnsafeMutableRawPointer) {
+        (listAddress + UInt64(slot) * 4096, lists + Int(slot) * 4096)
+    }
+
+    // MARK: Submission
+
+    /// Takes a free slot for entry `index` of `batch`, blocking while every
+    /// slot is in use.
+    func acquireSlot(for batch: Batch, index: Int) -> UInt16 {
+        cqLock.lock()
+        while freeSlots.isEmpty { slotFreed.wait(cqLock) }
+        let slot = freeSlots.removeLast()
+        owners[Int(slot)] = batch
+        ownerIndex[Int(slot)] = index
+        batch.remaining += 1
+        cqLock.unlock()
+        return slot
+    }
+
+    /// Gives back a slot whose command was never rung.
+    func releaseUnsubmitted(_ slot: UInt16, batch: Batch, result: SlotResult) {
+        cqLock.withLock {
+            owners[Int(slot)] = nil
+            batch.results[ownerIndex[Int(slot)]] = result
+            batch.remaining -= 1
+            freeSlots.append(slot)
+            slotFreed.signal()
+        }
+    }
+
+    /// Writes `sqe` (with CID = `slot`) at the SQ tail and rings the tail
+    /// doorbell. Returns false, ringing nothing, when the queue is down.
+    func ring(_ sqe: SubmissionQueueEntry, slot: UInt16) -> Bool {
+        var entry = sqe
+        entry.cid = slot
+        sqLock.lock()
+        guard accepting else { sqLock.unlock(); return false }
+        entry.encode(into: UnsafeMutableRawBufferPointer(start: sq + sqTail * 64, count: 64))
+        sqTail += 1
+        if sqTail == depth { sqTail = 0 }
+        // §3.1.24: one 4-byte write of the new tail.
+        controller.mmioWrite(offset: sqDoorbell, value: UInt64(sqTail), size: 4)
+        sqLock.unlock()
+        return true
+    }
+
+    /// A copy of the batch's results, taken under the lock.
+    func results(of batch: Batch) -> [SlotResult] { cqLock.withLock { batch.results } }
+
+    /// Waits until every command of `batch` has a result, or the deadline.
+    func wait(_ batch: Batch, deadline: UInt64) -> Bool {
+        cqLock.lock()
+        defer { cqLock.unlock() }
+        while batch.remaining > 0 {
+            if !batch.done.wait(cqLock, deadline: deadline) && batch.remaining > 0 { return false }
+        }
+        return true
+    }
+
+    // MARK: Completion
+
+    /// The interrupt handler of this queue's vector; also used to poll.
+    func interrupt() {
+        cqLock.lock()
+        if reaping {
+            rerun = true
+            cqLock.unlock()
+            return
+        }
+        reaping = true
+        repeat {
+            rerun = false
+            reapLocked()
+            if cqHead != lastRungHead {
+                let head = cqHead
+                lastRungHead = head
+                cqLock.unlock()
+                // §3.1.25: tell the controller which entries were consumed. A
+                // nested interrupt on this thread only sets `rerun`.
+                controller.mmioWrite(offset: cqDoorbell, value: UInt64(head), size: 4)
+                cqLock.lock()
+            }
+        } while rerun
+        reaping = false
+        reaperIdle.broadcast()
+        cqLock.unlock()
+    }
+
+    /// Consumes every new entry (phase tag = expected phase, §4.6).
+    private func reapLocked() {
+        while true {
+            let p = UnsafeRawBufferPointer(start: cq + cqHead * 16, count: 16)
+            let statusAndPhase = p.le16(CompletionQueueEntry.Offset.statusAndPhase)
+            guard (statusAndPhase & 1 != 0) == phase, let cqe = CompletionQueueEntry(bytes: p) else { return }
+            cqHead += 1
+            if cqHead == depth { cqHead = 0; phase.toggle() }
+            complete(cqe.cid, .completed(cqe))
+        }
+    }
+
+    private func complete(_ cid: UInt16, _ result: SlotResult) {
+        guard Int(cid) < owners.count, let batch = owners[Int(cid)] else {
+            strayCompletions += 1
+            return
+        }
+        owners[Int(cid)] = nil
+        batch.results[ownerIndex[Int(cid)]] = result
+        batch.remaining -= 1
+        if batch.remaining == 0 { batch.done.signal() }
+        freeSlots.append(cid)
+        slotFreed.signal()
+    }
+
+    // MARK: Recovery
+
+    /// Stops new submissions; returns once no doorbell write is in progress.
+    func stopAccepting() {
+        sqLock.withLock { accepting = false }
+    }
+
+    /// After the controller has been reset (every command drained): takes
+    /// the completions already posted, fails every other outstanding command
+    /// with `.aborted`, and resets both rings to empty (CQ memory zeroed so
+    /// no stale phase tag survives).
+    func abortOutstandingAndReset(retryable: Bool) {
+        cqLock.lock()
+        while reaping { reaperIdle.wait(cqLock) }
+        reapLocked()
+        for cid in owners.indices where owners[cid] != nil {
+            complete(UInt16(cid), .aborted(retryable: retryable))
+        }
+        cq.initializeMemory(as: UInt8.self, repeating: 0, count: depth * 16)
+        cqHead = 0
+        phase = true
+        lastRungHead = 0
+        cqLock.unlock()
+        sqLock.withLock { sqTail = 0 }
+    }
+
+    /// Reopens the queue for submissions (it exists again in the controller).
+    func startAccepting() {
+        sqLock.withLock { accepting = true }
+    }
+
+    var outstandingCount: Int { cqLock.withLock { slotCount - freeSlots.count } }
+}
