@@ -384,9 +384,9 @@ public final class BuiltinHost: @unchecked Sendable {
                  build: (Int, UInt16, QueuePair) -> SubmissionQueueEntry) -> (results: [SlotResult], timedOut: Bool) {
         let batch = Batch(count: count)
         for i in 0..<count {
-            let slot = q.acquireSlot(for: batch, index: i)
+            let (slot, cid) = q.acquireSlot(for: batch, index: i)
             let sqe = build(i, slot, q)
-            if !q.ring(sqe, slot: slot) {
+            if !q.ring(sqe, cid: cid) {
                 q.releaseUnsubmitted(slot, batch: batch, result: .aborted(retryable: true))
             }
         }

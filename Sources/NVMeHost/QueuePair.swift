@@ -68,6 +68,10 @@ final class QueuePair: @unchecked Sendable {
     var freeSlots: [UInt16]
     var owners: [Batch?]
     var ownerIndex: [Int]
+    /// The CID of each slot's current command: slot in bits 11:0, a use
+    /// counter in bits 15:12, so that a completion of an older command in the
+    /// same slot (an entry replayed after a reset) matches no waiter.
+    var slotCID: [UInt16]
     /// Completions whose CID matched no outstanding command.
     var strayCompletions = 0
 
@@ -85,6 +89,7 @@ final class QueuePair: @unchecked Sendable {
         freeSlots = (0..<UInt16(slots)).reversed().map { $0 }
         owners = Array(repeating: nil, count: slots)
         ownerIndex = Array(repeating: 0, count: slots)
+        slotCID = (0..<UInt16(slots)).map { $0 }
     }
 
     var slotCount: Int { depth - 1 }
@@ -97,20 +102,23 @@ final class QueuePair: @unchecked Sendable {
     // MARK: Submission
 
     /// Takes a free slot for entry `index` of `batch`, blocking while every
-    /// slot is in use.
-    func acquireSlot(for batch: Batch, index: Int) -> UInt16 {
+    /// slot is in use. Returns the slot and the CID its command must carry.
+    func acquireSlot(for batch: Batch, index: Int) -> (slot: UInt16, cid: UInt16) {
         cqLock.lock()
         while freeSlots.isEmpty { slotFreed.wait(cqLock) }
         let slot = freeSlots.removeLast()
         owners[Int(slot)] = batch
         ownerIndex[Int(slot)] = index
         batch.remaining += 1
+        let cid = slot | (slotCID[Int(slot)] &+ 0x1000) & 0xF000
+        slotCID[Int(slot)] = cid
         cqLock.unlock()
-        return slot
+        return (slot, cid)
     }
 
     /// Gives back a slot whose command was never rung.
     func releaseUnsubmitted(_ slot: UInt16, batch: Batch, result: SlotResult) {
+        // The command never reached the SQ: its CID may be reused as is.
         cqLock.withLock {
             owners[Int(slot)] = nil
             batch.results[ownerIndex[Int(slot)]] = result
@@ -120,11 +128,11 @@ final class QueuePair: @unchecked Sendable {
         }
     }
 
-    /// Writes `sqe` (with CID = `slot`) at the SQ tail and rings the tail
-    /// doorbell. Returns false, ringing nothing, when the queue is down.
-    func ring(_ sqe: SubmissionQueueEntry, slot: UInt16) -> Bool {
+    /// Writes `sqe` with its CID at the SQ tail and rings the tail doorbell.
+    /// Returns false, ringing nothing, when the queue is down.
+    func ring(_ sqe: SubmissionQueueEntry, cid: UInt16) -> Bool {
         var entry = sqe
-        entry.cid = slot
+        entry.cid = cid
         sqLock.lock()
         guard accepting else { sqLock.unlock(); return false }
         entry.encode(into: UnsafeMutableRawBufferPointer(start: sq + sqTail * 64, count: 64))
@@ -191,15 +199,16 @@ final class QueuePair: @unchecked Sendable {
     }
 
     private func complete(_ cid: UInt16, _ result: SlotResult) {
-        guard Int(cid) < owners.count, let batch = owners[Int(cid)] else {
+        let slot = Int(cid & 0x0FFF)
+        guard slot < owners.count, slotCID[slot] == cid, let batch = owners[slot] else {
             strayCompletions += 1
             return
         }
-        owners[Int(cid)] = nil
-        batch.results[ownerIndex[Int(cid)]] = result
+        owners[slot] = nil
+        batch.results[ownerIndex[slot]] = result
         batch.remaining -= 1
         if batch.remaining == 0 { batch.done.signal() }
-        freeSlots.append(cid)
+        freeSlots.append(UInt16(slot))
         slotFreed.signal()
     }
 
@@ -218,15 +227,19 @@ final class QueuePair: @unchecked Sendable {
         cqLock.lock()
         while reaping { reaperIdle.wait(cqLock) }
         reapLocked()
-        for cid in owners.indices where owners[cid] != nil {
-            complete(UInt16(cid), .aborted(retryable: retryable))
+        for slot in owners.indices where owners[slot] != nil {
+            complete(slotCID[slot], .aborted(retryable: retryable))
         }
         cq.initializeMemory(as: UInt8.self, repeating: 0, count: depth * 16)
         cqHead = 0
         phase = true
         lastRungHead = 0
         cqLock.unlock()
-        sqLock.withLock { sqTail = 0 }
+        sqLock.withLock {
+            sqTail = 0
+            // No stale entry is left in the SQ to be replayed either.
+            sq.initializeMemory(as: UInt8.self, repeating: 0, count: depth * 64)
+        }
     }
 
     /// Reopens the queue for submissions (it exists again in the controller).

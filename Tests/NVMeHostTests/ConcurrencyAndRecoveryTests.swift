@@ -104,6 +104,23 @@ import Testing
         #expect(try rig.host.identifyController().count == 4096)
     }
 
+    @Test func userResetAndReenableBehindTheHostsBack() throws {
+        let backend = TestBackend(size: 1 << 20)
+        let rig = try Rig([(backend, 9)])
+        for round in 0..<5 {
+            #expect(rig.write(1, UInt64(round) * 1000, pattern(700, seed: UInt64(round))).value == 700)
+            // The user disables and at once re-enables the controller with the
+            // host's admin queue still programmed.
+            rig.controller.mmioWrite(offset: 0x14, value: 0, size: 4)
+            rig.controller.mmioWrite(offset: 0x14, value: 0x460001, size: 4)
+            #expect(try rig.host.identifyController().count == 4096)
+            let same = rig.read(1, UInt64(round) * 1000, 700).value == pattern(700, seed: UInt64(round))
+            #expect(same)
+        }
+        #expect(waitLive(rig.host))
+        #expect(rig.controller.mmioRead(offset: 0x14, size: 4) == 0x460001)
+    }
+
     @Test func commandInFlightAcrossAUserResetIsRetried() throws {
         let backend = TestBackend(size: 1 << 20)
         backend.write(pattern(4096, seed: 2), at: 0)
