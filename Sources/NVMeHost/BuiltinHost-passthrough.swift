@@ -20,6 +20,9 @@ import Musl
 /// more reads the second page as a PRP list, as with any host that
 /// under-sizes its buffer.
 ///
+/// Delete I/O SQ/CQ naming one of the host's own queues is refused with a
+/// synthetic Invalid Queue Identifier (DNR): the host would lose its queues.
+///
 /// Failures of the host itself are reported as synthetic completions with
 /// the host's CID: Command Aborted due to SQ Deletion (08h) when a controller
 /// reset dropped the command, Internal Error (06h, DNR) when the controller is
@@ -79,6 +82,11 @@ extension BuiltinHost {
         let limit = max(maxTransfer, Self.page)
         guard length <= limit else {
             return (synthetic(NVMeStatus.invalidField.withDNR, qid: isAdmin ? 0 : 1), [])
+        }
+        // Deleting the host's own I/O queues would strand its commands: refused.
+        if isAdmin, command.opcode == AdminOpcode.deleteIOSQ.rawValue || command.opcode == AdminOpcode.deleteIOCQ.rawValue,
+           ownedQueueIDs.contains(UInt16(truncatingIfNeeded: command.cdw10)) {
+            return (synthetic(NVMeStatus.invalidQueueIdentifier.withDNR, qid: 0), [])
         }
         var sqe = command
         sqe.psdt = 0

@@ -64,6 +64,11 @@ import Testing
         #expect(bad.status.kind == .invalidField)
         #expect(throws: HostError.self) { try rig.host.identifyNamespace(0xFFFF_FFFF) }
 
+        // The host's own queues cannot be deleted through passthrough.
+        let (del, _) = rig.host.adminCommand(SubmissionQueueEntry(opcode: AdminOpcode.deleteIOSQ.rawValue, cdw10: 1))
+        #expect(del.status.kind == .invalidQueueIdentifier)
+        #expect(rig.write(1, 0, [1]).value == 1)
+
         // A log page: SMART / health (02h) is 512 bytes.
         let smart = try rig.host.getLogPage(lid: 2, length: 512)
         #expect(smart.count == 512)
