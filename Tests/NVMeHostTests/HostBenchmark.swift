@@ -7,7 +7,7 @@ import Testing
 /// Read loops through `BuiltinHost.read` on a page-cached image (SPEC §6).
 /// A measurement, not a test: it runs only with NVMEFS_HOST_BENCH=1 (use a
 /// release build) and prints its numbers; it asserts nothing about time.
-@Suite(.enabled(if: ProcessInfo.processInfo.environment["NVMEFS_HOST_BENCH"] == "1"))
+@Suite(.serialized, .enabled(if: ProcessInfo.processInfo.environment["NVMEFS_HOST_BENCH"] == "1"))
 struct HostBenchmark {
     @Test(arguments: [ImageBackend.ExecutionMode.inline, .threadPool(workers: 4)])
     func readLoops(mode: ImageBackend.ExecutionMode) throws {
