@@ -151,6 +151,11 @@ public enum MountRegistry {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return nil }
         defer { close(fd) }
+        return readAll(fd)
+    }
+
+    /// Reads `fd` to end of file (retrying EINTR) as UTF-8 text.
+    public static func readAll(_ fd: Int32) -> String {
         var data: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 65536)
         while true {

@@ -47,7 +47,7 @@ enum Daemonizer {
             CommandLineEntry.fail("cannot start the daemon: \(String(cString: strerror(status)))", status: 1)
         }
 
-        let report = readAll(readEnd)
+        let report = MountRegistry.readAll(readEnd)
         close(readEnd)
         let line = report.split(separator: "\n").first.map(String.init) ?? ""
         if line == "ready" { exit(0) }
@@ -62,18 +62,6 @@ enum Daemonizer {
         let termination = childStatus & 0x7f
         let how = termination != 0 ? "was killed by signal \(termination)" : "exited with status \((childStatus >> 8) & 0xff)"
         CommandLineEntry.fail("the daemon \(how) before the mount was ready", status: 1)
-    }
-
-    private static func readAll(_ fd: Int32) -> String {
-        var data: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 4096)
-        while true {
-            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if n < 0 && errno == EINTR { continue }
-            guard n > 0 else { break }
-            data += chunk[0..<n]
-        }
-        return String(decoding: data, as: UTF8.self)
     }
 }
 
