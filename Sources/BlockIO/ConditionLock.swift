@@ -4,13 +4,14 @@ import Glibc
 import Darwin
 #endif
 
-/// A pthread mutex with one condition variable, for the backends' worker
-/// threads (which must never block Swift concurrency's cooperative pool).
-final class ConditionLock: @unchecked Sendable {
+/// A pthread mutex with one condition variable, for threads that may block
+/// (backend workers, FUSE workers, the built-in host) — never Swift
+/// concurrency's cooperative pool.
+public final class ConditionLock: @unchecked Sendable {
     fileprivate let mutex: UnsafeMutablePointer<pthread_mutex_t>
     private let condition: UnsafeMutablePointer<pthread_cond_t>
 
-    init() {
+    public init() {
         mutex = .allocate(capacity: 1)
         condition = .allocate(capacity: 1)
         let rcm = pthread_mutex_init(mutex, nil)
@@ -30,40 +31,40 @@ final class ConditionLock: @unchecked Sendable {
         mutex.deallocate()
     }
 
-    @inline(__always) func lock() { pthread_mutex_lock(mutex) }
-    @inline(__always) func unlock() { pthread_mutex_unlock(mutex) }
+    @inline(__always) public func lock() { pthread_mutex_lock(mutex) }
+    @inline(__always) public func unlock() { pthread_mutex_unlock(mutex) }
 
-    @inline(__always) func withLock<T>(_ body: () throws -> T) rethrows -> T {
+    @inline(__always) public func withLock<T>(_ body: () throws -> T) rethrows -> T {
         lock(); defer { unlock() }
         return try body()
     }
 
     /// Waits for a signal; the caller holds the lock.
-    @inline(__always) func wait() { pthread_cond_wait(condition, mutex) }
+    @inline(__always) public func wait() { pthread_cond_wait(condition, mutex) }
 
     /// Waits for a signal or until the monotonic deadline; false on timeout.
     /// The caller holds the lock.
-    func wait(untilMonotonicNanoseconds deadline: UInt64) -> Bool {
+    public func wait(untilMonotonicNanoseconds deadline: UInt64) -> Bool {
         var ts = timespec(tv_sec: Int(deadline / 1_000_000_000), tv_nsec: Int(deadline % 1_000_000_000))
         return pthread_cond_timedwait(condition, mutex, &ts) != ETIMEDOUT
     }
 
-    @inline(__always) func signal() { pthread_cond_signal(condition) }
-    @inline(__always) func broadcast() { pthread_cond_broadcast(condition) }
+    @inline(__always) public func signal() { pthread_cond_signal(condition) }
+    @inline(__always) public func broadcast() { pthread_cond_broadcast(condition) }
 
     /// Waits on `other` (with this lock held) until the monotonic deadline;
     /// false on timeout.
-    func timedWait(on other: Condition, deadline: UInt64) -> Bool {
+    public func timedWait(on other: Condition, deadline: UInt64) -> Bool {
         var ts = timespec(tv_sec: Int(deadline / 1_000_000_000), tv_nsec: Int(deadline % 1_000_000_000))
         return pthread_cond_timedwait(other.condition, mutex, &ts) != ETIMEDOUT
     }
 }
 
 /// A further condition variable used with a `ConditionLock`'s mutex.
-final class Condition: @unchecked Sendable {
+public final class Condition: @unchecked Sendable {
     fileprivate let condition: UnsafeMutablePointer<pthread_cond_t>
 
-    init() {
+    public init() {
         condition = .allocate(capacity: 1)
         var attr = pthread_condattr_t()
         pthread_condattr_init(&attr)
@@ -79,7 +80,15 @@ final class Condition: @unchecked Sendable {
     }
 
     /// Waits for a signal; the caller holds `lock`.
-    @inline(__always) func wait(_ lock: ConditionLock) { pthread_cond_wait(condition, lock.mutex) }
-    @inline(__always) func signal() { pthread_cond_signal(condition) }
-    @inline(__always) func broadcast() { pthread_cond_broadcast(condition) }
+    @inline(__always) public func wait(_ lock: ConditionLock) { pthread_cond_wait(condition, lock.mutex) }
+
+    /// Waits for a signal or the monotonic deadline in nanoseconds (`.max`:
+    /// no deadline); false on timeout. The caller holds `lock`.
+    public func wait(_ lock: ConditionLock, deadline: UInt64) -> Bool {
+        if deadline == .max { wait(lock); return true }
+        var ts = timespec(tv_sec: Int(deadline / 1_000_000_000), tv_nsec: Int(deadline % 1_000_000_000))
+        return pthread_cond_timedwait(condition, lock.mutex, &ts) != ETIMEDOUT
+    }
+    @inline(__always) public func signal() { pthread_cond_signal(condition) }
+    @inline(__always) public func broadcast() { pthread_cond_broadcast(condition) }
 }

@@ -267,9 +267,3 @@ struct ControllerStats: Sendable {
     var guestErrors: UInt64 = 0
     var completionsPosted: UInt64 = 0
 }
-
-@inline(__always) func monotonicNanoseconds() -> UInt64 {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
-}

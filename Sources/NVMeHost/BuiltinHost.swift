@@ -1,3 +1,4 @@
+import BlockIO
 import HostMemory
 import Logging
 import NVMeController
@@ -92,8 +93,8 @@ public final class BuiltinHost: @unchecked Sendable {
 
     // MARK: state
     let stateValue = Atomic<Int>(HostState.starting.rawValue)
-    let stateLock = HostMutex()
-    let stateChanged = HostCondition()
+    let stateLock = ConditionLock()
+    let stateChanged = Condition()
     var recoveryRunning = false   // stateLock
     var recoveryAgain = false     // stateLock
     var recoveries = 0            // stateLock
@@ -481,8 +482,8 @@ public final class BuiltinHost: @unchecked Sendable {
 final class BouncePool: @unchecked Sendable {
     let address: UInt64
     let pointer: UnsafeMutableRawPointer
-    private let mutex = HostMutex()
-    private let freed = HostCondition()
+    private let mutex = ConditionLock()
+    private let freed = Condition()
     private var free: [Int]
 
     init(address: UInt64, pointer: UnsafeMutableRawPointer, count: Int) {

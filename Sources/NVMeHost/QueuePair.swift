@@ -1,3 +1,4 @@
+import BlockIO
 import NVMeController
 import NVMeSpec
 
@@ -14,7 +15,7 @@ enum SlotResult: Sendable {
 /// The commands of one caller (one or more, all on the same queue pair) and
 /// the condition its thread sleeps on. Guarded by the queue pair's CQ lock.
 final class Batch: @unchecked Sendable {
-    let done = HostCondition()
+    let done = Condition()
     var remaining = 0
     var results: [SlotResult]
 
@@ -51,15 +52,15 @@ final class QueuePair: @unchecked Sendable {
     let controller: NVMeController
 
     // SQ side (sqLock)
-    let sqLock = HostMutex()
+    let sqLock = ConditionLock()
     var sqTail = 0
     /// False while the queue does not exist in the controller.
     var accepting = false
 
     // CQ side (cqLock)
-    let cqLock = HostMutex()
-    let slotFreed = HostCondition()
-    let reaperIdle = HostCondition()
+    let cqLock = ConditionLock()
+    let slotFreed = Condition()
+    let reaperIdle = Condition()
     var cqHead = 0
     var phase = true
     var reaping = false

@@ -1,3 +1,4 @@
+import BlockIO
 /// Serializes read-modify-write of partial blocks against every other write
 /// of the same blocks (SPEC §3 `data`: unaligned edges are read-modify-written
 /// safely).
@@ -18,8 +19,8 @@ final class RangeLock: @unchecked Sendable {
         var exclusive: Bool
     }
 
-    private let mutex = HostMutex()
-    private let changed = HostCondition()
+    private let mutex = ConditionLock()
+    private let changed = Condition()
     private var entries: [Entry] = []
     private var nextID: UInt64 = 1
 
