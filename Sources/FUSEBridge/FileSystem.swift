@@ -17,6 +17,8 @@ public final class FileSystem: Sendable {
     let ownerGID: gid_t
     let createdAt: timespec
     let gate = ReplyGate()
+    /// Reply buffers for zero-copy reads, reused across requests.
+    let replyBuffers = ReplyBufferPool()
 
     private struct InodeEntry { var node: Node; var lookups: UInt64 }
     private let inodes: Mutex<[UInt64: InodeEntry]>

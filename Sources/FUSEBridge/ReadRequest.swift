@@ -48,7 +48,7 @@ public final class ReadRequest: @unchecked Sendable {
             fileSystem.logger.error("read of \(file.node.name) dropped without a reply; failing it with EIO")
             _ = fileSystem.gate.pass { fuse_reply_err(request, EIO) }
         }
-        if buffer != 0 { UnsafeMutableRawPointer(bitPattern: buffer)?.deallocate() }
+        if buffer != 0, let p = UnsafeMutableRawPointer(bitPattern: buffer) { fileSystem.replyBuffers.release(p, size: max(size, 1)) }
     }
 
     /// True once the request has been answered.
@@ -60,7 +60,7 @@ public final class ReadRequest: @unchecked Sendable {
         let size = max(self.size, 1)
         let address = state.withLock { s -> UInt in
             if s.buffer == 0 {
-                s.buffer = UInt(bitPattern: UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 4096))
+                s.buffer = UInt(bitPattern: fileSystem.replyBuffers.take(size))
             }
             return s.buffer
         }
