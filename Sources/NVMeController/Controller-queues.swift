@@ -124,7 +124,7 @@ extension NVMeController {
             traceEvent("pci_nvme_req_add_aio", [("cid", "\(req.cid)"), ("nsid", "\(ns.nsid)"), ("op", aio.operation.description),
                                                 ("offset", "\(aio.offset)"), ("len", "\(aio.length)")])
         }
-        effects.append(.submit(ns, req, index, aio, req.generation))
+        addEffect(.submit(ns, req, index, aio, req.generation))
     }
 
     /// Backend completion (any thread, no lock held).
@@ -136,6 +136,7 @@ extension NVMeController {
                 if tracing { traceEvent("pci_nvme_err_aio", [("cid", "\(req.cid)"), ("op", operation.description), ("errno", "\(err)"), ("status", hex(status.raw))]) }
                 req.aios.setError(status)
             }
+            req.finishedMarker.store(Request.marker(req.generation, index), ordering: .releasing)
             guard req.aios.finish(index) else { return }
             if req.sq.deleted {
                 release(req)
@@ -241,7 +242,7 @@ extension NVMeController {
         }
         if !interrupts[vector].timerArmed {
             interrupts[vector].timerArmed = true
-            effects.append(.timer(microseconds: time * 100) { [weak self] in
+            addEffect(.timer(microseconds: time * 100) { [weak self] in
                 guard let self else { return }
                 self.locked {
                     self.interrupts[vector].timerArmed = false
@@ -263,7 +264,7 @@ extension NVMeController {
         interrupts[vector].pending = false
         interrupts[vector].raised += 1
         traceEvent("pci_nvme_irq_msix", [("vector", "\(vector)")])
-        if let h = interruptHandlers[vector] { effects.append(.interrupt(vector, h)) }
+        if let h = interruptHandlers[vector] { addEffect(.interrupt(vector, h)) }
     }
 
     // MARK: - Cancellation
@@ -295,6 +296,6 @@ extension NVMeController {
         if req.cancelStatus == nil { req.cancelStatus = status }
         guard let ns = req.namespace else { return }
         let tickets = req.aios.attachedTickets
-        if !tickets.isEmpty { effects.append(.cancel(ns, Array(tickets))) }
+        if !tickets.isEmpty { addEffect(.cancel(ns, Array(tickets))) }
     }
 }

@@ -147,7 +147,7 @@ extension NVMeController {
         if cc.shn != 0 && old.shn == 0 {
             traceEvent("pci_nvme_mmio_shutdown_set")
             csts.shst = 1  // processing; completed by the shutdown effect after syncing
-            effects.append(.shutdown)
+            addEffect(.shutdown)
         } else if cc.shn == 0 && old.shn != 0 {
             csts.shst = 0
         }

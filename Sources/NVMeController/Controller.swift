@@ -50,6 +50,10 @@ public final class NVMeController: @unchecked Sendable {
 
     // MARK: engine bookkeeping
     var effects: [Effect] = []
+    /// How many effects are queued, readable without the lock: `runEffects`
+    /// returns at once when it is 0 (a thread that queues an effect always
+    /// runs the effects itself after releasing the lock, so none is lost).
+    let pendingEffects = Atomic<Int>(0)
     /// Requests still draining AIOs after a reset removed their queues.
     var drainingAfterReset = 0
     var resetInProgress = false
@@ -139,12 +143,21 @@ public final class NVMeController: @unchecked Sendable {
         return result
     }
 
+    /// Queues work to run after the lock is released (call under the lock).
+    @inline(__always)
+    func addEffect(_ effect: Effect) {
+        effects.append(effect)
+        pendingEffects.store(effects.count, ordering: .relaxed)
+    }
+
     func runEffects() {
         while true {
+            guard pendingEffects.load(ordering: .relaxed) > 0 else { return }
             let batch: [Effect] = lock.withLock { _ in
                 if effects.isEmpty { return [] }
                 let b = effects
                 effects.removeAll(keepingCapacity: true)
+                pendingEffects.store(0, ordering: .relaxed)
                 return b
             }
             if batch.isEmpty { return }
@@ -155,6 +168,8 @@ public final class NVMeController: @unchecked Sendable {
                     let ticket = ns.backend.submit(aio) { err in
                         self.aioCompleted(request, index: index, operation: op, errno: err)
                     }
+                    // Completed already (inline backends): nothing to attach or cancel.
+                    if request.finishedMarker.load(ordering: .acquiring) == Request.marker(generation, index) { continue }
                     let cancelLate: Bool = lock.withLock { _ in
                         guard request.generation == generation, request.aios[index] != nil else { return false }
                         request.aios.attach(ticket, to: index)
@@ -213,7 +228,7 @@ public final class NVMeController: @unchecked Sendable {
     }
 
     func emit(_ event: ControllerEvent) {
-        if !stateHandlers.isEmpty { effects.append(.event(event, stateHandlers)) }
+        if !stateHandlers.isEmpty { addEffect(.event(event, stateHandlers)) }
     }
 
     public var namespaceCount: Int { namespaces.count }

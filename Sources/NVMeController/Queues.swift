@@ -1,4 +1,5 @@
 import BlockIO
+import Synchronization
 import NVMeSpec
 
 /// One NVMe command in flight (QEMU's NvmeRequest). Preallocated per SQ slot;
@@ -36,6 +37,12 @@ final class Request: @unchecked Sendable {
     /// Bumped on every reuse, so a late ticket of a finished command is not
     /// attached to the next command in the same slot.
     var generation: UInt64 = 0
+    /// The last AIO that finished, as `marker(generation, index)`; read
+    /// without the lock by the submitting thread to skip attaching a ticket.
+    let finishedMarker = Atomic<UInt64>(UInt64.max)
+    @inline(__always) static func marker(_ generation: UInt64, _ index: Int) -> UInt64 {
+        generation << 24 | UInt64(truncatingIfNeeded: index) & 0xFF_FFFF
+    }
 
     func reset(_ command: SubmissionQueueEntry) {
         generation &+= 1

@@ -434,7 +434,13 @@ public final class BuiltinHost: @unchecked Sendable {
     func pickIOQueue() -> QueuePair {
         let n = max(1, activeIOQueues.load(ordering: .relaxed))
         let h = UInt64(UInt(bitPattern: Int(bitPattern: UInt(pthread_self())))) &* 0x9E37_79B9_7F4A_7C15
-        return io[Int((h >> 32) % UInt64(n))]
+        let start = Int((h >> 32) % UInt64(n))
+        // The thread's own queue unless another thread is ringing it (see QueuePair.ringing).
+        for k in 0..<n {
+            let q = io[(start + k) % n]
+            if q.ringing.load(ordering: .relaxed) == 0 { return q }
+        }
+        return io[start]
     }
 
     /// Runs I/O commands (one caller's batch) behind the state gate, and

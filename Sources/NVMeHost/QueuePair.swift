@@ -1,3 +1,4 @@
+import Synchronization
 import BlockIO
 import NVMeController
 import NVMeSpec
@@ -129,11 +130,19 @@ final class QueuePair: @unchecked Sendable {
         }
     }
 
+    /// Threads inside `ring` right now. With a backend that completes inline,
+    /// a doorbell write runs the command to completion under `sqLock`, so a
+    /// second thread on the same queue would wait for the first one's I/O:
+    /// `BuiltinHost.pickIOQueue` prefers a queue nobody is ringing.
+    let ringing = Atomic<Int>(0)
+
     /// Writes `sqe` with its CID at the SQ tail and rings the tail doorbell.
     /// Returns false, ringing nothing, when the queue is down.
     func ring(_ sqe: SubmissionQueueEntry, cid: UInt16) -> Bool {
         var entry = sqe
         entry.cid = cid
+        ringing.wrappingAdd(1, ordering: .relaxed)
+        defer { ringing.wrappingSubtract(1, ordering: .relaxed) }
         sqLock.lock()
         guard accepting else { sqLock.unlock(); return false }
         entry.encode(into: UnsafeMutableRawBufferPointer(start: sq + sqTail * 64, count: 64))
