@@ -101,7 +101,10 @@ extension NVMeController {
             guestError("pci_nvme_err_invalid_create_sq_addr", [("addr", hex(base)), ("reason", "unbacked")])
             return NVMeStatus.invalidField.withDNR
         }
-        sqs[sqid] = SubmissionQueue(sqid: UInt16(sqid), cqid: UInt16(cqid), base: base, size: qsize + 1, priority: qprio)
+        let sq = SubmissionQueue(sqid: UInt16(sqid), cqid: UInt16(cqid), base: base, size: qsize + 1, priority: qprio)
+        sqs[sqid] = sq
+        activeSQs.append(sq)
+        activeSQs.sort { $0.sqid < $1.sqid }
         cqs[cqid]!.sqids.insert(UInt16(sqid))
         return .success
     }
@@ -136,6 +139,7 @@ extension NVMeController {
     func removeSQ(_ sq: SubmissionQueue) {
         sq.dropRequests()
         sqs[Int(sq.sqid)] = nil
+        activeSQs.removeAll { $0 === sq }
         cqs[Int(sq.cqid)]?.sqids.remove(sq.sqid)
     }
 

@@ -70,7 +70,7 @@ extension NVMeController {
         var progress = true
         while progress {
             progress = false
-            for case let sq? in sqs where !sq.deleted {
+            for sq in activeSQs where !sq.deleted {
                 var taken = 0
                 while taken < burst, !sq.isEmpty, !sq.free.isEmpty, csts.rdy, !csts.cfs {
                     if !fetchAndDispatch(sq) { return }

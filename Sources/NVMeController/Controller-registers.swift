@@ -196,6 +196,7 @@ extension NVMeController {
         pageSize = Int(page)
         cqs[0] = CompletionQueue(cqid: 0, base: acq, size: cqSize, vector: 0, interruptsEnabled: true)
         sqs[0] = SubmissionQueue(sqid: 0, cqid: 0, base: asq, size: sqSize)
+        activeSQs = [sqs[0]!]
         cqs[0]!.sqids.insert(0)
         csts.cfs = false
         csts.rdy = true
@@ -214,6 +215,7 @@ extension NVMeController {
             drainingAfterReset += sq.outstandingCount
         }
         sqs = Array(repeating: nil, count: sqs.count)
+        activeSQs.removeAll()
         cqs = Array(repeating: nil, count: cqs.count)
         aerRequests.removeAll()
         pendingEvents.removeAll()

@@ -41,6 +41,8 @@ public final class NVMeController: @unchecked Sendable {
 
     // MARK: queues (index = qid)
     var sqs: [SubmissionQueue?]
+    /// The existing SQs in qid order (what the fetch pass visits).
+    var activeSQs: [SubmissionQueue] = []
     var cqs: [CompletionQueue?]
     /// Last values written to each doorbell (index 2*qid for SQ tail, 2*qid+1 for CQ head).
     var doorbellValues: [UInt32]

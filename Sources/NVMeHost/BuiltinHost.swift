@@ -383,7 +383,7 @@ public final class BuiltinHost: @unchecked Sendable {
     /// that no buffer is released while the controller may still use it.
     func execute(on q: QueuePair, count: Int, bringUp isBringUp: Bool,
                  build: (Int, UInt16, QueuePair) -> SubmissionQueueEntry) -> (results: [SlotResult], timedOut: Bool) {
-        let batch = Batch(count: count)
+        let batch = q.makeBatch(count: count)
         for i in 0..<count {
             let (slot, cid) = q.acquireSlot(for: batch, index: i)
             let sqe = build(i, slot, q)
@@ -391,7 +391,11 @@ public final class BuiltinHost: @unchecked Sendable {
                 q.releaseUnsubmitted(slot, batch: batch, result: .aborted(retryable: true))
             }
         }
-        if q.wait(batch, deadline: deadline(after: configuration.commandTimeout)) { return (batch.results, false) }
+        if q.wait(batch, deadline: deadline(after: configuration.commandTimeout)) {
+            let results = batch.results
+            q.recycle(batch)
+            return (results, false)
+        }
         // A register read orders us after the controller's last CQ write.
         _ = readCSTS()
         q.interrupt()

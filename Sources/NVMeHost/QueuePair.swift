@@ -23,6 +23,13 @@ final class Batch: @unchecked Sendable {
     init(count: Int) {
         results = Array(repeating: .pending, count: count)
     }
+
+    /// Makes a finished batch ready for `count` new commands, keeping storage.
+    func reuse(count: Int) {
+        remaining = 0
+        results.removeAll(keepingCapacity: true)
+        results.append(contentsOf: repeatElement(.pending, count: count))
+    }
 }
 
 /// One submission/completion queue pair of the host, with its rings in the
@@ -134,6 +141,8 @@ final class QueuePair: @unchecked Sendable {
     /// a doorbell write runs the command to completion under `sqLock`, so a
     /// second thread on the same queue would wait for the first one's I/O:
     /// `BuiltinHost.pickIOQueue` prefers a queue nobody is ringing.
+    /// Finished batches kept for reuse (guarded by `cqLock`).
+    private var spareBatches: [Batch] = []
     let ringing = Atomic<Int>(0)
 
     /// Writes `sqe` with its CID at the SQ tail and rings the tail doorbell.
@@ -152,6 +161,24 @@ final class QueuePair: @unchecked Sendable {
         controller.mmioWrite(offset: sqDoorbell, value: UInt64(sqTail), size: 4)
         sqLock.unlock()
         return true
+    }
+
+    /// A batch for `count` commands: a recycled one when available (a fresh
+    /// one per command costs an allocation and a pthread condition).
+    func makeBatch(count: Int) -> Batch {
+        cqLock.lock()
+        let b = spareBatches.popLast()
+        cqLock.unlock()
+        guard let b else { return Batch(count: count) }
+        b.reuse(count: count)
+        return b
+    }
+
+    /// Returns a batch whose commands have all completed (no slot refers to it).
+    func recycle(_ batch: Batch) {
+        cqLock.withLock {
+            if spareBatches.count < 64 { spareBatches.append(batch) }
+        }
     }
 
     /// A copy of the batch's results, taken under the lock.
