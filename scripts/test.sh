@@ -5,6 +5,7 @@
 #      builds debug anyway, so the FS tests reuse that build)
 #   2. unit tests: swift test
 #   3. FS tests: bash Tests/fs/run.sh with NVMEFS=<the debug nvmefs binary>
+#   4. benchmark smoke: the README's benchmark block (release build, quick runs)
 #
 # Works with no stdin and in a fresh clone. Exits non-zero if any part fails.
 # Environment: NVMEFS_SCRATCH = swift build scratch directory (default .build).
@@ -24,17 +25,17 @@ scratch=()
 
 setup_rc=0 unit_rc=0 fs_rc=0 fs_state=""
 
-section "1/3 setup (packages, debug build)"
+section "1/4 setup (packages, debug build)"
 bash scripts/setup.sh --no-mount --debug || setup_rc=$?
 if [ "$setup_rc" -ne 0 ]; then
     echo "test.sh: setup failed (exit $setup_rc); not running the tests"
     exit 1
 fi
 
-section "2/3 unit tests (swift test)"
+section "2/4 unit tests (swift test)"
 swift test "${scratch[@]}" || unit_rc=$?
 
-section "3/3 file system tests (Tests/fs/run.sh)"
+section "3/4 file system tests (Tests/fs/run.sh)"
 if [ -f Tests/fs/run.sh ]; then
     NVMEFS="$(swift build --show-bin-path "${scratch[@]}")/nvmefs"
     export NVMEFS
@@ -46,8 +47,20 @@ else
     echo "SKIPPED: Tests/fs/run.sh does not exist yet"
 fi
 
+section "4/4 benchmark smoke (the README's benchmark block, as written)"
+bench_rc=0
+awk '/<!-- bench:start -->/ { on = 1; next } /<!-- bench:end -->/ { on = 0 }
+     on && /^```sh$/ { code = 1; next } on && /^```$/ { code = 0; next } on && code { print }' README.md >"${TMPDIR:-/tmp}/nvmefs-bench-smoke.sh"
+if [ -s "${TMPDIR:-/tmp}/nvmefs-bench-smoke.sh" ]; then
+    bash -e -o pipefail "${TMPDIR:-/tmp}/nvmefs-bench-smoke.sh" || bench_rc=$?
+else
+    echo "no benchmark block found in README.md"; bench_rc=1
+fi
+rm -f "${TMPDIR:-/tmp}/nvmefs-bench-smoke.sh"
+
 section "summary"
 echo "setup:      ok"
 [ "$unit_rc" -eq 0 ] && echo "unit tests: ok" || echo "unit tests: FAILED (exit $unit_rc)"
 echo "fs tests:   $fs_state"
-[ "$unit_rc" -eq 0 ] && [ "$fs_rc" -eq 0 ]
+[ "$bench_rc" -eq 0 ] && echo "bench smoke: ok" || echo "bench smoke: FAILED (exit $bench_rc)"
+[ "$unit_rc" -eq 0 ] && [ "$fs_rc" -eq 0 ] && [ "$bench_rc" -eq 0 ]

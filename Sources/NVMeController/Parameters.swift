@@ -20,7 +20,7 @@ public struct ControllerParameters: Sendable {
     /// Error log page entries, 0's based (ELPE).
     public var elpe: UInt8 = 63
     /// Largest single backend operation in bytes; bigger commands issue several AIOs.
-    public var maxBackendTransfer: Int = 128 * 1024
+    public var maxBackendTransfer: Int = 512 * 1024
     /// Controller Memory Buffer size in bytes (`--cmb`); 0 = none. A multiple of 4 KiB.
     public var cmbSize: Int = 0
     /// MSI-X vectors (QEMU: max_ioqpairs + 1).
