@@ -148,24 +148,24 @@ public final class FileSystem: Sendable {
 /// late replies (from device threads after shutdown) are dropped instead of
 /// being written to a closed, possibly reused, file descriptor.
 final class ReplyGate: Sendable {
-    private struct State { var closed = false; var active = 0 }
-    private let state = Mutex(State())
+    // Lock-free: every reply passes here, on every worker thread. A sender
+    // announces itself (`active` += 1) before looking at `closed`, and
+    // `close` sets `closed` before waiting for `active` to drain, so (with
+    // sequentially consistent atomics) no reply starts after `close` returns.
+    private let closed = Atomic<Bool>(false)
+    private let active = Atomic<Int>(0)
 
     /// Runs `send` unless the gate is closed; returns its result, or nil.
     func pass(_ send: () -> Int32) -> Int32? {
-        let open = state.withLock { s -> Bool in
-            if s.closed { return false }
-            s.active += 1
-            return true
-        }
-        guard open else { return nil }
-        defer { state.withLock { $0.active -= 1 } }
+        active.wrappingAdd(1, ordering: .sequentiallyConsistent)
+        defer { active.wrappingSubtract(1, ordering: .sequentiallyConsistent) }
+        guard !closed.load(ordering: .sequentiallyConsistent) else { return nil }
         return send()
     }
 
     /// Closes the gate and waits for the replies being sent.
     func close() {
-        state.withLock { $0.closed = true }
-        while state.withLock({ $0.active }) > 0 { usleep(1000) }
+        closed.store(true, ordering: .sequentiallyConsistent)
+        while active.load(ordering: .sequentiallyConsistent) > 0 { usleep(1000) }
     }
 }
