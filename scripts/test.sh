@@ -49,8 +49,7 @@ fi
 
 section "4/4 benchmark smoke (the README's benchmark block, as written)"
 bench_rc=0
-awk '/<!-- bench:start -->/ { on = 1; next } /<!-- bench:end -->/ { on = 0 }
-     on && /^```sh$/ { code = 1; next } on && /^```$/ { code = 0; next } on && code { print }' README.md >"${TMPDIR:-/tmp}/nvmefs-bench-smoke.sh"
+bash scripts/readme-block.sh bench >"${TMPDIR:-/tmp}/nvmefs-bench-smoke.sh"
 if [ -s "${TMPDIR:-/tmp}/nvmefs-bench-smoke.sh" ]; then
     bash -e -o pipefail "${TMPDIR:-/tmp}/nvmefs-bench-smoke.sh" || bench_rc=$?
 else

@@ -10,7 +10,7 @@ enum Text {
     }
 
     /// "0x" + minimal hex.
-    static func hex<T: BinaryInteger>(_ value: T) -> String { "0x" + String(value, radix: 16) }
+    static func hex<T: BinaryInteger>(_ value: T) -> String { NVMeSpec.hex(value) }
 
     /// Why a number could not be taken.
     enum NumberError: Error { case malformed, tooLarge }

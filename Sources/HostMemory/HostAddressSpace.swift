@@ -6,6 +6,7 @@ import Musl
 import Darwin
 #endif
 import BlockIO
+import NVMeSpec
 
 /// Identifies one mapped region for `unmap`.
 public struct RegionID: Hashable, Sendable, CustomStringConvertible {
@@ -294,8 +295,6 @@ public final class HostAddressSpace: @unchecked Sendable {
         return overflow ? nil : r
     }
 }
-
-func hex(_ v: UInt64) -> String { "0x" + String(v, radix: 16) }
 
 /// A read-locked view of the region table, used by the mappers so that one
 /// command's whole PRP/SGL walk takes the lock once.

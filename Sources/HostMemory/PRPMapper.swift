@@ -97,6 +97,3 @@ public enum PRPMapper {
     }
 }
 
-/// The mappers report a failed mapping as `Result<_, NVMeStatus>`. If NVMeSpec
-/// declares this conformance itself, this line becomes redundant: delete it.
-extension NVMeStatus: Error {}

@@ -162,7 +162,6 @@ extension NVMeController {
             if status.isSuccess { ns.accounting.done(cookie) } else { ns.accounting.failed(cookie) }
             req.accountingCookie = nil
         }
-        req.releaseBounce()
         if !status.isSuccess {
             stats.errors += 1
             recordError(req, status: status)

@@ -221,7 +221,7 @@ extension NVMeController {
         pendingEvents.removeAll()
         maskedEventTypes = 0
         for i in interrupts.indices { interrupts[i].pending = false }
-        features.resetVolatile(parameters: parameters)
+        features.resetVolatile()
         finishResetIfDrained()
     }
 

@@ -35,7 +35,7 @@ struct FeatureValues: Sendable {
     }
 
     /// A controller reset restores defaults of what it governs.
-    mutating func resetVolatile(parameters: ControllerParameters) {
+    mutating func resetVolatile() {
         let queues = numberOfQueues
         self = FeatureValues()
         numberOfQueues = queues

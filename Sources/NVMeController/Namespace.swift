@@ -9,8 +9,6 @@ public final class Namespace: @unchecked Sendable {
     public let backend: any BlockBackend
     /// Fault-injection rules for this namespace (SPEC §3 `faults`).
     public let faults = FaultInjector()
-    /// A display name for the image (its path).
-    public var imageName: String { backend.name }
     /// LBA data size as a power of two (9 = 512 B, 12 = 4 KiB).
     public let lbads: UInt8
     public let isReadOnly: Bool

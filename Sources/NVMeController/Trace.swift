@@ -21,5 +21,3 @@ public protocol TraceSink: AnyObject, Sendable {
     var isEnabled: Bool { get }
     func record(_ event: TraceEvent)
 }
-
-@inline(__always) func hex<T: BinaryInteger>(_ v: T) -> String { "0x" + String(v, radix: 16) }

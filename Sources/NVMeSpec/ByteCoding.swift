@@ -42,6 +42,10 @@ extension Array where Element == UInt8 {
     }
 }
 
+/// `0x` and lowercase hex without padding: how traces and messages show
+/// addresses, opcodes and register values.
+@inlinable public func hex<T: BinaryInteger>(_ value: T) -> String { "0x" + String(value, radix: 16) }
+
 /// Extracts bits `lo...hi` (inclusive) of a value.
 @inlinable public func bits<T: FixedWidthInteger>(_ value: T, _ hi: Int, _ lo: Int) -> T {
     let width = hi - lo + 1

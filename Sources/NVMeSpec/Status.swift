@@ -25,6 +25,10 @@ public struct NVMeStatus: Hashable, Sendable, CustomStringConvertible {
     }
 }
 
+/// A failed command's status is an error: mappers and handlers report it as
+/// `Result<_, NVMeStatus>`.
+extension NVMeStatus: Error {}
+
 public struct StatusCodeType: Hashable, Sendable {
     public var rawValue: UInt8
     @inlinable public init(rawValue: UInt8) { self.rawValue = rawValue }

@@ -46,7 +46,7 @@ struct RegisterTests {
     }
 
     @Test(arguments: [
-        ("misaligned ASQ", UInt64(0x1800), UInt64(0x2000), UInt32(0x460001), UInt32(0x001F_001F)),
+        ("ASQ low bits read-only", UInt64(0x1800), UInt64(0x2000), UInt32(0x460001), UInt32(0x001F_001F)),
         ("ASQ zero", UInt64(0), UInt64(0x2000), UInt32(0x460001), UInt32(0x001F_001F)),
         ("bad IOSQES", UInt64(0x1000), UInt64(0x2000), UInt32(0x450001), UInt32(0x001F_001F)),
         ("bad IOCQES", UInt64(0x1000), UInt64(0x2000), UInt32(0x360001), UInt32(0x001F_001F)),
@@ -63,7 +63,7 @@ struct RegisterTests {
         h.write32(RegisterOffset.cc, c.3)
         let csts = h.csts
         // ASQ's reserved low bits are read-only, so a 0x1800 ASQ reads back 0x1000 and succeeds.
-        if c.0 == "misaligned ASQ" {
+        if c.0 == "ASQ low bits read-only" {
             #expect(h.reg64(RegisterOffset.asq) == 0x1000)
             #expect(csts.rdy)
         } else {

@@ -3,12 +3,11 @@
 # into this case's directory.
 . "$(dirname "$0")/lib.sh"
 
-README=$(dirname "$0")/../../README.md
-[ -f "$README" ] || fail "README.md not found"
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+[ -f "$ROOT/README.md" ] || fail "README.md not found"
 mount_nvmefs
 script=$CASE_DIR/walkthrough.sh
-awk '/<!-- walkthrough:start -->/ { on = 1; next } /<!-- walkthrough:end -->/ { on = 0 }
-     on && /^```sh$/ { code = 1; next } on && /^```$/ { code = 0; next } on && code { print }' "$README" |
+bash "$ROOT/scripts/readme-block.sh" walkthrough |
     sed -e "s#/tmp/#$CASE_DIR/#g" \
         -e "s#^export PATH=\$PWD/.build/release:\$PATH#export PATH=$(dirname "$NVMEFS"):\$PATH#" \
         -e "s#^M=~/nvmefs#M=$MNT#" >"$script"
