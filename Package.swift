@@ -28,23 +28,26 @@ let package = Package(
                 dependencies: ["NVMeSpec", "BlockIO", "HostMemory", .product(name: "Logging", package: "swift-log")],
                 swiftSettings: hot),
         // The built-in host driver.
-        .target(name: "NVMeHost", dependencies: ["NVMeController"], swiftSettings: strict),
+        .target(name: "NVMeHost",
+                dependencies: ["NVMeSpec", "BlockIO", "HostMemory", "NVMeController", .product(name: "Logging", package: "swift-log")],
+                swiftSettings: strict),
         // The only C: libfuse3 through a shim header.
         .systemLibrary(name: "CFuse3", pkgConfig: "fuse3", providers: [.apt(["libfuse3-dev"])]),
         .target(name: "FUSEBridge",
-                dependencies: ["CFuse3", "NVMeHost", "NVMeController", .product(name: "Logging", package: "swift-log")],
+                dependencies: ["CFuse3", "NVMeSpec", "BlockIO", "HostMemory", "NVMeController", "NVMeHost",
+                               .product(name: "Logging", package: "swift-log")],
                 swiftSettings: strict),
         .executableTarget(name: "nvmefs",
                           dependencies: ["FUSEBridge", .product(name: "ArgumentParser", package: "swift-argument-parser"),
                                          .product(name: "Logging", package: "swift-log")],
                           swiftSettings: strict),
         // In-process benchmarks (not tests): the controller alone, backend modes.
-        .executableTarget(name: "nvmefs-bench", dependencies: ["BlockIO", "HostMemory", "NVMeController"],
+        .executableTarget(name: "nvmefs-bench", dependencies: ["NVMeSpec", "BlockIO", "HostMemory", "NVMeController"],
                           swiftSettings: strict),
         .testTarget(name: "NVMeSpecTests", dependencies: ["NVMeSpec"]),
-        .testTarget(name: "BlockIOTests", dependencies: ["BlockIO"]),
-        .testTarget(name: "HostMemoryTests", dependencies: ["HostMemory"]),
-        .testTarget(name: "NVMeControllerTests", dependencies: ["NVMeController"]),
-        .testTarget(name: "NVMeHostTests", dependencies: ["NVMeHost"]),
+        .testTarget(name: "BlockIOTests", dependencies: ["NVMeSpec", "BlockIO"]),
+        .testTarget(name: "HostMemoryTests", dependencies: ["NVMeSpec", "BlockIO", "HostMemory"]),
+        .testTarget(name: "NVMeControllerTests", dependencies: ["NVMeSpec", "BlockIO", "HostMemory", "NVMeController"]),
+        .testTarget(name: "NVMeHostTests", dependencies: ["NVMeSpec", "BlockIO", "HostMemory", "NVMeController", "NVMeHost"]),
     ]
 )

@@ -6,6 +6,16 @@ extension NVMeController {
     /// the command completes later (AER, Delete SQ draining).
     func adminCommand(_ req: Request) -> NVMeStatus? {
         let cmd = req.cmd
+        guard Self.supportedAdminOpcodes.contains(AdminOpcode(cmd.opcode)) else {
+            guestError("pci_nvme_err_invalid_admin_opc", [("opc", hex(cmd.opcode))])
+            return NVMeStatus.invalidOpcode.withDNR
+        }
+        // NVMe 1.4 §4.2 (Figure 105, CDW0.PSDT): admin commands over PCIe use
+        // PRPs only; checked before any handler looks at the data pointer.
+        if cmd.psdt != 0 {
+            guestError("pci_nvme_err_invalid_psdt", [("cid", "\(cmd.cid)"), ("psdt", "\(cmd.psdt)")])
+            return NVMeStatus.invalidField.withDNR
+        }
         if cmd.fuse != 0 {
             guestError("pci_nvme_err_invalid_fuse", [("cid", "\(cmd.cid)")])
             return NVMeStatus.invalidField.withDNR
@@ -27,6 +37,13 @@ extension NVMeController {
             return NVMeStatus.invalidOpcode.withDNR
         }
     }
+
+    /// The admin commands this controller implements (also the Commands
+    /// Supported and Effects log's admin half).
+    static let supportedAdminOpcodes: Set<AdminOpcode> = [
+        .deleteIOSQ, .createIOSQ, .getLogPage, .deleteIOCQ, .createIOCQ, .identify, .abort,
+        .setFeatures, .getFeatures, .asyncEventRequest, .keepAlive,
+    ]
 
     var ioQueuesExist: Bool {
         sqs.dropFirst().contains { $0 != nil } || cqs.dropFirst().contains { $0 != nil }

@@ -14,7 +14,8 @@ extension NVMeController {
         switch req.cmd.psdt {
         case 0:
             return PRPMapper.map(prp1: req.cmd.prp1, prp2: req.cmd.prp2, length: length, pageSize: pageSize, in: space)
-        case 1, 2 where req.sq.sqid != 0:
+        case 1, 2:
+            // Admin commands never get here with SGLs: `adminCommand` refuses PSDT ≠ 0.
             return SGLMapper.map(sgl1Low: req.cmd.prp1, sgl1High: req.cmd.prp2, length: length, direction: direction, in: space)
         default:
             guestError("pci_nvme_err_invalid_psdt", [("cid", "\(req.cid)"), ("psdt", "\(req.cmd.psdt)")])

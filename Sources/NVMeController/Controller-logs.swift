@@ -86,8 +86,7 @@ extension NVMeController {
 
     func commandEffectsLog() -> CommandsSupportedAndEffectsLog {
         var log = CommandsSupportedAndEffectsLog()
-        for op: AdminOpcode in [.deleteIOSQ, .createIOSQ, .getLogPage, .deleteIOCQ, .createIOCQ, .identify, .abort,
-                                .setFeatures, .getFeatures, .asyncEventRequest, .keepAlive] {
+        for op in Self.supportedAdminOpcodes {
             log.acs[Int(op.rawValue)] = CommandEffects(csupp: true)
         }
         for op: NVMOpcode in [.flush, .write, .writeZeroes, .datasetManagement] {

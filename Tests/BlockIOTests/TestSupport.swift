@@ -81,7 +81,7 @@ func temporaryPath(_ tag: String = "img", directory: String = NSTemporaryDirecto
 /// Creates a file holding `bytes`.
 func makeFile(_ bytes: [UInt8], directory: String = NSTemporaryDirectory()) -> String {
     let path = temporaryPath(directory: directory)
-    FileManager.default.createFile(atPath: path, contents: Data(bytes))
+    guard FileManager.default.createFile(atPath: path, contents: Data(bytes)) else { fatalError("cannot create \(path)") }
     return path
 }
 
