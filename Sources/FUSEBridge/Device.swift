@@ -79,6 +79,7 @@ final class NVMeDevice: DeviceProvider {
         parameters.maxIOQueuePairs = configuration.queues
         parameters.mqes = UInt16(configuration.mqes)
         parameters.mdts = UInt8(configuration.mdts)
+        parameters.aerl = UInt8(configuration.aerl)
         parameters.serial = configuration.serial
         parameters.model = configuration.model
         parameters.cmbSize = Int(configuration.cmbSize)

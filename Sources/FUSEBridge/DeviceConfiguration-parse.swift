@@ -76,6 +76,7 @@ extension DeviceConfiguration {
         guard (1...65535).contains(queues) else { throw ConfigurationError("--queues must be 1...65535, not \(queues)") }
         guard (1...65535).contains(mqes) else { throw ConfigurationError("--mqes must be 1...65535, not \(mqes)") }
         guard (0...255).contains(mdts) else { throw ConfigurationError("--mdts must be 0...255, not \(mdts)") }
+        guard (0...255).contains(aerl) else { throw ConfigurationError("--aerl must be 0...255, not \(aerl)") }
         guard cmbSize % 4096 == 0 else { throw ConfigurationError("--cmb \(cmbSize) is not a multiple of 4 KiB") }
         try Self.checkIdentifier(serial, option: "--serial", maxLength: 20)
         try Self.checkIdentifier(model, option: "--model", maxLength: 40)

@@ -51,6 +51,8 @@ public struct DeviceConfiguration: Sendable, Equatable {
     public var mqes: Int = 2047
     /// Maximum data transfer size as a power of two of the minimum page size (0 = no limit).
     public var mdts: Int = 7
+    /// Asynchronous Event Request Limit, AERL (0's based, 0...255).
+    public var aerl: Int = 3
     /// Controller Memory Buffer size in bytes (0 = no CMB).
     public var cmbSize: UInt64 = 0
     /// Serial number (Identify Controller SN: up to 20 printable ASCII characters).

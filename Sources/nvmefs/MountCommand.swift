@@ -35,6 +35,9 @@ struct MountCommand: ParsableCommand {
     @Option(help: "Maximum data transfer size, a power of two of 4 KiB pages (0 = no limit).")
     var mdts: String = "7"
 
+    @Option(help: "Asynchronous Event Request Limit, AERL, 0's based (0...255; default 3: four outstanding).")
+    var aerl: String = "3"
+
     @Option(help: ArgumentHelp("Controller Memory Buffer size (default: no CMB).", valueName: "SIZE"))
     var cmb: String?
 
@@ -124,6 +127,7 @@ struct MountCommand: ParsableCommand {
         c.queues = try Self.integer(queues, option: "--queues")
         c.mqes = try Self.integer(mqes, option: "--mqes")
         c.mdts = try Self.integer(mdts, option: "--mdts")
+        c.aerl = try Self.integer(aerl, option: "--aerl")
         if let cmb {
             c.cmbSize = try DeviceConfiguration.parseSize(cmb)
             guard c.cmbSize > 0 else { throw ConfigurationError("--cmb must not be 0 (omit it for no CMB)") }

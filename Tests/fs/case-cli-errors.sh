@@ -46,6 +46,8 @@ mount "$MNT" --mqes 0
 mount "$MNT" --mqes 65536
 mount "$MNT" --mdts 256
 mount "$MNT" --mdts -1
+mount "$MNT" --aerl 256
+mount "$MNT" --aerl x
 mount "$MNT" --cmb 0
 mount "$MNT" --cmb 1000
 mount "$MNT" --serial 123456789012345678901

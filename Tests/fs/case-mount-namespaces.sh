@@ -19,8 +19,10 @@ assert_eq 2 "$rc" "second mount status"
 assert_eq "nvmefs: mountpoint $MNT is not empty" "$out" "second mount message"
 unmount_nvmefs
 
-# The same command line mounts again (images exist now, sizes match).
-mount_nvmefs --namespace img/new.img,size=16M,ms=8 --namespace img/existing.img
+# The same command line mounts again (images exist now, sizes match); --aerl
+# reaches Identify Controller AERL (byte 259).
+mount_nvmefs --namespace img/new.img,size=16M,ms=8 --namespace img/existing.img --aerl 7
+assert_eq 7 "$(od -An -tu1 -j259 -N1 "$MNT/identify" | tr -d ' ')" "identify AERL from --aerl"
 unmount_nvmefs
 
 # The mountpoint given with a trailing slash and through a symlink.
