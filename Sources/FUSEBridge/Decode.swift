@@ -121,6 +121,8 @@ enum RegisterDecoder {
         let acq = read(Int(RegisterOffset.acq), 8)
         let cmbloc = CMBLocation(raw: UInt32(truncatingIfNeeded: read(Int(RegisterOffset.cmbloc), 4)))
         let cmbsz = CMBSize(raw: UInt32(truncatingIfNeeded: read(Int(RegisterOffset.cmbsz), 4)))
+        let cmbmsc = CMBMemorySpaceControl(raw: read(Int(RegisterOffset.cmbmsc), 8))
+        let cmbsts = CMBStatus(raw: UInt32(truncatingIfNeeded: read(Int(RegisterOffset.cmbsts), 4)))
         var o = ""
         func reg(_ name: String, _ value: String) { o += name.padding(6) + ": " + value + "\n" }
         func field(_ name: String, _ value: String) { o += "\t" + name.padding(44) + ": " + value + "\n" }
@@ -188,7 +190,7 @@ enum RegisterDecoder {
         field("Base Indicator Register (BIR)", "\(cmbloc.bir)")
         reg("cmbsz", Text.hex(cmbsz.raw, digits: 8))
         if cmbsz.raw == 0 {
-            field("Controller Memory Buffer", "not supported")
+            field("Controller Memory Buffer", cap.cmbs ? "not described (set cmbmsc CRE, bit 0)" : "not supported")
         } else {
             field("Size (SZ)", "\(cmbsz.sz) units")
             field("Size Units (SZU)", "\(4096 << (4 * Int(cmbsz.szu))) bytes")
@@ -199,6 +201,12 @@ enum RegisterDecoder {
             field("Completion Queue Support (CQS)", Text.yesNo(cmbsz.cqs))
             field("Submission Queue Support (SQS)", Text.yesNo(cmbsz.sqs))
         }
+        reg("cmbmsc", Text.hex(cmbmsc.raw, digits: 16))
+        field("Controller Base Address (CBA)", Text.hex(cmbmsc.cba, digits: 16))
+        field("Controller Memory Space Enable (CMSE)", Text.yesNo(cmbmsc.cmse))
+        field("Capabilities Registers Enabled (CRE)", Text.yesNo(cmbmsc.cre))
+        reg("cmbsts", Text.hex(cmbsts.raw, digits: 8))
+        field("Controller Base Address Invalid (CBAI)", Text.yesNo(cmbsts.cbai))
         return o
     }
 }

@@ -12,8 +12,8 @@ enum MemoryFiles {
     }
 
     static func cmb(_ memory: AnonymousMemory) -> Node {
-        binary("cmb", memory, about: "Controller Memory Buffer (--cmb): file offset = CMB offset, host address = "
-                 + Text.hex(NVMeController.cmbBaseAddress) + " + offset; queues and data may live here")
+        binary("cmb", memory, about: "Controller Memory Buffer (--cmb): file offset = CMB offset; commands reach it at "
+                 + "regs/cmbmsc's CBA + offset once CRE and CMSE are set; queues and data may live there")
     }
 
     static func binary(_ name: String, _ memory: AnonymousMemory, about: String) -> Node {

@@ -37,6 +37,10 @@ enum RegisterFiles {
                  about: "Controller Memory Buffer Location (read-only)"),
         Register(name: "cmbsz", offset: Int(RegisterOffset.cmbsz), size: 4, writable: false,
                  about: "Controller Memory Buffer Size (read-only)"),
+        Register(name: "cmbmsc", offset: Int(RegisterOffset.cmbmsc), size: 8, writable: true,
+                 about: "CMB Memory Space Control: CRE bit 0 shows cmbloc/cmbsz, CMSE bit 1 places the CMB at CBA (63:12)"),
+        Register(name: "cmbsts", offset: Int(RegisterOffset.cmbsts), size: 4, writable: false,
+                 about: "CMB Status: CBAI bit 0 = the last CBA was unusable (read-only)"),
     ]
 
     static func directory(_ d: DeviceContext) -> Node {

@@ -359,6 +359,35 @@ struct RegionLookup {
         forEachPiece(address, length) { p, n in appendMerging(p, n, to: &iov) }
     }
 
+    /// Appends the data pieces of one command as `append` does, and checks
+    /// that the command's data lies either wholly in the Controller Memory
+    /// Buffer or wholly outside it (`inCMB` carries the answer from piece to
+    /// piece; nil before the first). NVMe 1.4 §4.7 lets a controller refuse
+    /// a transfer that mixes the two; like QEMU's hw/nvme, nvmefs does.
+    /// - Returns: success, Data Transfer Error (a byte is unbacked) or
+    ///   Invalid Use of Controller Memory Buffer (DNR).
+    @inline(__always)
+    func appendData(_ address: UInt64, _ length: UInt64, to iov: inout [IOVector], inCMB: inout Bool?) -> NVMeStatus {
+        guard length > 0 else { return .success }
+        guard !address.addingReportingOverflow(length).overflow, var i = index(containing: address) else {
+            return .dataTransferError
+        }
+        var addr = address, remaining = length
+        while true {
+            let r = regions[i]
+            let isCMB = r.kind == .controllerMemoryBuffer
+            if let side = inCMB, side != isCMB { return NVMeStatus.invalidUseOfCMB.withDNR }
+            inCMB = isCMB
+            let n = min(remaining, r.end - addr)
+            appendMerging(r.pointer + Int(addr - r.base), Int(n), to: &iov)
+            remaining -= n
+            if remaining == 0 { return .success }
+            addr += n
+            i += 1
+            guard i < regions.count, regions[i].base == addr else { return .dataTransferError }
+        }
+    }
+
     func read(_ address: UInt64, into buffer: UnsafeMutableRawBufferPointer) -> Bool {
         guard isBacked(address, UInt64(buffer.count)) else { return false }
         var offset = 0

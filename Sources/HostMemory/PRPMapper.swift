@@ -42,14 +42,16 @@ public enum PRPMapper {
         let mask = page - 1
         // §4.3: PRP1 may carry an offset; its piece runs to the end of that page.
         let first = min(length, page - (prp1 & mask))
-        guard lookup.append(prp1, first, to: &iov) else { return .dataTransferError }
+        var inCMB: Bool?
+        let status = lookup.appendData(prp1, first, to: &iov, inCMB: &inCMB)
+        guard status.isSuccess else { return status }
         var remaining = length - first
         if remaining == 0 { return .success }
 
         if remaining <= page {
             // PRP2 is the second (and last) data page: no offset allowed.
             guard prp2 & mask == 0 else { return NVMeStatus.prpOffsetInvalid.withDNR }
-            return lookup.append(prp2, remaining, to: &iov) ? .success : .dataTransferError
+            return lookup.appendData(prp2, remaining, to: &iov, inCMB: &inCMB)
         }
 
         // PRP2 is a PRP List pointer. §4.3 lets it carry a page offset (the
@@ -88,7 +90,8 @@ public enum PRPMapper {
                 // Every data entry after PRP1 starts on a page boundary.
                 guard entry & mask == 0 else { return NVMeStatus.prpOffsetInvalid.withDNR }
                 let n = min(remaining, page)
-                guard lookup.append(entry, n, to: &iov) else { return .dataTransferError }
+                let status = lookup.appendData(entry, n, to: &iov, inCMB: &inCMB)
+                guard status.isSuccess else { return status }
                 remaining -= n
                 i += 1
             }

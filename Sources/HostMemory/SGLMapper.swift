@@ -46,6 +46,8 @@ public enum SGLMapper {
         /// Bytes still to map.
         var remaining: UInt64
         var descriptorsRead = 0
+        /// Whether the data mapped so far is in the CMB (nil before the first piece).
+        var inCMB: Bool?
 
         enum Step { case more, done }
 
@@ -104,7 +106,8 @@ public enum SGLMapper {
                     guard UInt64.max - d.address >= dlen else {
                         return .failure(NVMeStatus.dataSGLLengthInvalid.withDNR)
                     }
-                    guard lookup.append(d.address, n, to: &iov) else { return .failure(.dataTransferError) }
+                    let status = lookup.appendData(d.address, n, to: &iov, inCMB: &inCMB)
+                    guard status.isSuccess else { return .failure(status) }
                 }
                 remaining -= n
             }

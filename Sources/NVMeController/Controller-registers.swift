@@ -11,7 +11,7 @@ extension NVMeController {
     public func readBAR(offset: Int, count: Int) -> [UInt8] {
         let end = min(bar0Size, offset + max(0, count))
         guard offset >= 0, offset < end else { return [] }
-        var regs = [UInt8](repeating: 0, count: 0x40)
+        var regs = [UInt8](repeating: 0, count: 0x60)
         var db: [UInt32] = []
         locked {
             regs.withUnsafeMutableBytes { r in
@@ -25,14 +25,17 @@ extension NVMeController {
                 r.put32(aqa.raw, at: 0x24)
                 r.put64(asq, at: 0x28)
                 r.put64(acq, at: 0x30)
-                r.put32(cmbloc, at: 0x38)
-                r.put32(cmbsz, at: 0x3C)
+                // NVMe 1.4 §3.1.11-12: zero until CMBMSC.CRE is set.
+                r.put32(cmbmsc.cre ? cmbloc : 0, at: 0x38)
+                r.put32(cmbmsc.cre ? cmbsz : 0, at: 0x3C)
+                r.put64(cmbmsc.raw, at: 0x50)
+                r.put32(cmbsts.raw, at: 0x58)
             }
             if end > 0x1000 { db = doorbellValues }
         }
         var out = [UInt8](repeating: 0, count: end - offset)
         for i in offset..<end {
-            if i < 0x40 {
+            if i < 0x60 {
                 out[i - offset] = regs[i]
             } else if i >= 0x1000 {
                 let d = (i - 0x1000) / 4
@@ -78,6 +81,7 @@ extension NVMeController {
             case RegisterOffset.acq: acq = value & ~0xFFF; return
             case RegisterOffset.cap:
                 guestError("pci_nvme_ub_mmiowr_ro_cap", [("data", hex(value))]); return
+            case RegisterOffset.cmbmsc: writeCMBMSC(value); return
             default:
                 writeRegister32(offset: offset, value: UInt32(truncatingIfNeeded: value))
                 writeRegister32(offset: offset + 4, value: UInt32(truncatingIfNeeded: value >> 32))
@@ -133,8 +137,40 @@ extension NVMeController {
             guestError("pci_nvme_ub_mmiowr_cmbloc_reserved", [("data", hex(value))])
         case RegisterOffset.cmbsz:
             guestError("pci_nvme_ub_mmiowr_cmbsz_readonly", [("data", hex(value))])
+        case RegisterOffset.cmbmsc:
+            writeCMBMSC((cmbmsc.raw & 0xFFFF_FFFF_0000_0000) | UInt64(value))
+        case RegisterOffset.cmbmsc + 4:
+            // The high half of CBA alone takes effect with the next low write (as QEMU).
+            guard cap.cmbs else { return guestError("pci_nvme_ub_mmiowr_cmbmsc_unsupported", [("data", hex(value))]) }
+            cmbmsc.raw = (cmbmsc.raw & 0xFFFF_FFFF) | UInt64(value) << 32
+        case RegisterOffset.cmbsts:
+            guestError("pci_nvme_ub_mmiowr_cmbsts_readonly", [("data", hex(value))])
         default:
             guestError("pci_nvme_ub_mmiowr_invalid", [("offset", hex(offset)), ("data", hex(value))])
+        }
+    }
+
+    /// CMBMSC write (NVMe 1.4 §3.1.16): CRE makes CMBLOC/CMBSZ readable;
+    /// CMSE with CRE places the CMB at CBA in the host address space. A CBA
+    /// the controller cannot use (the CMB would wrap past 2^64 or overlap
+    /// host memory) sets CMBSTS.CBAI (§3.1.17) and leaves the CMB unmapped.
+    func writeCMBMSC(_ value: UInt64) {
+        guard cap.cmbs, let memory = cmbMemory else {
+            return guestError("pci_nvme_ub_mmiowr_cmbmsc_unsupported", [("data", hex(value))])
+        }
+        // Bits 11:2 are reserved.
+        let new = CMBMemorySpaceControl(raw: value & ~0xFFC)
+        traceEvent("pci_nvme_mmio_cmbmsc", [("data", hex(new.raw))])
+        cmbmsc = new
+        if let id = cmbRegion { space.unmap(id); cmbRegion = nil }
+        guard new.cre, new.cmse else { return }
+        do {
+            cmbRegion = try space.map(base: new.cba, length: memory.size, pointer: memory.pointer, name: "cmb",
+                                      kind: .controllerMemoryBuffer)
+            cmbsts.cbai = false
+        } catch {
+            guestError("pci_nvme_err_cmb_cba_invalid", [("cba", hex(new.cba)), ("reason", error.message)])
+            cmbsts.cbai = true
         }
     }
 

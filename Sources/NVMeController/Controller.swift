@@ -19,12 +19,13 @@ public final class NVMeController: @unchecked Sendable {
     public let space: HostAddressSpace
     public let logger: Logger
     public let trace: (any TraceSink)?
-    /// The Controller Memory Buffer, mapped in the host address space at
-    /// `cmbBaseAddress` (the address BAR2 would have on PCIe), when configured.
+    /// The Controller Memory Buffer, when configured (NVMe 1.4 §4.7). The
+    /// host finds it through CMBLOC/CMBSZ once CMBMSC.CRE is set, and the
+    /// controller answers to it at CMBMSC.CBA once CMBMSC.CMSE is set: only
+    /// then is it part of the host address space.
     public let cmbMemory: AnonymousMemory?
-    /// Where the CMB appears to the host (CMBLOC.BIR = 2, OFST = 0 of that BAR).
-    public static let cmbBaseAddress: UInt64 = 0x80_0000_0000
-    let cmbRegion: RegionID?
+    /// The CMB's region while CMBMSC.CMSE is set with a usable CBA.
+    var cmbRegion: RegionID?
 
     let lock = Mutex(())
     // MARK: register state (guarded by lock)
@@ -35,8 +36,11 @@ public final class NVMeController: @unchecked Sendable {
     var asq: UInt64 = 0
     var acq: UInt64 = 0
     var intms: UInt32 = 0
+    /// CMBLOC/CMBSZ as they read once CMBMSC.CRE is set (0 without a CMB).
     var cmbloc: UInt32 = 0
     var cmbsz: UInt32 = 0
+    var cmbmsc = CMBMemorySpaceControl(raw: 0)
+    var cmbsts = CMBStatus(raw: 0)
     var pageSize = 4096
 
     // MARK: queues (index = qid)
@@ -85,15 +89,11 @@ public final class NVMeController: @unchecked Sendable {
         self.logger = logger
         self.trace = trace
         self.namespaces = namespaces
-        if parameters.cmbSize > 0, let m = try? AnonymousMemory(size: parameters.cmbSize),
-           let id = try? space.map(base: Self.cmbBaseAddress, length: parameters.cmbSize, pointer: m.pointer, name: "cmb",
-                                   kind: .controllerMemoryBuffer) {
+        if parameters.cmbSize > 0, let m = try? AnonymousMemory(size: parameters.cmbSize) {
             cmbMemory = m
-            cmbRegion = id
         } else {
             if parameters.cmbSize > 0 { logger.error("cannot set up a controller memory buffer of \(parameters.cmbSize) bytes") }
             cmbMemory = nil
-            cmbRegion = nil
         }
         var cap = ControllerCapabilities(raw: 0)
         cap.mqes = parameters.mqes
@@ -106,8 +106,10 @@ public final class NVMeController: @unchecked Sendable {
         cap.mpsmax = 4        // 64 KiB (QEMU)
         self.cap = cap
         if let m = cmbMemory {
-            // Legacy (NVMe 1.3) CMB scheme as QEMU's legacy-cmb: CMBLOC/CMBSZ always valid.
-            // CMBSZ (§3.1.12): SQS, CQS, LISTS, RDS, WDS; size in 1 MiB or 4 KiB units.
+            // NVMe 1.4 CMB scheme (CAP.CMBS = 1): CMBLOC/CMBSZ read 0 until
+            // CMBMSC.CRE is set. CMBSZ (§3.1.12): SQS, CQS, LISTS, RDS, WDS;
+            // size in 1 MiB or 4 KiB units. BAR2, offset 0.
+            self.cap.cmbs = true
             var sz = CMBSize(raw: 0)
             sz.sqs = true; sz.cqs = true; sz.lists = true; sz.rds = true; sz.wds = true
             if m.size % (1 << 20) == 0 { sz.szu = 2; sz.sz = UInt32(m.size >> 20) } else { sz.szu = 0; sz.sz = UInt32(m.size >> 12) }
@@ -124,6 +126,12 @@ public final class NVMeController: @unchecked Sendable {
 
     deinit {
         if let id = cmbRegion { space.unmap(id) }
+    }
+
+    /// Where the host has placed the CMB in its address space (CMBMSC.CBA
+    /// with CMSE set and usable), or nil.
+    public var cmbAddress: UInt64? {
+        lock.withLock { _ in cmbRegion == nil ? nil : cmbmsc.cba }
     }
 
     // MARK: - Locking and effects

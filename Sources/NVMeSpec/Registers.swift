@@ -12,6 +12,11 @@ public enum RegisterOffset {
     public static let acq: UInt64 = 0x30      // 8 bytes
     public static let cmbloc: UInt64 = 0x38
     public static let cmbsz: UInt64 = 0x3C
+    public static let bpinfo: UInt64 = 0x40
+    public static let bprsel: UInt64 = 0x44
+    public static let bpmbl: UInt64 = 0x48    // 8 bytes
+    public static let cmbmsc: UInt64 = 0x50   // 8 bytes
+    public static let cmbsts: UInt64 = 0x58
     /// First doorbell (SQ 0 tail); doorbell stride is 4 << CAP.DSTRD.
     public static let doorbellBase: UInt64 = 0x1000
 
@@ -140,4 +145,25 @@ public struct CMBSize: Hashable, Sendable {
     /// Bits 31:12 — size in SZU units.
     public var sz: UInt32 { get { bits(raw, 31, 12) } set { raw = settingBits(raw, 31, 12, to: newValue) } }
     public var bytes: UInt64 { UInt64(sz) << (12 + 4 * UInt64(szu)) }
+}
+
+/// CMBMSC — Controller Memory Buffer Memory Space Control (NVMe 1.4 §3.1.16).
+public struct CMBMemorySpaceControl: Hashable, Sendable {
+    public var raw: UInt64
+    @inlinable public init(raw: UInt64) { self.raw = raw }
+    /// Bit 0 — Capabilities Registers Enabled: CMBLOC and CMBSZ read their values.
+    public var cre: Bool { get { raw & 1 != 0 } set { raw = settingBits(raw, 0, 0, to: newValue ? 1 : 0) } }
+    /// Bit 1 — Controller Memory Space Enable: the CMB answers at CBA.
+    public var cmse: Bool { get { raw & 2 != 0 } set { raw = settingBits(raw, 1, 1, to: newValue ? 1 : 0) } }
+    /// Bits 63:12 — Controller Base Address (the address of the CMB in commands).
+    public var cba: UInt64 { get { raw & ~0xFFF } set { raw = (raw & 0xFFF) | (newValue & ~0xFFF) } }
+}
+
+/// CMBSTS — Controller Memory Buffer Status (NVMe 1.4 §3.1.17).
+public struct CMBStatus: Hashable, Sendable {
+    public var raw: UInt32
+    @inlinable public init(raw: UInt32) { self.raw = raw }
+    /// Bit 0 — Controller Base Address Invalid: the last CMSE set had a CBA
+    /// the controller could not use.
+    public var cbai: Bool { get { raw & 1 != 0 } set { raw = settingBits(raw, 0, 0, to: newValue ? 1 : 0) } }
 }

@@ -29,9 +29,10 @@ struct FuzzTests {
         p.cmbSize = 1 << 20
         let h = try TestHost(backends: [(TestBackend(size: 1 << 20), 9), (TestBackend(size: 1 << 20), 12)], parameters: p)
         h.bringUp(entries: 16)
+        CMBTests.place(h)
         // Interesting addresses: in mem, at its end, in the CMB, unbacked, near overflow.
         let addresses: [UInt64] = [0, 0x1000, 0x400000, 0x400ff8, UInt64(TestHost.memorySize - 8), UInt64(TestHost.memorySize),
-                                   NVMeController.cmbBaseAddress, 0x7000_0000, UInt64.max - 4095, UInt64.max]
+                                   CMBTests.cba, 0x7000_0000, UInt64.max - 4095, UInt64.max]
         func addr() -> UInt64 { Bool.random(using: &rng) ? addresses.randomElement(using: &rng)! : UInt64.random(in: 0..<0x800000, using: &rng) }
         // Hostile PRP lists in memory: self-pointers and pointers outside.
         for i in 0..<64 { h.poke64(0x500000 + UInt64(i) * 8, addr()) }

@@ -198,16 +198,67 @@ struct IOTests {
 
 @Suite("Controller memory buffer")
 struct CMBTests {
-    @Test func queuesAndDataInTheCMB() throws {
+    static let cba: UInt64 = 0x80_0000_0000
+
+    /// Enables the CMB at `cba` through CMBMSC (NVMe 1.4 §3.1.16).
+    static func place(_ h: TestHost, at cba: UInt64 = cba) {
+        h.write64(RegisterOffset.cmbmsc, cba | 3)
+    }
+
+    @Test func registersFollowTheNVMe14Scheme() throws {
         var p = ControllerParameters()
         p.cmbSize = 2 << 20
         let h = try TestHost(backends: [(TestBackend(size: 1 << 20), 9)], parameters: p)
+        #expect(ControllerCapabilities(raw: h.reg64(RegisterOffset.cap)).cmbs)
+        // CMBLOC/CMBSZ read 0 until CRE (§3.1.11-12).
+        #expect(h.reg32(RegisterOffset.cmbsz) == 0 && h.reg32(RegisterOffset.cmbloc) == 0)
+        h.write32(RegisterOffset.cmbmsc, 1)
         let sz = CMBSize(raw: h.reg32(RegisterOffset.cmbsz))
         #expect(sz.sqs && sz.cqs && sz.rds && sz.wds)
         #expect(sz.bytes == 2 << 20)
         #expect(CMBLocation(raw: h.reg32(RegisterOffset.cmbloc)).bir == 2)
+        #expect(h.controller.cmbAddress == nil)  // CRE alone does not place it
+        // Reserved bits 11:2 read 0; CBA and the two enables read back.
+        h.write64(RegisterOffset.cmbmsc, Self.cba | 0xFFF)
+        #expect(h.reg64(RegisterOffset.cmbmsc) == Self.cba | 3)
+        #expect(h.controller.cmbAddress == Self.cba)
+        #expect(h.reg32(RegisterOffset.cmbsts) == 0)
+        // Clearing CRE hides the registers and removes the CMB from the address space.
+        h.write64(RegisterOffset.cmbmsc, 0)
+        #expect(h.reg32(RegisterOffset.cmbsz) == 0 && h.controller.cmbAddress == nil)
+    }
+
+    @Test func unusableBaseAddressSetsCBAI() throws {
+        var p = ControllerParameters()
+        p.cmbSize = 1 << 20
+        let h = try TestHost(parameters: p)
+        // Over host memory (mem is at 0): refused, CBAI set, nothing placed.
+        h.write64(RegisterOffset.cmbmsc, 0x10_0000 | 3)
+        #expect(CMBStatus(raw: h.reg32(RegisterOffset.cmbsts)).cbai)
+        #expect(h.controller.cmbAddress == nil)
+        // Wrapping past 2^64.
+        h.write64(RegisterOffset.cmbmsc, 0xFFFF_FFFF_FFF0_0000 | 3)
+        #expect(CMBStatus(raw: h.reg32(RegisterOffset.cmbsts)).cbai)
+        // A usable address clears it.
+        Self.place(h)
+        #expect(!CMBStatus(raw: h.reg32(RegisterOffset.cmbsts)).cbai)
+        #expect(h.controller.cmbAddress == Self.cba)
+        // Without a CMB the register is ignored.
+        let plain = try TestHost()
+        plain.write64(RegisterOffset.cmbmsc, Self.cba | 3)
+        #expect(plain.reg64(RegisterOffset.cmbmsc) == 0)
+        #expect(!ControllerCapabilities(raw: plain.reg64(RegisterOffset.cap)).cmbs)
+    }
+
+    @Test func queuesAndDataInTheCMB() throws {
+        var p = ControllerParameters()
+        p.cmbSize = 2 << 20
+        let h = try TestHost(backends: [(TestBackend(size: 1 << 20), 9)], parameters: p)
+        let cmb = Self.cba
+        // Before CMSE the CMB is not an address the controller knows.
         h.enable()
-        let cmb = NVMeController.cmbBaseAddress
+        #expect(h.createCQ(qid: 1, entries: 16, vector: 1, base: cmb) != .success)
+        Self.place(h)
         #expect(h.createCQ(qid: 1, entries: 16, vector: 1, base: cmb).isSuccess)
         #expect(h.createSQ(qid: 1, entries: 16, cqid: 1, base: cmb + 0x1000).isSuccess)
         let data = TestHost.pattern(4096, seed: 4)
@@ -217,6 +268,39 @@ struct CMBTests {
         #expect(h.run(TestHost.read(slba: 8, nlb: 8, prp1: cmb + 0x20000), qid: 1).status == .success)
         #expect(h.peek(cmb + 0x20000, 4096) == data)
         #expect(h.controller.cmbMemory?.size == 2 << 20)
+    }
+
+    /// One command's data all in the CMB or all in host memory (QEMU's rule,
+    /// NVMe 1.4 §4.7): a mix is Invalid Use of Controller Memory Buffer.
+    @Test func dataMixingCMBAndHostMemoryIsRefused() throws {
+        var p = ControllerParameters()
+        p.cmbSize = 1 << 20
+        let h = try TestHost(backends: [(TestBackend(size: 1 << 20), 9)], parameters: p)
+        h.bringUp()
+        Self.place(h)
+        let cmb = Self.cba
+        let bad = NVMeStatus.invalidUseOfCMB.withDNR
+        // PRP1 in host memory, PRP2 in the CMB, and the reverse.
+        #expect(h.run(TestHost.read(slba: 0, nlb: 16, prp1: TestHost.dataBase, prp2: cmb), qid: 1).status == bad)
+        #expect(h.run(TestHost.write(slba: 0, nlb: 16, prp1: cmb, prp2: TestHost.dataBase), qid: 1).status == bad)
+        // A PRP list (in host memory) whose entries mix the two.
+        h.poke64(0x500000, cmb + 0x1000)
+        h.poke64(0x500008, TestHost.dataBase)
+        #expect(h.run(TestHost.read(slba: 0, nlb: 24, prp1: TestHost.dataBase + 0x1000, prp2: 0x500000), qid: 1).status == bad)
+        // An SGL with one data block in each.
+        var sgl = [UInt8](repeating: 0, count: 32)
+        sgl.withUnsafeMutableBytes { b in
+            b.put64(TestHost.dataBase, at: 0); b.put32(4096, at: 8); b[15] = 0
+            b.put64(cmb, at: 16); b.put32(4096, at: 24); b[31] = 0
+        }
+        h.poke(0x510000, sgl)
+        var e = TestHost.read(slba: 0, nlb: 16, prp1: 0x510000, prp2: 0)
+        e.psdt = 1
+        e.prp2 = UInt64(32) | UInt64(0x30) << 56   // Last Segment descriptor, 32 bytes
+        #expect(h.run(e, qid: 1).status == bad)
+        // All in the CMB, or all in host memory: fine.
+        #expect(h.run(TestHost.read(slba: 0, nlb: 16, prp1: cmb, prp2: cmb + 0x1000), qid: 1).status == .success)
+        #expect(h.run(TestHost.read(slba: 0, nlb: 16, prp1: TestHost.dataBase, prp2: TestHost.dataBase + 0x1000), qid: 1).status == .success)
     }
 
     @Test func noCMBByDefault() throws {

@@ -6,6 +6,13 @@ mount_nvmefs --namespace "$IMG/cmb.img,size=1M" --cmb 2M --model "CMB Model"
 M=$MNT
 [ -f "$M/cmb" ] || fail "no cmb file with --cmb"
 assert_eq 2097152 "$(stat -c %s "$M/cmb")" "cmb size"
+# NVMe 1.4 scheme: CAP.CMBS (bit 57) set; CMBLOC/CMBSZ read 0 until CMBMSC.CRE.
+assert_eq 1 "$(( ($(cat "$M/regs/cap") >> 57) & 1 ))" "CAP.CMBS"
+assert_eq 0x00000000 "$(cat "$M/regs/cmbsz")" "cmbsz before CRE"
+# CRE and CMSE with CBA 0x8000000000: the CMB is there for commands.
+echo 0x8000000003 > "$M/regs/cmbmsc" || fail "write cmbmsc"
+assert_eq 0x0000008000000003 "$(cat "$M/regs/cmbmsc")" "cmbmsc read back"
+assert_eq 0x00000000 "$(cat "$M/regs/cmbsts")" "cmbsts: CBA valid"
 assert_eq 0x00000002 "$(cat "$M/regs/cmbloc")" "cmbloc: BIR 2, offset 0"
 # CMBSZ: SQS|CQS|LISTS|RDS|WDS = 0x1f, SZU 2 (1 MiB), SZ 2.
 assert_eq 0x0000221f "$(cat "$M/regs/cmbsz")" "cmbsz"
@@ -19,6 +26,11 @@ reply=$(head -1 <&3)
 exec 3>&-
 echo "$reply" | grep -q "^status SUCCESS" || fail "identify into the CMB: $reply"
 assert_eq "CMB Model" "$(dd if="$M/cmb" bs=1 skip=$((0x10000 + 24)) count=9 status=none)" "model number in the CMB"
+# A CBA over host memory is refused: CBAI set, the CMB leaves the address space.
+echo 0x3 > "$M/regs/cmbmsc" || fail "write cmbmsc at 0"
+assert_eq 0x00000001 "$(cat "$M/regs/cmbsts")" "cmbsts: CBAI"
+grep -q "Controller Base Address Invalid (CBAI) *: yes" "$M/regs/decoded" || fail "decoded cmbsts"
+echo 0x5 > "$M/regs/cmbsts" 2>/dev/null && fail "cmbsts is read-only"
 
 unmount_nvmefs
 mount_nvmefs --namespace "$IMG/cmb.img"
