@@ -5,9 +5,9 @@ import NVMeSpec
 /// (NVMe 1.4 §4.4), with the choices of QEMU hw/nvme `nvme_map_sgl` (2020-21).
 ///
 /// Supported: Data Block (sub type Address), Bit Bucket (controller → host
-/// only), Segment and Last Segment. SGL data beyond `length` is ignored
-/// (Identify Controller SGLS "excess length" behaviour); the walk stops as
-/// soon as `length` bytes are mapped.
+/// only), Segment and Last Segment. Identify Controller SGLS bit 18 is clear,
+/// so an SGL that describes more data than the command transfers is Data SGL
+/// Length Invalid, as one that describes less (§4.4, QEMU).
 public enum SGLMapper {
     /// Upper bound on the descriptors read for one command, so that a hostile
     /// segment chain ends with an error instead of spinning.
@@ -49,16 +49,12 @@ public enum SGLMapper {
         /// Whether the data mapped so far is in the CMB (nil before the first piece).
         var inCMB: Bool?
 
-        enum Step { case more, done }
-
         mutating func run(_ sgl1: SGLDescriptor, _ iov: inout [IOVector]) -> NVMeStatus {
             switch sgl1.type {
             case .dataBlock, .bitBucket:
                 // The whole transfer described by one descriptor.
-                switch mapData(CollectionOfOne(sgl1), &iov) {
-                case .failure(let status): return status
-                case .success: return finish()
-                }
+                if let status = mapData(CollectionOfOne(sgl1), &iov) { return status }
+                return finish()
             case .segment, .lastSegment:
                 return walkSegments(from: sgl1, &iov)
             default:
@@ -72,28 +68,27 @@ public enum SGLMapper {
         }
 
         /// Maps data descriptors (Data Block, Bit Bucket); a Segment or Last
-        /// Segment here is misplaced. Returns `.done` once all data is mapped
-        /// and a further non-empty descriptor is met (excess is ignored).
-        mutating func mapData<C: Collection<SGLDescriptor>>(_ descriptors: C, _ iov: inout [IOVector])
-            -> Result<Step, NVMeStatus> {
+        /// Segment here is misplaced. Returns the status that ends the
+        /// command, or nil when every descriptor was mapped.
+        mutating func mapData<C: Collection<SGLDescriptor>>(_ descriptors: C, _ iov: inout [IOVector]) -> NVMeStatus? {
             for d in descriptors {
                 switch d.type {
                 case .dataBlock:
-                    guard d.subtype == .address else { return .failure(NVMeStatus.sglDescriptorTypeInvalid.withDNR) }
+                    // Sub type Offset is for fabrics (SGLS bit 20 clear).
+                    guard d.subtype == .address else { return NVMeStatus.sglDescriptorTypeInvalid.withDNR }
                 case .bitBucket:
                     // §4.4: a bit bucket only discards data the controller sends.
-                    guard direction == .controllerToHost else {
-                        return .failure(NVMeStatus.sglDescriptorTypeInvalid.withDNR)
-                    }
+                    guard direction == .controllerToHost else { return NVMeStatus.sglDescriptorTypeInvalid.withDNR }
                 case .segment, .lastSegment:
                     // A segment pointer must be the last descriptor of its segment.
-                    return .failure(NVMeStatus.invalidNumberOfSGLDescriptors.withDNR)
+                    return NVMeStatus.invalidNumberOfSGLDescriptors.withDNR
                 default:
-                    return .failure(NVMeStatus.sglDescriptorTypeInvalid.withDNR)
+                    return NVMeStatus.sglDescriptorTypeInvalid.withDNR
                 }
                 let dlen = UInt64(d.length)
                 if dlen == 0 { continue }
-                if remaining == 0 { return .success(.done) }
+                // All data is mapped and the SGL describes more (SGLS bit 18 clear).
+                if remaining == 0 { return NVMeStatus.dataSGLLengthInvalid.withDNR }
                 let n = min(remaining, dlen)
                 if d.type == .bitBucket {
                     var left = n
@@ -103,15 +98,13 @@ public enum SGLMapper {
                         left -= piece
                     }
                 } else {
-                    guard UInt64.max - d.address >= dlen else {
-                        return .failure(NVMeStatus.dataSGLLengthInvalid.withDNR)
-                    }
+                    guard UInt64.max - d.address >= dlen else { return NVMeStatus.dataSGLLengthInvalid.withDNR }
                     let status = lookup.appendData(d.address, n, to: &iov, inCMB: &inCMB)
-                    guard status.isSuccess else { return .failure(status) }
+                    guard status.isSuccess else { return status }
                 }
                 remaining -= n
             }
-            return .success(remaining == 0 ? .done : .more)
+            return nil
         }
 
         /// Reads `count` descriptors at `address` into `buffer`.
@@ -154,11 +147,7 @@ public enum SGLMapper {
                         case .failure(let status): return status
                         case .success(let d): descriptors = d
                         }
-                        switch mapData(descriptors, &iov) {
-                        case .failure(let status): return status
-                        case .success(.done): return .success
-                        case .success(.more): break
-                        }
+                        if let status = mapData(descriptors, &iov) { return status }
                         count -= SGLMapper.chunk
                         address += UInt64(SGLMapper.chunk * SGLDescriptor.size)
                     }
@@ -173,21 +162,15 @@ public enum SGLMapper {
                     case .segment, .lastSegment:
                         // §4.4: a Last Segment holds no further segment pointer.
                         if segment.type == .lastSegment { return NVMeStatus.invalidSGLSegmentDescriptor.withDNR }
-                        switch mapData(descriptors.dropLast(), &iov) {
-                        case .failure(let status): return status
-                        case .success(.done): return .success
-                        case .success(.more): break
-                        }
+                        if let status = mapData(descriptors.dropLast(), &iov) { return status }
                         // A segment that maps nothing and chains on would let a
                         // host loop forever (QEMU rejects it the same way).
                         if remaining == before { return NVMeStatus.invalidSGLSegmentDescriptor.withDNR }
                         segment = last
                     default:
                         // The segment ends with data: the SGL ends here.
-                        switch mapData(descriptors, &iov) {
-                        case .failure(let status): return status
-                        case .success: return finish()
-                        }
+                        if let status = mapData(descriptors, &iov) { return status }
+                        return finish()
                     }
                 }
             }

@@ -16,9 +16,10 @@ extension NVMeController {
             guestError("pci_nvme_err_invalid_psdt", [("cid", "\(cmd.cid)"), ("psdt", "\(cmd.psdt)")])
             return NVMeStatus.invalidField.withDNR
         }
+        // Fused operations are not supported (FUSES = 0); QEMU leaves DNR clear.
         if cmd.fuse != 0 {
             guestError("pci_nvme_err_invalid_fuse", [("cid", "\(cmd.cid)")])
-            return NVMeStatus.invalidField.withDNR
+            return NVMeStatus.invalidField
         }
         switch AdminOpcode(cmd.opcode) {
         case .deleteIOSQ: return deleteSQ(req)
@@ -31,7 +32,9 @@ extension NVMeController {
         case .setFeatures: return setFeatures(req)
         case .getFeatures: return getFeatures(req)
         case .asyncEventRequest: return asyncEventRequest(req)
-        case .keepAlive: return .success
+        case .keepAlive:
+            restartKeepAliveTimer()
+            return .success
         default:
             guestError("pci_nvme_err_invalid_admin_opc", [("opc", hex(cmd.opcode))])
             return NVMeStatus.invalidOpcode.withDNR
@@ -44,10 +47,6 @@ extension NVMeController {
         .deleteIOSQ, .createIOSQ, .getLogPage, .deleteIOCQ, .createIOCQ, .identify, .abort,
         .setFeatures, .getFeatures, .asyncEventRequest, .keepAlive,
     ]
-
-    var ioQueuesExist: Bool {
-        sqs.dropFirst().contains { $0 != nil } || cqs.dropFirst().contains { $0 != nil }
-    }
 
     // MARK: Queue management (§5.3-§5.6, statuses as QEMU)
 
@@ -62,13 +61,15 @@ extension NVMeController {
             guestError("pci_nvme_err_invalid_create_cq_cqid", [("cqid", "\(cqid)")])
             return NVMeStatus.invalidQueueIdentifier.withDNR
         }
-        guard qsize != 0, qsize <= Int(cap.mqes) else {
-            guestError("pci_nvme_err_invalid_create_cq_size", [("qsize", "\(qsize)")])
+        // An entry size other than 16 bytes (CC.IOCQES) cannot be honoured (as QEMU).
+        guard qsize != 0, qsize <= Int(cap.mqes), cc.iocqes == 4 else {
+            guestError("pci_nvme_err_invalid_create_cq_size", [("qsize", "\(qsize)"), ("iocqes", "\(cc.iocqes)")])
             return NVMeStatus.invalidQueueSize.withDNR
         }
-        guard base != 0, base & UInt64(pageSize - 1) == 0 else {
+        // §5.3: PRP1 is page aligned (no offset); QEMU names it Invalid PRP Offset.
+        guard base & UInt64(pageSize - 1) == 0 else {
             guestError("pci_nvme_err_invalid_create_cq_addr", [("addr", hex(base))])
-            return NVMeStatus.invalidField.withDNR
+            return NVMeStatus.prpOffsetInvalid.withDNR
         }
         guard vector < parameters.interruptVectors else {
             guestError("pci_nvme_err_invalid_create_cq_vector", [("vector", "\(vector)")])
@@ -84,6 +85,7 @@ extension NVMeController {
             return NVMeStatus.invalidField.withDNR
         }
         cqs[cqid] = CompletionQueue(cqid: UInt16(cqid), base: base, size: qsize + 1, vector: vector, interruptsEnabled: ien)
+        ioQueuesCreated = true
         return .success
     }
 
@@ -102,13 +104,15 @@ extension NVMeController {
             guestError("pci_nvme_err_invalid_create_sq_sqid", [("sqid", "\(sqid)")])
             return NVMeStatus.invalidQueueIdentifier.withDNR
         }
-        guard qsize != 0, qsize <= Int(cap.mqes) else {
-            guestError("pci_nvme_err_invalid_create_sq_size", [("qsize", "\(qsize)")])
+        // An entry size other than 64 bytes (CC.IOSQES) cannot be honoured (as QEMU).
+        guard qsize != 0, qsize <= Int(cap.mqes), cc.iosqes == 6 else {
+            guestError("pci_nvme_err_invalid_create_sq_size", [("qsize", "\(qsize)"), ("iosqes", "\(cc.iosqes)")])
             return NVMeStatus.invalidQueueSize.withDNR
         }
-        guard base != 0, base & UInt64(pageSize - 1) == 0 else {
+        // §5.4: PRP1 is page aligned (no offset); QEMU names it Invalid PRP Offset.
+        guard base & UInt64(pageSize - 1) == 0 else {
             guestError("pci_nvme_err_invalid_create_sq_addr", [("addr", hex(base))])
-            return NVMeStatus.invalidField.withDNR
+            return NVMeStatus.prpOffsetInvalid.withDNR
         }
         guard pc else {
             guestError("pci_nvme_err_invalid_create_sq_qflags", [("pc", "0")])
@@ -166,9 +170,11 @@ extension NVMeController {
             guestError("pci_nvme_err_invalid_del_cq_cqid", [("qid", "\(qid)")])
             return NVMeStatus.invalidQueueIdentifier.withDNR
         }
+        // §5.5: the host deletes the CQ's SQs first; a retry afterwards
+        // succeeds, so DNR stays clear (as QEMU).
         guard cq.sqids.isEmpty else {
             guestError("pci_nvme_err_invalid_del_cq_notempty", [("qid", "\(qid)")])
-            return NVMeStatus.invalidQueueDeletion.withDNR
+            return NVMeStatus.invalidQueueDeletion
         }
         traceEvent("pci_nvme_del_cq", [("qid", "\(qid)")])
         cqs[qid] = nil

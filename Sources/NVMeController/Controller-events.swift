@@ -1,26 +1,5 @@
 import NVMeSpec
 
-/// Event types and information codes come from NVMeSpec (`AsyncEventType`,
-/// `AsyncEventInfo`, NVMe 1.4 Figures 145-148); this is their raw-value form.
-enum EventCode {
-    static let error = AsyncEventType.errorStatus.rawValue
-    static let smart = AsyncEventType.smartHealthStatus.rawValue
-    static let notice = AsyncEventType.notice.rawValue
-    static let invalidDoorbellRegister = AsyncEventInfo.errorInvalidDoorbellRegister.rawValue
-    static let invalidDoorbellWriteValue = AsyncEventInfo.errorInvalidDoorbellWriteValue.rawValue
-    static let smartReliability = AsyncEventInfo.smartReliability.rawValue
-    static let smartTemperatureThreshold = AsyncEventInfo.smartTemperatureThreshold.rawValue
-    static let smartSpareBelowThreshold = AsyncEventInfo.smartSpareBelowThreshold.rawValue
-}
-
-struct AsyncEvent: Sendable, Equatable {
-    var type: UInt8
-    var info: UInt8
-    var logPage: UInt8
-    /// AER completion dword 0 (§5.2, Figure 145).
-    var dw0: UInt32 { UInt32(type & 7) | UInt32(info) << 8 | UInt32(logPage) << 16 }
-}
-
 /// One recorded failure for the Error Information log page.
 struct ErrorLogRecord: Sendable {
     var errorCount: UInt64
@@ -33,55 +12,69 @@ struct ErrorLogRecord: Sendable {
 
 extension NVMeController {
     /// Queues an event (bounded, QEMU aer_max_queued) and delivers what it can.
-    func enqueueEvent(_ event: AsyncEvent) {
+    func enqueueEvent(_ event: AsyncEventCompletion) {
         guard pendingEvents.count < parameters.aerMaxQueued else {
             traceEvent("pci_nvme_enqueue_event_noqueue", [("queued", "\(pendingEvents.count)")])
             return
         }
-        traceEvent("pci_nvme_enqueue_event", [("type", "\(event.type)"), ("info", hex(event.info)), ("log_page", hex(event.logPage))])
+        traceEvent("pci_nvme_enqueue_event", [("type", "\(event.type.rawValue)"), ("info", hex(event.info.rawValue)),
+                                              ("log_page", hex(event.logPage.rawValue))])
         pendingEvents.append(event)
         processAERs()
     }
 
-    /// Completes outstanding AERs with queued events whose type is not masked.
-    /// A delivered type stays masked until its log page is read with RAE = 0.
+    /// Completes outstanding AERs with queued events (oldest event first)
+    /// whose type is not masked. A delivered type stays masked until its log
+    /// page is read with RAE = 0 (§5.2). The specification leaves open which
+    /// outstanding request carries an event; as QEMU, the one submitted last.
     func processAERs() {
         while !aerRequests.isEmpty {
-            guard let i = pendingEvents.firstIndex(where: { maskedEventTypes & (1 << $0.type) == 0 }) else { return }
+            guard let i = pendingEvents.firstIndex(where: { maskedEventTypes & Self.maskBit($0.type) == 0 }) else { return }
             let event = pendingEvents.remove(at: i)
-            maskedEventTypes |= 1 << event.type
-            let req = aerRequests.removeFirst()
+            maskedEventTypes |= Self.maskBit(event.type)
+            let req = aerRequests.removeLast()
             req.dw0 = event.dw0
-            traceEvent("pci_nvme_aer_post_cqe", [("type", "\(event.type)"), ("info", hex(event.info)), ("log_page", hex(event.logPage))])
+            traceEvent("pci_nvme_aer_post_cqe", [("type", "\(event.type.rawValue)"), ("info", hex(event.info.rawValue)),
+                                                 ("log_page", hex(event.logPage.rawValue))])
             finish(req, status: .success)
         }
     }
 
-    /// Clears the event mask for `type` (a log page was read with RAE = 0).
-    func clearEventMask(_ type: UInt8) {
-        maskedEventTypes &= ~(1 << type)
+    static func maskBit(_ type: AsyncEventType) -> UInt8 { 1 << (type.rawValue & 7) }
+
+    /// Clears the event mask for `type` (its log page was read with RAE = 0)
+    /// and delivers what was held back.
+    func clearEventMask(_ type: AsyncEventType) {
+        maskedEventTypes &= ~Self.maskBit(type)
         processAERs()
     }
 
     /// SMART / health events, subject to the Asynchronous Event Configuration.
     func smartEvent(criticalWarningBit: UInt8) {
         guard features.asyncEventConfig & UInt32(criticalWarningBit) != 0 else { return }
-        let info: UInt8
+        let info: AsyncEventInfo
         switch criticalWarningBit {
-        case 0x01: info = EventCode.smartSpareBelowThreshold
-        case 0x02: info = EventCode.smartTemperatureThreshold
-        default: info = EventCode.smartReliability
+        case 0x01: info = .smartSpareBelowThreshold
+        case 0x02: info = .smartTemperatureThreshold
+        default: info = .smartReliability
         }
-        enqueueEvent(AsyncEvent(type: EventCode.smart, info: info, logPage: 0x02))
+        enqueueEvent(AsyncEventCompletion(type: .smartHealthStatus, info: info, logPage: .smartHealth))
     }
 
     /// Records a failed command in the error information log (ring of ELPE+1 entries).
     func recordError(_ req: Request, status: NVMeStatus) {
-        errorCount += 1
         let isRW = req.sq.sqid != 0 && [0x01, 0x02, 0x05, 0x08].contains(req.cmd.opcode)
-        let record = ErrorLogRecord(errorCount: errorCount, sqid: req.sq.sqid, cid: req.cid, status: status,
-                                    lba: isRW ? req.cmd.slba : 0, nsid: req.cmd.nsid)
-        errorLog.append(record)
+        appendErrorRecord(sqid: req.sq.sqid, cid: req.cid, status: status, lba: isRW ? req.cmd.slba : 0, nsid: req.cmd.nsid)
+    }
+
+    /// Records an error that belongs to no command (SQID and CID FFFFh, §5.14.1.1).
+    func recordControllerError(status: NVMeStatus) {
+        appendErrorRecord(sqid: 0xFFFF, cid: 0xFFFF, status: status, lba: 0, nsid: 0)
+    }
+
+    private func appendErrorRecord(sqid: UInt16, cid: UInt16, status: NVMeStatus, lba: UInt64, nsid: UInt32) {
+        errorCount += 1
+        errorLog.append(ErrorLogRecord(errorCount: errorCount, sqid: sqid, cid: cid, status: status, lba: lba, nsid: nsid))
         if errorLog.count > Int(parameters.elpe) + 1 { errorLog.removeFirst() }
         if status.type == .mediaError {
             mediaErrors += 1

@@ -7,31 +7,37 @@ extension NVMeController {
         let c = req.cmd
         let cns = UInt8(c.cdw10 & 0xFF)
         traceEvent("pci_nvme_identify", [("cid", "\(c.cid)"), ("cns", hex(cns)), ("nsid", hex(c.nsid))])
-        switch cns {
-        case 0x00:
-            guard c.nsid != 0, c.nsid != 0xFFFF_FFFF else {
+        switch IdentifyCNS(cns) {
+        case .namespace:
+            // §5.15.2.1: an invalid NSID (0, above NN, or FFFFFFFFh without
+            // namespace management) is Invalid Namespace or Format; an
+            // inactive one returns a zero-filled structure.
+            guard isValidNSID(c.nsid) else {
                 guestError("pci_nvme_err_invalid_ns", [("nsid", hex(c.nsid))])
                 return NVMeStatus.invalidNamespace.withDNR
             }
-            // An inactive NSID returns a zero-filled structure (§5.15.2.1).
             let data = namespace(c.nsid).map { identifyNamespaceData($0).bytes } ?? [UInt8](repeating: 0, count: 4096)
             return transferToHost(req, data)
-        case 0x01:
+        case .controller:
             return transferToHost(req, identifyControllerData().bytes)
-        case 0x02:
+        case .activeNamespaceList:
             guard c.nsid < 0xFFFF_FFFE else {
                 guestError("pci_nvme_err_invalid_ns", [("nsid", hex(c.nsid))])
                 return NVMeStatus.invalidNamespace.withDNR
             }
             let list = NamespaceList(namespaces.map(\.nsid).filter { $0 > c.nsid }.prefix(1024).map { $0 })
             return transferToHost(req, list.bytes)
-        case 0x03:
-            guard c.nsid != 0, c.nsid != 0xFFFF_FFFF else {
+        case .namespaceIdentificationDescriptorList:
+            guard isValidNSID(c.nsid) else {
                 guestError("pci_nvme_err_invalid_ns", [("nsid", hex(c.nsid))])
                 return NVMeStatus.invalidNamespace.withDNR
             }
-            guard let ns = namespace(c.nsid) else { return NVMeStatus.invalidField.withDNR }
-            let list = NamespaceIdentificationDescriptorList([.eui64(ns.eui64), .nguid(ns.nguid), .csi(0)])
+            guard let ns = namespace(c.nsid) else {
+                guestError("pci_nvme_err_inactive_ns", [("nsid", hex(c.nsid))])
+                return NVMeStatus.invalidField.withDNR
+            }
+            // In QEMU's order: NGUID, EUI-64, command set identifier.
+            let list = NamespaceIdentificationDescriptorList([.nguid(ns.nguid), .eui64(ns.eui64), .csi(0)])
             return transferToHost(req, list.bytes)
         default:
             guestError("pci_nvme_err_invalid_identify_cns", [("cns", hex(cns))])
@@ -58,15 +64,16 @@ extension NVMeController {
         id.acl = parameters.acl
         id.aerl = parameters.aerl
         id.frmw = 0x03                   // slot 1 read-only, 1 slot
-        id.lpa = 0x06                    // commands supported and effects, extended data
+        id.lpa = 0x07                    // per-namespace SMART, commands supported and effects, extended data
         id.elpe = parameters.elpe
         id.npss = 0
+        id.kas = UInt16(Self.keepAliveGranularityMs / 100)
         id.wctemp = 0x157
         id.cctemp = 0x175
         id.sqes = 0x66
         id.cqes = 0x44
         id.maxcmd = 0
-        id.nn = UInt32(namespaces.count)
+        id.nn = UInt32(nn)
         // Compare, Dataset Management, Write Zeroes, Save/Select, Timestamp.
         id.oncs = 0x01 | 0x04 | 0x08 | 0x10 | 0x40
         id.fuses = 0

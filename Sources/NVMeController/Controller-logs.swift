@@ -15,20 +15,33 @@ extension NVMeController {
         guard offset & 3 == 0 else { return NVMeStatus.invalidField.withDNR }
         if let mdts = parameters.maxDataTransfer, length > UInt64(mdts) { return NVMeStatus.invalidField.withDNR }
         let page: [UInt8]
-        switch lid {
-        case 0x01:
+        // Only the SMART / Health page is namespace specific; the others
+        // ignore the NSID (as QEMU).
+        switch LogPageIdentifier(lid) {
+        case .errorInformation:
             page = errorLogPage()
-            if !rae { clearEventMask(EventCode.error) }
-        case 0x02:
-            guard c.nsid == 0 || c.nsid == 0xFFFF_FFFF else { return NVMeStatus.invalidField.withDNR }
-            page = smartLog().bytes
-            if !rae { clearEventMask(EventCode.smart) }
-        case 0x03:
+            if !rae { clearEventMask(.errorStatus) }
+        case .smartHealth:
+            // §5.14.1.2: NSID FFFFFFFFh (or 0h) asks for the controller; an
+            // active NSID for that namespace (LPA bit 0); any other NSID is
+            // Invalid Namespace or Format.
+            let scope: [Namespace]
+            if c.nsid == 0 || c.nsid == Self.broadcastNSID {
+                scope = namespaces
+            } else if let ns = namespace(c.nsid) {
+                scope = [ns]
+            } else {
+                guestError("pci_nvme_err_invalid_ns", [("nsid", hex(c.nsid))])
+                return NVMeStatus.invalidNamespace.withDNR
+            }
+            page = smartLog(scope).bytes
+            if !rae { clearEventMask(.smartHealthStatus) }
+        case .firmwareSlot:
             page = FirmwareSlotLog(activeSlot: 1, revisions: [parameters.firmwareRevision]).bytes
-        case 0x04:
+        case .changedNamespaceList:
             page = NamespaceList([]).bytes
-            if !rae { clearEventMask(EventCode.notice) }
-        case 0x05:
+            if !rae { clearEventMask(.notice) }
+        case .commandsSupportedAndEffects:
             page = commandEffectsLog().bytes
         default:
             guestError("pci_nvme_err_invalid_log_page", [("cid", "\(c.cid)"), ("lid", hex(lid))])
@@ -54,11 +67,13 @@ extension NVMeController {
         return out
     }
 
-    /// SMART / Health information (Figure 196) from the engine's accounting.
-    func smartLog() -> SMARTHealthLog {
+    /// SMART / Health information (Figure 196) from the engine's accounting:
+    /// data units and command counts of the namespaces in `scope`; the rest
+    /// is the controller's.
+    func smartLog(_ scope: [Namespace]) -> SMARTHealthLog {
         var log = SMARTHealthLog()
         var bytesRead: UInt64 = 0, bytesWritten: UInt64 = 0, reads: UInt64 = 0, writes: UInt64 = 0
-        for ns in namespaces {
+        for ns in scope {
             let s = ns.accounting.snapshot()
             bytesRead += s[.read].bytes
             bytesWritten += s[.write].bytes
@@ -89,11 +104,10 @@ extension NVMeController {
         for op in Self.supportedAdminOpcodes {
             log.acs[Int(op.rawValue)] = CommandEffects(csupp: true)
         }
-        for op: NVMOpcode in [.flush, .write, .writeZeroes, .datasetManagement] {
-            log.iocs[Int(op.rawValue)] = CommandEffects(csupp: true, lbcc: true)
-        }
-        for op: NVMOpcode in [.read, .compare] {
-            log.iocs[Int(op.rawValue)] = CommandEffects(csupp: true)
+        // Commands that change logical block content carry LBCC.
+        let changesContent: Set<NVMOpcode> = [.flush, .write, .writeZeroes, .datasetManagement]
+        for op in Self.supportedIOOpcodes {
+            log.iocs[Int(op.rawValue)] = CommandEffects(csupp: true, lbcc: changesContent.contains(op))
         }
         return log
     }

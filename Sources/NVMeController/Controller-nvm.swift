@@ -9,18 +9,35 @@ import Glibc
 extension NVMeController {
     /// NVM command set dispatch (NVMe 1.4 §6). Returns a status, or nil while
     /// the request's AIOs are in flight.
+    ///
+    /// Checks in QEMU's order: an invalid NSID, then Flush (which alone
+    /// takes the broadcast NSID), then an inactive NSID, the opcode, and
+    /// the fused bits.
     func ioCommand(_ req: Request) -> NVMeStatus? {
         let c = req.cmd
-        if c.fuse != 0 {
-            guestError("pci_nvme_err_invalid_fuse", [("cid", "\(c.cid)")])
-            return NVMeStatus.invalidField.withDNR
-        }
-        if NVMOpcode(c.opcode) == .flush && c.nsid == 0xFFFF_FFFF {
-            return flushAll(req)
-        }
-        guard let ns = namespace(c.nsid) else {
+        let isFlush = NVMOpcode(c.opcode) == .flush
+        // NVMe 1.4 §6.1.5: an invalid NSID, or FFFFFFFFh for a command that
+        // does not support it, is Invalid Namespace or Format.
+        guard isValidNSID(c.nsid) || (c.nsid == Self.broadcastNSID && isFlush) else {
             guestError("pci_nvme_err_invalid_ns", [("nsid", hex(c.nsid))])
             return NVMeStatus.invalidNamespace.withDNR
+        }
+        if isFlush && c.nsid == Self.broadcastNSID {
+            return flushAll(req)
+        }
+        // An inactive NSID on an I/O command is Invalid Field in Command.
+        guard let ns = namespace(c.nsid) else {
+            guestError("pci_nvme_err_inactive_ns", [("nsid", hex(c.nsid))])
+            return NVMeStatus.invalidField.withDNR
+        }
+        guard Self.supportedIOOpcodes.contains(NVMOpcode(c.opcode)) else {
+            guestError("pci_nvme_err_invalid_opc", [("opc", hex(c.opcode))])
+            return NVMeStatus.invalidOpcode.withDNR
+        }
+        // Fused operations are not supported (FUSES = 0); QEMU leaves DNR clear.
+        if c.fuse != 0 {
+            guestError("pci_nvme_err_invalid_fuse", [("cid", "\(c.cid)")])
+            return NVMeStatus.invalidField
         }
         switch NVMOpcode(c.opcode) {
         case .read: return readWrite(req, ns, write: false)
@@ -34,6 +51,10 @@ extension NVMeController {
             return NVMeStatus.invalidOpcode.withDNR
         }
     }
+
+    /// The NVM commands this controller implements (also the Commands
+    /// Supported and Effects log's I/O half).
+    static let supportedIOOpcodes: Set<NVMOpcode> = [.flush, .write, .read, .compare, .writeZeroes, .datasetManagement]
 
     /// Common LBA-range checks; records an "invalid" accounting entry on failure.
     func checkRange(_ req: Request, _ ns: Namespace, op: AIOOperation, write: Bool, dataLength: Int?) -> NVMeStatus? {
@@ -132,6 +153,9 @@ extension NVMeController {
         let c = req.cmd
         let nr = Int(c.cdw10 & 0xFF) + 1
         let deallocate = c.cdw11 & 0x4 != 0
+        // Without AD the ranges carry only hints (IDR, IDW) that nvmefs has
+        // no use for: nothing to read or do (as QEMU).
+        guard deallocate else { return .success }
         let data: [UInt8]
         switch transferFromHost(req, length: nr * DatasetManagementRange.size) {
         case .failure(let s):
@@ -139,7 +163,6 @@ extension NVMeController {
             return s
         case .success(let d): data = d
         }
-        guard deallocate else { return .success }
         if ns.isReadOnly {
             ns.accounting.invalid(.discard)
             return NVMeStatus.namespaceWriteProtected.withDNR

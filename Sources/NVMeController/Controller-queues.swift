@@ -22,11 +22,11 @@ extension NVMeController {
         }
         if isCQ {
             guard qid < cqs.count, let cq = cqs[qid] else {
-                invalidDoorbell("pci_nvme_ub_db_wr_invalid_cq", qid: qid, value: value, info: EventCode.invalidDoorbellRegister)
+                invalidDoorbell("pci_nvme_ub_db_wr_invalid_cq", qid: qid, value: value, event: .invalidDoorbellRegister)
                 return
             }
             guard Int(value) < cq.size else {
-                invalidDoorbell("pci_nvme_ub_db_wr_invalid_cqhead", qid: qid, value: value, info: EventCode.invalidDoorbellWriteValue)
+                invalidDoorbell("pci_nvme_ub_db_wr_invalid_cqhead", qid: qid, value: value, event: .invalidDoorbellWriteValue)
                 return
             }
             cq.lastDoorbell = value
@@ -36,11 +36,11 @@ extension NVMeController {
             processSubmissionQueues()
         } else {
             guard qid < sqs.count, let sq = sqs[qid], !sq.deleted else {
-                invalidDoorbell("pci_nvme_ub_db_wr_invalid_sq", qid: qid, value: value, info: EventCode.invalidDoorbellRegister)
+                invalidDoorbell("pci_nvme_ub_db_wr_invalid_sq", qid: qid, value: value, event: .invalidDoorbellRegister)
                 return
             }
             guard Int(value) < sq.size else {
-                invalidDoorbell("pci_nvme_ub_db_wr_invalid_sqtail", qid: qid, value: value, info: EventCode.invalidDoorbellWriteValue)
+                invalidDoorbell("pci_nvme_ub_db_wr_invalid_sqtail", qid: qid, value: value, event: .invalidDoorbellWriteValue)
                 return
             }
             sq.lastDoorbell = value
@@ -51,11 +51,11 @@ extension NVMeController {
 
     /// An invalid doorbell write produces an Error asynchronous event when an
     /// AER is outstanding (NVMe 1.4 §4.1; QEMU nvme_process_db).
-    func invalidDoorbell(_ name: String, qid: Int, value: UInt32, info: UInt8) {
+    func invalidDoorbell(_ name: String, qid: Int, value: UInt32, event: AsyncEventCompletion) {
         stats.invalidDoorbellWrites += 1
         guestError(name, [("qid", "\(qid)"), ("value", "\(value)")])
         if !aerRequests.isEmpty {
-            enqueueEvent(AsyncEvent(type: EventCode.error, info: info, logPage: 0x01))
+            enqueueEvent(event)
         }
     }
 

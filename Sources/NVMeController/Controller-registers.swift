@@ -208,9 +208,9 @@ extension NVMeController {
             emit(.fatal)
         }
         let mps = Int(cc.mps)
+        // As QEMU: ASQ/ACQ 0 are ordinary addresses (host memory starts
+        // at 0 here), and IOSQES/IOCQES are checked when I/O queues are created.
         if sqs[0] != nil || cqs[0] != nil { return fail("pci_nvme_err_startfail_cq_or_sq") }
-        if asq == 0 { return fail("pci_nvme_err_startfail_nbarasq") }
-        if acq == 0 { return fail("pci_nvme_err_startfail_nbaracq") }
         if mps < Int(cap.mpsmin) { return fail("pci_nvme_err_startfail_page_too_small", [("mps", "\(mps)")]) }
         if mps > Int(cap.mpsmax) { return fail("pci_nvme_err_startfail_page_too_large", [("mps", "\(mps)")]) }
         let page = UInt64(1) << (12 + UInt64(mps))
@@ -218,8 +218,6 @@ extension NVMeController {
         if acq & (page - 1) != 0 { return fail("pci_nvme_err_startfail_acq_misaligned", [("acq", hex(acq))]) }
         if cc.css != 0 { return fail("pci_nvme_err_startfail_css", [("css", "\(cc.css)")]) }
         if cc.ams != 0 { return fail("pci_nvme_err_startfail_ams", [("ams", "\(cc.ams)")]) }
-        if cc.iocqes != 4 { return fail("pci_nvme_err_startfail_cqent_too_small", [("iocqes", "\(cc.iocqes)")]) }
-        if cc.iosqes != 6 { return fail("pci_nvme_err_startfail_sqent_too_small", [("iosqes", "\(cc.iosqes)")]) }
         if aqa.asqs == 0 { return fail("pci_nvme_err_startfail_asqent_sz_zero") }
         if aqa.acqs == 0 { return fail("pci_nvme_err_startfail_acqent_sz_zero") }
         let sqSize = Int(aqa.asqs) + 1, cqSize = Int(aqa.acqs) + 1
@@ -244,6 +242,10 @@ extension NVMeController {
     /// drained, no completion posted. CSTS.RDY clears once the drain is over.
     func controllerReset() {
         resetInProgress = true
+        // §7.3.2: registers return to their reset values except AQA, ASQ and
+        // ACQ (CSTS follows once the drain is over).
+        cc = ControllerConfiguration(raw: 0)
+        intms = 0
         for case let sq? in sqs {
             cancelOutstanding(of: sq, status: .sqDeletion)
             sq.deleted = true
@@ -258,6 +260,8 @@ extension NVMeController {
         maskedEventTypes = 0
         for i in interrupts.indices { interrupts[i].pending = false }
         features.resetVolatile()
+        keepAliveGeneration &+= 1
+        ioQueuesCreated = false
         finishResetIfDrained()
     }
 
@@ -266,6 +270,7 @@ extension NVMeController {
         resetInProgress = false
         csts.rdy = false
         csts.cfs = false
+        csts.shst = 0
         doorbellValues = Array(repeating: 0, count: doorbellValues.count)
         traceEvent("pci_nvme_ctrl_reset_done")
         emit(.resetComplete)

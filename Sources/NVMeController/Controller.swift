@@ -68,12 +68,18 @@ public final class NVMeController: @unchecked Sendable {
     var interruptHandlers: [Int: @Sendable (Int) -> Void] = [:]
     var stateHandlers: [@Sendable (ControllerEvent) -> Void] = []
 
+    /// An I/O CQ was created since the last reset (Set Features Number of
+    /// Queues is then a Command Sequence Error, §5.21.1.7).
+    var ioQueuesCreated = false
+    /// Bumped whenever the Keep Alive Timer restarts, so stale timers do nothing.
+    var keepAliveGeneration: UInt64 = 0
+
     // MARK: features, logs, events
     var features = FeatureValues()
     var errorLog: [ErrorLogRecord] = []
     var errorCount: UInt64 = 0
     var aerRequests: [Request] = []
-    var pendingEvents: [AsyncEvent] = []
+    var pendingEvents: [AsyncEventCompletion] = []
     /// Event types masked until the host reads the matching log page (bit = type).
     var maskedEventTypes: UInt8 = 0
     var stats = ControllerStats()
@@ -243,10 +249,24 @@ public final class NVMeController: @unchecked Sendable {
 
     public var namespaceCount: Int { namespaces.count }
 
+    /// The attached namespace with this NSID (nil for an inactive or invalid one).
     public func namespace(_ nsid: UInt32) -> Namespace? {
         guard nsid >= 1, Int(nsid) <= namespaces.count else { return nil }
         return namespaces[Int(nsid) - 1]
     }
+
+    /// NVMe 1.4 §6.1.5 (NSID types): a valid NSID is 1...NN; it is active
+    /// when a namespace is attached, inactive otherwise. 0 and NSIDs above
+    /// NN other than FFFFFFFFh are invalid.
+    func isValidNSID(_ nsid: UInt32) -> Bool {
+        nsid != 0 && UInt64(nsid) <= UInt64(nn)
+    }
+
+    /// Identify Controller NN: the configured maximum, never below the
+    /// namespaces actually attached.
+    var nn: Int { max(parameters.maxNamespaces, namespaces.count) }
+
+    static let broadcastNSID: UInt32 = 0xFFFF_FFFF
 
     /// Waits for every backend to finish its I/O and syncs the images (clean unmount).
     public func drainAndSync() {

@@ -27,6 +27,10 @@ struct FeatureValues: Sendable {
     var timestampMilliseconds: UInt64 = 0
     var timestampSetAt: UInt64 = 0
     var timestampOrigin: UInt8 = 0
+    /// Keep Alive Timer (0Fh): KATO in milliseconds; 0 = disabled.
+    var keepAliveTimeout: UInt32 = 0
+    /// Host Behavior Support (16h): byte 0 ACRE; bytes 511:1 reserved.
+    var advancedCommandRetry: UInt8 = 0
 
     /// Commands fetched from one SQ per arbitration round (2^AB; AB = 7: no limit).
     var arbitrationBurst: Int {
@@ -42,38 +46,33 @@ struct FeatureValues: Sendable {
     }
 }
 
-/// Feature identifiers with their capabilities (Get Features SEL = 3: bit 0
-/// saveable, bit 1 namespace specific, bit 2 changeable).
-enum FeatureID {
-    static let arbitration: UInt8 = 0x01
-    static let powerManagement: UInt8 = 0x02
-    static let temperatureThreshold: UInt8 = 0x04
-    static let errorRecovery: UInt8 = 0x05
-    static let volatileWriteCache: UInt8 = 0x06
-    static let numberOfQueues: UInt8 = 0x07
-    static let interruptCoalescing: UInt8 = 0x08
-    static let interruptVectorConfiguration: UInt8 = 0x09
-    static let writeAtomicityNormal: UInt8 = 0x0A
-    static let asyncEventConfiguration: UInt8 = 0x0B
-    static let timestamp: UInt8 = 0x0E
+/// What Get Features with SEL = 3 reports for a feature (NVMe 1.4 §5.15,
+/// Figure 272): bit 0 saveable, bit 1 namespace specific, bit 2 changeable.
+struct FeatureCapabilities: OptionSet, Sendable {
+    let rawValue: UInt32
+    static let saveable = FeatureCapabilities(rawValue: 1 << 0)
+    static let namespaceSpecific = FeatureCapabilities(rawValue: 1 << 1)
+    static let changeable = FeatureCapabilities(rawValue: 1 << 2)
+}
 
-    static let changeable: UInt32 = 1 << 2
-    static let namespaceSpecific: UInt32 = 1 << 1
-
-    /// Supported features and their capabilities. Unlike QEMU, Arbitration,
-    /// Power Management and the interrupt features are changeable: nvmefs
-    /// honours the arbitration burst and interrupt coalescing (SPEC §4).
-    static let capabilities: [UInt8: UInt32] = [
-        arbitration: changeable,
-        powerManagement: changeable,
-        temperatureThreshold: changeable,
-        errorRecovery: changeable | namespaceSpecific,
-        volatileWriteCache: changeable,
-        numberOfQueues: changeable,
-        interruptCoalescing: changeable,
-        interruptVectorConfiguration: changeable,
-        writeAtomicityNormal: changeable,
-        asyncEventConfiguration: changeable,
-        timestamp: changeable,
+extension FeatureIdentifier {
+    /// The features this controller supports, with their capabilities. Unlike
+    /// QEMU, Arbitration, Power Management and the interrupt features are
+    /// changeable: nvmefs honours the arbitration burst and interrupt
+    /// coalescing (docs/CONFORMANCE.md).
+    static let supported: [FeatureIdentifier: FeatureCapabilities] = [
+        .arbitration: .changeable,
+        .powerManagement: .changeable,
+        .temperatureThreshold: .changeable,
+        .errorRecovery: [.changeable, .namespaceSpecific],
+        .volatileWriteCache: .changeable,
+        .numberOfQueues: .changeable,
+        .interruptCoalescing: .changeable,
+        .interruptVectorConfiguration: .changeable,
+        .writeAtomicityNormal: .changeable,
+        .asyncEventConfiguration: .changeable,
+        .timestamp: .changeable,
+        .keepAliveTimer: .changeable,
+        .hostBehaviorSupport: .changeable,
     ]
 }

@@ -15,6 +15,9 @@ public struct ControllerParameters: Sendable {
     public var aerl: UInt8 = 3
     /// Events kept while no AER is outstanding (QEMU aer_max_queued default 64).
     public var aerMaxQueued: Int = 64
+    /// Number of Namespaces (Identify NN): NSIDs 1...NN are valid, those
+    /// without an attached namespace are inactive (QEMU: 256).
+    public var maxNamespaces: Int = 256
     /// Abort Command Limit, 0's based (QEMU: 3).
     public var acl: UInt8 = 3
     /// Error log page entries, 0's based (ELPE).

@@ -108,7 +108,9 @@ struct IOTests {
         h.bringUp()
         #expect(h.run(TestHost.read(slba: 2047, nlb: 2, prp1: buf), qid: 1).status == NVMeStatus.lbaOutOfRange.withDNR)
         #expect(h.run(TestHost.read(slba: UInt64.max, nlb: 2, prp1: buf), qid: 1).status == NVMeStatus.lbaOutOfRange.withDNR)
-        #expect(h.run(TestHost.read(nsid: 3, slba: 0, nlb: 1, prp1: buf), qid: 1).status == NVMeStatus.invalidNamespace.withDNR)
+        // NSID 3 is valid (NN = 256) but inactive: Invalid Field; above NN: Invalid Namespace.
+        #expect(h.run(TestHost.read(nsid: 3, slba: 0, nlb: 1, prp1: buf), qid: 1).status == NVMeStatus.invalidField.withDNR)
+        #expect(h.run(TestHost.read(nsid: 257, slba: 0, nlb: 1, prp1: buf), qid: 1).status == NVMeStatus.invalidNamespace.withDNR)
         #expect(h.run(TestHost.read(nsid: 0, slba: 0, nlb: 1, prp1: buf), qid: 1).status == NVMeStatus.invalidNamespace.withDNR)
         #expect(h.run(SubmissionQueueEntry(opcode: 0x7E, nsid: 1), qid: 1).status == NVMeStatus.invalidOpcode.withDNR)
         #expect(h.run(TestHost.read(slba: 0, nlb: 17, prp1: buf, prp2: buf + 0x1000), qid: 1).status == NVMeStatus.invalidField.withDNR)
