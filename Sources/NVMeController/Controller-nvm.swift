@@ -95,17 +95,16 @@ extension NVMeController {
             return status
         case .success(let v): iov = v
         }
-        req.namespace = ns
-        req.accountingCookie = ns.accounting.start(op, bytes: UInt64(length))
+        req.accounting.append((ns, ns.accounting.start(op, bytes: UInt64(length))))
         submitSplit(req, ns, op: op, offset: c.slba << UInt64(ns.lbads), iov: iov)
         return nil
     }
 
+    /// One flush AIO per target namespace, each accounted on its namespace.
     func flush(_ req: Request, _ targets: [Namespace]) -> NVMeStatus? {
-        guard let first = targets.first else { return .success }
-        req.namespace = first
-        req.accountingCookie = first.accounting.start(.flush, bytes: 0)
+        guard !targets.isEmpty else { return .success }
         for ns in targets {
+            req.accounting.append((ns, ns.accounting.start(.flush, bytes: 0)))
             submitAIO(req, ns, AIO(operation: .flush, offset: 0, length: 0))
         }
         return nil
@@ -120,8 +119,7 @@ extension NVMeController {
         let c = req.cmd
         if let bad = checkRange(req, ns, op: .writeZeroes, write: true, dataLength: nil) { return bad }
         let length = (UInt64(c.nlb) + 1) << UInt64(ns.lbads)
-        req.namespace = ns
-        req.accountingCookie = ns.accounting.start(.writeZeroes, bytes: length)
+        req.accounting.append((ns, ns.accounting.start(.writeZeroes, bytes: length)))
         submitAIO(req, ns, AIO(operation: .writeZeroes, offset: c.slba << UInt64(ns.lbads), length: length))
         return nil
     }
@@ -157,8 +155,7 @@ extension NVMeController {
             ranges.append((r.slba << UInt64(ns.lbads), nlb << UInt64(ns.lbads)))
         }
         if ranges.isEmpty { return .success }
-        req.namespace = ns
-        req.accountingCookie = ns.accounting.start(.discard, bytes: ranges.reduce(0) { $0 + $1.1 })
+        req.accounting.append((ns, ns.accounting.start(.discard, bytes: ranges.reduce(0) { $0 + $1.1 })))
         for (offset, length) in ranges {
             submitAIO(req, ns, AIO(operation: .discard, offset: offset, length: length))
         }
@@ -180,8 +177,7 @@ extension NVMeController {
         }
         let bounce = UnsafeMutableRawBufferPointer.allocate(byteCount: length, alignment: 4096)
         req.bounce = bounce
-        req.namespace = ns
-        req.accountingCookie = ns.accounting.start(.read, bytes: UInt64(length))
+        req.accounting.append((ns, ns.accounting.start(.read, bytes: UInt64(length))))
         req.continuation = { req in
             guard let media = req.bounce else { return NVMeStatus.internalError }
             let host = UnsafeMutableRawBufferPointer.allocate(byteCount: media.count, alignment: 16)
