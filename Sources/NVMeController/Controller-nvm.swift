@@ -57,6 +57,18 @@ extension NVMeController {
         return nil
     }
 
+    /// Pins the host memory regions of `iov` for the request's AIOs (called
+    /// in the critical section that mapped it). False if a region vanished
+    /// since the mapping: nothing was transferred.
+    func pinData(_ req: Request, _ iov: [IOVector]) -> Bool {
+        guard let pin = space.pin(iov) else {
+            guestError("pci_nvme_err_addr_unmapped", [("cid", "\(req.cid)")])
+            return false
+        }
+        req.pin = pin
+        return true
+    }
+
     /// Issues one AIO per `maxBackendTransfer` bytes of the scatter-gather list.
     func submitSplit(_ req: Request, _ ns: Namespace, op: AIOOperation, offset: UInt64, iov: [IOVector]) {
         let chunk = parameters.maxBackendTransfer
@@ -94,6 +106,10 @@ extension NVMeController {
             ns.accounting.invalid(op)
             return status
         case .success(let v): iov = v
+        }
+        guard pinData(req, iov) else {
+            ns.accounting.invalid(op)
+            return NVMeStatus.dataTransferError
         }
         req.accounting.append((ns, ns.accounting.start(op, bytes: UInt64(length))))
         submitSplit(req, ns, op: op, offset: c.slba << UInt64(ns.lbads), iov: iov)
@@ -174,6 +190,10 @@ extension NVMeController {
             ns.accounting.invalid(.read)
             return status
         case .success(let v): hostData = v
+        }
+        guard pinData(req, hostData) else {
+            ns.accounting.invalid(.read)
+            return NVMeStatus.dataTransferError
         }
         let bounce = UnsafeMutableRawBufferPointer.allocate(byteCount: length, alignment: 4096)
         req.bounce = bounce

@@ -174,6 +174,16 @@ extension NVMeController {
         postCompletions(cq)
     }
 
+    /// Frees the request's bounce buffer and unpins its host memory: no AIO
+    /// of it runs any more.
+    func releaseMemory(_ req: Request) {
+        req.releaseBounce()
+        if let pin = req.pin {
+            req.pin = nil
+            space.unpin(pin)
+        }
+    }
+
     /// Ends the block accounting the command started, on every namespace it touched.
     func closeAccounting(_ req: Request, success: Bool) {
         for (ns, cookie) in req.accounting {
@@ -185,7 +195,7 @@ extension NVMeController {
     /// Returns a request to its SQ's free list; drives pending SQ deletions and resets.
     func release(_ req: Request) {
         let sq = req.sq
-        req.releaseBounce()
+        releaseMemory(req)
         sq.unmarkOutstanding(req)
         if !sq.deleted { sq.free.append(req) }
         if sq.deleted {
@@ -286,7 +296,7 @@ extension NVMeController {
             if req.aios.isEmpty {
                 // Parked (AER, a Delete SQ waiting for another queue) or already
                 // completed: nothing runs for it any more.
-                req.releaseBounce()
+                releaseMemory(req)
                 sq.unmarkOutstanding(req)
                 if !sq.deleted { sq.free.append(req) }
             } else {

@@ -127,6 +127,9 @@ public final class NVMeController: @unchecked Sendable {
         doorbellValues = Array(repeating: 0, count: 2 * n)
         interrupts = Array(repeating: InterruptVectorState(), count: parameters.interruptVectors)
         features.numberOfQueues = UInt32(parameters.maxIOQueuePairs - 1) | UInt32(parameters.maxIOQueuePairs - 1) << 16
+        // Pointers the controller looks up are used within one critical
+        // section: a region removal waits for the one in progress.
+        space.addRemovalBarrier { [weak self] in self?.lock.withLock { _ in } }
     }
 
     deinit {

@@ -1,4 +1,5 @@
 import BlockIO
+import HostMemory
 import Synchronization
 import NVMeSpec
 
@@ -24,6 +25,9 @@ final class Request: @unchecked Sendable {
     /// Runs once every AIO has finished (multi-stage commands such as Compare);
     /// returns the final status or nil when it issued more AIOs.
     var continuation: ((Request) -> NVMeStatus?)?
+    /// The host memory regions its AIOs' buffers lie in, pinned until the
+    /// request is released (no region removal completes while an AIO runs).
+    var pin: DMAPin?
     /// Scratch buffer owned by the request (Compare data, DSM ranges).
     var bounce: UnsafeMutableRawBufferPointer?
     /// Status when the request completes with no AIO error.

@@ -93,8 +93,13 @@ extension BuiltinHost {
         var buffer: UnsafeMutableRawBufferPointer?
         var region: RegionInfo?
         defer {
-            if let region { controller.space.unmap(region.id) }
-            buffer?.deallocate()
+            // The buffer is freed once no backend I/O of a given-up command can reach it.
+            let b = buffer.map { UnsafeSendableBuffer($0) }
+            if let region, let release = controller.space.unmapWhenIdle(region.id) {
+                release.notify { b?.buffer.deallocate() }
+            } else {
+                b?.buffer.deallocate()
+            }
         }
         if length > 0 {
             let size = (length + Self.page - 1) / Self.page * Self.page
@@ -129,4 +134,10 @@ extension BuiltinHost {
         if dataIn > 0, let b = buffer { data = Array(b.prefix(dataIn)) }
         return (cqe, data)
     }
+}
+
+/// A buffer handed to the closure that frees it.
+struct UnsafeSendableBuffer: @unchecked Sendable {
+    let buffer: UnsafeMutableRawBufferPointer
+    init(_ buffer: UnsafeMutableRawBufferPointer) { self.buffer = buffer }
 }
