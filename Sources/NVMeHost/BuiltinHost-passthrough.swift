@@ -83,6 +83,12 @@ extension BuiltinHost {
         guard length <= limit else {
             return (synthetic(NVMeStatus.invalidField.withDNR, qid: isAdmin ? 0 : 1), [])
         }
+        // Asynchronous Event Requests are the host's own (see `events`): one
+        // from outside would wait for an event with no one to read its log page.
+        if isAdmin, command.opcode == AdminOpcode.asyncEventRequest.rawValue {
+            logger.notice("built-in host: passthrough Asynchronous Event Request refused (the host owns AERs)")
+            return (synthetic(NVMeStatus.invalidField.withDNR, qid: 0), [])
+        }
         // Deleting the host's own I/O queues would strand its commands: refused.
         if isAdmin, command.opcode == AdminOpcode.deleteIOSQ.rawValue || command.opcode == AdminOpcode.deleteIOCQ.rawValue,
            ownedQueueIDs.contains(UInt16(truncatingIfNeeded: command.cdw10)) {

@@ -105,6 +105,12 @@ public final class BuiltinHost: @unchecked Sendable {
     let rangeLock = RangeLock()
     let roundRobin = Atomic<Int>(0)
 
+    // MARK: asynchronous events (BuiltinHost-events.swift)
+    let eventLock = ConditionLock()
+    var eventList: [HostEvent] = []   // eventLock
+    /// The host's own AER in flight on the admin queue (not waited for at shutdown).
+    let aerOutstanding = OutstandingCounter()
+
     /// A page-aligned address no region ever holds: PRP entries the host
     /// leaves unused point here, so a controller transfer longer than the
     /// buffer fails with Data Transfer Error instead of touching other memory.
@@ -191,11 +197,18 @@ public final class BuiltinHost: @unchecked Sendable {
             throw error
         }
         setState(.live)
+        startEventThread()
     }
 
     deinit {
         // Without shutdown(): stop the controller from using the region first.
-        if state != .shutDown { disableController() }
+        if state != .shutDown {
+            setState(.shutDown)
+            disableController()
+            // The event thread's AER ends here (it holds no reference to the host while waiting).
+            admin.stopAccepting()
+            admin.abortOutstandingAndReset(retryable: false)
+        }
         detach()
     }
 

@@ -107,3 +107,45 @@ struct BufferLifetimeTests {
         #expect(done.wait(timeout: .now() + 30) == .success)
     }
 }
+
+@Suite("Asynchronous events")
+struct HostEventTests {
+    func waitFor(_ condition: () -> Bool) -> Bool {
+        let end = Date().addingTimeInterval(30)   // hang guard
+        while !condition() && Date() < end { usleep(1000) }
+        return condition()
+    }
+
+    /// An invalid doorbell write on a user queue is an Error event (NVMe 1.4
+    /// §4.1, §5.2): the host's own AER reports it, the host records it, reads
+    /// the Error Information log with RAE = 0 and re-arms — so the next one is
+    /// reported too.
+    @Test func invalidDoorbellWritesBecomeRecordedEventsAndAERsAreRearmed() throws {
+        let rig = try Rig([(TestBackend(size: 1 << 20), 9)])
+        #expect(rig.host.events.isEmpty)
+        #expect(waitFor { rig.host.eventRequestOutstanding })
+        // SQ 7 does not exist: invalid doorbell register.
+        rig.controller.mmioWrite(offset: 0x1000 + 7 * 8, value: 1, size: 4)
+        #expect(waitFor { rig.host.events.count == 1 })
+        let first = try #require(rig.host.events.first)
+        #expect(first.completion == .invalidDoorbellRegister)
+        #expect(first.line.contains("type=Error") && first.line.contains("log-page=0x01"))
+        // Again: only seen if the AER was re-armed and the type unmasked by the log read.
+        #expect(waitFor { rig.host.eventRequestOutstanding })
+        rig.controller.mmioWrite(offset: 0x1000 + 7 * 8, value: 2, size: 4)
+        #expect(waitFor { rig.host.events.count == 2 })
+        // And after a recovery the host re-arms as well.
+        rig.controller.mmioWrite(offset: 0x14, value: 0, size: 4)
+        #expect(waitFor { rig.host.state == .live && rig.host.recoveryCount >= 1 && rig.host.eventRequestOutstanding })
+        rig.controller.mmioWrite(offset: 0x1000 + 7 * 8, value: 3, size: 4)
+        #expect(waitFor { rig.host.events.count == 3 })
+    }
+
+    /// AERs are the host's: a passthrough one is refused at once.
+    @Test func passthroughAERIsRefused() throws {
+        let rig = try Rig([(TestBackend(size: 1 << 20), 9)])
+        let (cqe, _) = rig.host.adminCommand(SubmissionQueueEntry(opcode: AdminOpcode.asyncEventRequest.rawValue))
+        #expect(cqe.status == NVMeStatus.invalidField.withDNR)
+        #expect(errnoForStatus(cqe.status) == EINVAL)
+    }
+}
