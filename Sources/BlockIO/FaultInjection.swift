@@ -89,7 +89,9 @@ public final class FaultInjector: Sendable {
 public final class FaultInjectingBackend: BlockBackend, @unchecked Sendable {
     public let inner: any BlockBackend
     public let injector: FaultInjector
-    /// Delayed operations not yet handed to `inner`, by ticket (high bit set).
+    /// Delayed operations not yet handed to `inner`, by ticket. The injector's
+    /// own tickets (delayed and failed operations) have the high bit set and
+    /// come from one counter, so each names one operation.
     private let delayed = Mutex<(items: [UInt64: @Sendable (Int32) -> Void], next: UInt64)>(([:], 1 << 63))
     private let queue = DispatchQueue(label: "nvmefs.faults", attributes: .concurrent)
 
@@ -107,8 +109,13 @@ public final class FaultInjectingBackend: BlockBackend, @unchecked Sendable {
         switch action {
         case .fail(let errno):
             // Completed off the caller's thread, like a real failed I/O.
+            // Not cancellable: `cancel` finds no delayed item for its ticket.
+            let ticket = delayed.withLock { d -> UInt64 in
+                defer { d.next += 1 }
+                return d.next
+            }
             queue.async { completion(errno) }
-            return AIOTicket(raw: UInt64.max - 1)
+            return AIOTicket(raw: ticket)
         case .delay(let ms):
             let ticket = delayed.withLock { d -> UInt64 in
                 let t = d.next
@@ -125,7 +132,7 @@ public final class FaultInjectingBackend: BlockBackend, @unchecked Sendable {
     }
 
     public func cancel(_ ticket: AIOTicket) -> Bool {
-        if ticket.raw & (1 << 63) != 0 && ticket.raw != UInt64.max - 1 {
+        if ticket.raw & (1 << 63) != 0 {
             guard let done = delayed.withLock({ $0.items.removeValue(forKey: ticket.raw) }) else { return false }
             queue.async { done(ECANCELED) }
             return true

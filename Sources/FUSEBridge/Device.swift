@@ -137,6 +137,7 @@ enum DeviceFiles {
             nodes.append(HostFiles.identify(d))
             nodes.append(HostFiles.log(d))
             nodes.append(HostFiles.cmd(d))
+            nodes.append(HostFiles.events(d))
         }
         nodes.append(InspectFiles.interrupts(d))
         nodes.append(InspectFiles.stats(d))

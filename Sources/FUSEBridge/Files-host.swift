@@ -36,6 +36,15 @@ enum HostFiles {
                           })
     }
 
+    /// `events`: the asynchronous events the built-in host received through
+    /// its own Asynchronous Event Requests, one line each, oldest first.
+    static func events(_ d: DeviceContext) -> Node {
+        let host = d.host!
+        return .file("events", about: "asynchronous events the built-in host received (its own AERs), one per line: "
+                        + "time type=NAME info=NAME log-page=0xNN (NAME)",
+                     GeneratedFile(mode: 0o444, text: { host.events.map { $0.line + "\n" }.joined() }))
+    }
+
     static func cmd(_ d: DeviceContext) -> Node {
         .file("cmd", about: "command transaction per open handle: write \"admin|io opcode=N [nsid= cdw10..15= "
                 + "slba= nlb= data-in=BYTES data-out=HEX]\", read \"status NAME (0xVALUE) dw0 .. dw1 ..\" + xxd of data-in",
@@ -202,11 +211,18 @@ struct CommandFile: FileHandler {
             }
             let line = Text.trim(Substring(text))
             if line.isEmpty || line.hasPrefix("#") { continue }
+            let command: PassthroughCommand
             do {
-                commands.append(try PassthroughCommand.parse(line, maxTransfer: max(4096, host.maxTransfer)))
+                command = try PassthroughCommand.parse(line, maxTransfer: max(4096, host.maxTransfer))
             } catch {
                 throw device.refuse("cmd", .invalid, error.description)
             }
+            // The built-in host keeps its own AERs outstanding (see `events`);
+            // one written here would wait for an event nobody acknowledges.
+            if command.admin && command.sqe.opcode == AdminOpcode.asyncEventRequest.rawValue {
+                throw device.refuse("cmd", .invalid, "Asynchronous Event Requests belong to the built-in host; read 'events'")
+            }
+            commands.append(command)
         }
         guard !commands.isEmpty else { return }
         var response = ""

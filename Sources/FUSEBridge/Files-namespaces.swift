@@ -84,7 +84,7 @@ struct DataFile: FileHandler {
 
     func read(_ request: ReadRequest) {
         guard request.offset < capacity, request.size > 0 else { request.reply([]); return }
-        switch host.read(nsid: nsid, offset: request.offset, into: request.buffer) {
+        switch host.read(nsid: nsid, offset: request.offset, into: request.buffer, parking: { request.parkBuffer() }) {
         case .success(let n): request.reply(bufferCount: n)
         case .failure(let e): request.fail(FileError(e.errno))
         }

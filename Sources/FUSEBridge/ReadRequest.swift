@@ -67,6 +67,18 @@ public final class ReadRequest: @unchecked Sendable {
         return UnsafeMutableRawBufferPointer(start: UnsafeMutableRawPointer(bitPattern: address), count: self.size)
     }
 
+    /// Takes the reply buffer away from the request (it can no longer reply
+    /// with it): it returns to the pool only when the returned closure is
+    /// called — by the built-in host, once no backend I/O can write into it.
+    public func parkBuffer() -> @Sendable () -> Void {
+        let address = state.withLock { s -> UInt in
+            defer { s.buffer = 0 }
+            return s.buffer
+        }
+        let pool = fileSystem.replyBuffers, size = max(size, 1)
+        return { if let p = UnsafeMutableRawPointer(bitPattern: address) { pool.release(p, size: size) } }
+    }
+
     /// Answers with `bytes` (at most `size` of them are sent).
     public func reply(_ bytes: UnsafeRawBufferPointer) {
         finish { fuse_reply_buf(request, bytes.baseAddress?.assumingMemoryBound(to: CChar.self), min(bytes.count, size)) }

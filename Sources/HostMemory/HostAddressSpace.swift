@@ -7,6 +7,7 @@ import Darwin
 #endif
 import BlockIO
 import NVMeSpec
+import Synchronization  // Atomic
 
 /// Identifies one mapped region for `unmap`.
 public struct RegionID: Hashable, Sendable, CustomStringConvertible {
@@ -72,6 +73,8 @@ struct Region {
     var id: RegionID
     var name: String
     var kind: RegionKind
+    /// Long-lived DMA users (AIOs in flight) of this region.
+    var users: RegionUsers
 
     var info: RegionInfo {
         RegionInfo(id: id, base: base, length: Int(end - base), name: name, kind: kind)
@@ -93,6 +96,8 @@ public final class HostAddressSpace: @unchecked Sendable {
     /// threads under the read lock are plain loads.
     private let table: UnsafeMutablePointer<[Region]>
     private var nextID: UInt64 = 1 // guarded by the write lock
+    private let barrierLock = ConditionLock()
+    private var barriers: [@Sendable () -> Void] = []  // barrierLock
 
     /// Where bit bucket data (SGL, controller → host) lands; never read.
     let discard: UnsafeMutableRawPointer
@@ -164,7 +169,8 @@ public final class HostAddressSpace: @unchecked Sendable {
             }
             let id = RegionID(raw: nextID)
             nextID += 1
-            regions.insert(Region(base: base, end: end, pointer: pointer, id: id, name: name, kind: kind),
+            regions.insert(Region(base: base, end: end, pointer: pointer, id: id, name: name, kind: kind,
+                                  users: RegionUsers()),
                            at: index)
             return id
         }
@@ -193,7 +199,7 @@ public final class HostAddressSpace: @unchecked Sendable {
                     let id = RegionID(raw: nextID)
                     nextID += 1
                     let region = Region(base: candidateBase, end: end, pointer: pointer, id: id, name: name,
-                                        kind: kind)
+                                        kind: kind, users: RegionUsers())
                     regions.insert(region, at: index)
                     return region.info
                 }
@@ -202,12 +208,66 @@ public final class HostAddressSpace: @unchecked Sendable {
         }
     }
 
-    /// Removes a region; unknown ids are ignored.
+    /// Removes a region and waits until no DMA user can touch its memory any
+    /// more (see `unmapWhenIdle`); unknown ids are ignored.
     public func unmap(_ id: RegionID) {
-        withWriteLock { (regions: inout [Region]) in
-            if let i = regions.firstIndex(where: { $0.id == id }) { regions.remove(at: i) }
+        unmapWhenIdle(id)?.wait()
+    }
+
+    /// Removes a region from lookups at once. Returns nil when its memory may
+    /// be reused now, else the release to wait for (or be notified of): AIOs
+    /// still in flight pinned the region (`pin`).
+    ///
+    /// Why this cannot race with a DMA user:
+    /// - Short-lived users (the controller reading an entry or a PRP list,
+    ///   writing a CQE) look a pointer up and use it within one critical
+    ///   section of the controller. After removing the region this runs every
+    ///   removal barrier (the controller registers one that takes and drops
+    ///   its lock), so any user that found the region before its removal has
+    ///   finished; later lookups cannot find it.
+    /// - Long-lived users (backend AIOs) pin the regions of their buffers in
+    ///   the same critical section that mapped them, under the table's read
+    ///   lock; removal takes the write lock, so a pin either sees the region
+    ///   (and the removal then sees the pin) or fails without touching memory.
+    @discardableResult
+    public func unmapWhenIdle(_ id: RegionID) -> RegionRelease? {
+        let users: RegionUsers? = withWriteLock { (regions: inout [Region]) -> RegionUsers? in
+            guard let i = regions.firstIndex(where: { $0.id == id }) else { return nil }
+            return regions.remove(at: i).users
+        }
+        guard let users else { return nil }
+        for barrier in barrierLock.withLock({ barriers }) { barrier() }
+        return users.retire()
+    }
+
+    /// Registers a closure that returns once every critical section that may
+    /// be using a pointer looked up before it was called has ended (the
+    /// controller: take and drop its lock). Never call `unmap` inside one.
+    public func addRemovalBarrier(_ barrier: @escaping @Sendable () -> Void) {
+        barrierLock.withLock { barriers.append(barrier) }
+    }
+
+    /// Pins the regions holding the memory of `iov` for an AIO: a removal of
+    /// any of them is not complete until `unpin`. Nil (nothing pinned) if a
+    /// piece lies in no mapped region: its region was removed meanwhile.
+    public func pin(_ iov: [IOVector]) -> DMAPin? {
+        withLookup { lookup -> DMAPin? in
+            var pin = DMAPin()
+            for v in iov where v.length > 0 {
+                if pin.lastContains(v) { continue }
+                guard let r = lookup.regions.first(where: { $0.contains(v) }) else {
+                    pin.release()
+                    return nil
+                }
+                r.users.enter()
+                pin.add(r)
+            }
+            return pin
         }
     }
+
+    /// Ends the pins of `pin` (the AIOs using its memory have finished).
+    public func unpin(_ pin: DMAPin) { pin.release() }
 
     // MARK: Lookup and access
 
@@ -293,6 +353,106 @@ public final class HostAddressSpace: @unchecked Sendable {
         if rem == 0 { return value }
         let (r, overflow) = value.addingReportingOverflow(alignment - rem)
         return overflow ? nil : r
+    }
+}
+
+extension Region {
+    /// True if `v`'s memory lies inside this region's memory.
+    @inline(__always) func contains(_ v: IOVector) -> Bool {
+        let start = UInt(bitPattern: pointer), p = UInt(bitPattern: v.base)
+        return p >= start && p - start <= UInt(end - base) && UInt(v.length) <= UInt(end - base) - (p - start)
+    }
+}
+
+/// The regions an AIO's buffers lie in, pinned until `HostAddressSpace.unpin`.
+public struct DMAPin: Sendable {
+    fileprivate var regions: [(users: RegionUsers, start: UInt, length: UInt)] = []
+    fileprivate func lastContains(_ v: IOVector) -> Bool {
+        guard let last = regions.last else { return false }
+        let p = UInt(bitPattern: v.base)
+        return p >= last.start && p - last.start <= last.length && UInt(v.length) <= last.length - (p - last.start)
+    }
+
+    fileprivate mutating func add(_ r: Region) {
+        regions.append((r.users, UInt(bitPattern: r.pointer), UInt(r.end - r.base)))
+    }
+
+    fileprivate func release() {
+        for r in regions { r.users.leave() }
+    }
+
+    /// How many regions are pinned.
+    public var count: Int { regions.count }
+}
+
+/// Counts the long-lived DMA users of one region and releases its memory
+/// to the owner once the region is removed and the count is zero.
+@usableFromInline
+final class RegionUsers: @unchecked Sendable {
+    private let count = Atomic<Int>(0)
+    private let lock = ConditionLock()
+    /// Set when the region is removed (guarded by `lock`).
+    private var pending: RegionRelease?
+    private let retired = Atomic<Bool>(false)
+
+    func enter() { count.wrappingAdd(1, ordering: .sequentiallyConsistent) }
+
+    func leave() {
+        if count.wrappingSubtract(1, ordering: .sequentiallyConsistent).newValue == 0,
+           retired.load(ordering: .sequentiallyConsistent) {
+            lock.withLock { pending }?.fire()
+        }
+    }
+
+    /// The region left the table: nil if no user holds it, else its release.
+    func retire() -> RegionRelease? {
+        let release = RegionRelease()
+        lock.withLock { pending = release }
+        retired.store(true, ordering: .sequentiallyConsistent)
+        if count.load(ordering: .sequentiallyConsistent) == 0 {
+            release.fire()
+            return nil
+        }
+        return release
+    }
+}
+
+/// A removed region whose memory an AIO may still use. The owner reuses the
+/// memory only after `wait()` returns or in the closure given to `notify`.
+public final class RegionRelease: @unchecked Sendable {
+    private let lock = ConditionLock()
+    private var done = false
+    private var waiters: [@Sendable () -> Void] = []
+
+    /// True once no DMA user is left.
+    public var isIdle: Bool { lock.withLock { done } }
+
+    /// Blocks until no DMA user is left.
+    public func wait() {
+        lock.lock()
+        while !done { lock.wait() }
+        lock.unlock()
+    }
+
+    /// Runs `body` (on the thread that ends the last use, or now) once no DMA user is left.
+    public func notify(_ body: @escaping @Sendable () -> Void) {
+        let now: Bool = lock.withLock {
+            if done { return true }
+            waiters.append(body)
+            return false
+        }
+        if now { body() }
+    }
+
+    fileprivate func fire() {
+        let run: [@Sendable () -> Void] = lock.withLock {
+            if done { return [] }
+            done = true
+            lock.broadcast()
+            defer { waiters = [] }
+            return waiters
+        }
+        for body in run { body() }
     }
 }
 

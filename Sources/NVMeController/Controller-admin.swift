@@ -197,7 +197,7 @@ extension NVMeController {
             if target.isAER {
                 aerRequests.removeAll { $0 === target }
                 finish(target, status: .abortRequested)
-            } else if target.namespace != nil && !target.aios.isEmpty {
+            } else if !target.aios.isEmpty {
                 cancel(target, status: .abortRequested)
             } else {
                 return .success  // already completing: not aborted

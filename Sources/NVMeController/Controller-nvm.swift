@@ -78,6 +78,18 @@ extension NVMeController {
         return nil
     }
 
+    /// Pins the host memory regions of `iov` for the request's AIOs (called
+    /// in the critical section that mapped it). False if a region vanished
+    /// since the mapping: nothing was transferred.
+    func pinData(_ req: Request, _ iov: [IOVector]) -> Bool {
+        guard let pin = space.pin(iov) else {
+            guestError("pci_nvme_err_addr_unmapped", [("cid", "\(req.cid)")])
+            return false
+        }
+        req.pin = pin
+        return true
+    }
+
     /// Issues one AIO per `maxBackendTransfer` bytes of the scatter-gather list.
     func submitSplit(_ req: Request, _ ns: Namespace, op: AIOOperation, offset: UInt64, iov: [IOVector]) {
         let chunk = parameters.maxBackendTransfer
@@ -116,17 +128,20 @@ extension NVMeController {
             return status
         case .success(let v): iov = v
         }
-        req.namespace = ns
-        req.accountingCookie = ns.accounting.start(op, bytes: UInt64(length))
+        guard pinData(req, iov) else {
+            ns.accounting.invalid(op)
+            return NVMeStatus.dataTransferError
+        }
+        req.accounting.append((ns, ns.accounting.start(op, bytes: UInt64(length))))
         submitSplit(req, ns, op: op, offset: c.slba << UInt64(ns.lbads), iov: iov)
         return nil
     }
 
+    /// One flush AIO per target namespace, each accounted on its namespace.
     func flush(_ req: Request, _ targets: [Namespace]) -> NVMeStatus? {
-        guard let first = targets.first else { return .success }
-        req.namespace = first
-        req.accountingCookie = first.accounting.start(.flush, bytes: 0)
+        guard !targets.isEmpty else { return .success }
         for ns in targets {
+            req.accounting.append((ns, ns.accounting.start(.flush, bytes: 0)))
             submitAIO(req, ns, AIO(operation: .flush, offset: 0, length: 0))
         }
         return nil
@@ -141,8 +156,7 @@ extension NVMeController {
         let c = req.cmd
         if let bad = checkRange(req, ns, op: .writeZeroes, write: true, dataLength: nil) { return bad }
         let length = (UInt64(c.nlb) + 1) << UInt64(ns.lbads)
-        req.namespace = ns
-        req.accountingCookie = ns.accounting.start(.writeZeroes, bytes: length)
+        req.accounting.append((ns, ns.accounting.start(.writeZeroes, bytes: length)))
         submitAIO(req, ns, AIO(operation: .writeZeroes, offset: c.slba << UInt64(ns.lbads), length: length))
         return nil
     }
@@ -180,8 +194,7 @@ extension NVMeController {
             ranges.append((r.slba << UInt64(ns.lbads), nlb << UInt64(ns.lbads)))
         }
         if ranges.isEmpty { return .success }
-        req.namespace = ns
-        req.accountingCookie = ns.accounting.start(.discard, bytes: ranges.reduce(0) { $0 + $1.1 })
+        req.accounting.append((ns, ns.accounting.start(.discard, bytes: ranges.reduce(0) { $0 + $1.1 })))
         for (offset, length) in ranges {
             submitAIO(req, ns, AIO(operation: .discard, offset: offset, length: length))
         }
@@ -201,10 +214,13 @@ extension NVMeController {
             return status
         case .success(let v): hostData = v
         }
+        guard pinData(req, hostData) else {
+            ns.accounting.invalid(.read)
+            return NVMeStatus.dataTransferError
+        }
         let bounce = UnsafeMutableRawBufferPointer.allocate(byteCount: length, alignment: 4096)
         req.bounce = bounce
-        req.namespace = ns
-        req.accountingCookie = ns.accounting.start(.read, bytes: UInt64(length))
+        req.accounting.append((ns, ns.accounting.start(.read, bytes: UInt64(length))))
         req.continuation = { req in
             guard let media = req.bounce else { return NVMeStatus.internalError }
             let host = UnsafeMutableRawBufferPointer.allocate(byteCount: media.count, alignment: 16)

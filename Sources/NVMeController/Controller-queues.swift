@@ -119,26 +119,26 @@ extension NVMeController {
 
     /// Queues one AIO of `req` for submission once the lock is released.
     func submitAIO(_ req: Request, _ ns: Namespace, _ aio: AIO) {
-        let index = req.aios.reserve()
+        let index = req.aios.reserve(on: ns.backend)
         if tracing {
             traceEvent("pci_nvme_req_add_aio", [("cid", "\(req.cid)"), ("nsid", "\(ns.nsid)"), ("op", aio.operation.description),
                                                 ("offset", "\(aio.offset)"), ("len", "\(aio.length)")])
         }
-        addEffect(.submit(ns, req, index, aio, req.generation))
+        addEffect(.submit(ns.backend, req, AIOKey(generation: req.generation, index: index), aio))
     }
 
     /// Backend completion (any thread, no lock held).
-    func aioCompleted(_ req: Request, index: Int, operation: AIOOperation, errno err: Int32) {
+    func aioCompleted(_ req: Request, key: AIOKey, operation: AIOOperation, errno err: Int32) {
         locked {
             if tracing { traceEvent("pci_nvme_aio_cb", [("cid", "\(req.cid)"), ("op", operation.description), ("ret", "\(-err)")]) }
-            if err != 0 && !(err == ECANCELED && req.cancelStatus != nil) {
-                let status = nvmeStatus(forFailed: operation, errno: err)
-                if tracing { traceEvent("pci_nvme_err_aio", [("cid", "\(req.cid)"), ("op", operation.description), ("errno", "\(err)"), ("status", hex(status.raw))]) }
-                req.aios.setError(status)
+            if tracing, let status = req.aios.failureStatus(operation: operation, errno: err) {
+                traceEvent("pci_nvme_err_aio", [("cid", "\(req.cid)"), ("op", operation.description), ("errno", "\(err)"), ("status", hex(status.raw))])
             }
-            req.finishedMarker.store(Request.marker(req.generation, index), ordering: .releasing)
-            guard req.aios.finish(index) else { return }
+            req.lastFinished.store(key)
+            guard req.aios.complete(key.index, operation: operation, errno: err) else { return }
             if req.sq.deleted {
+                // No completion for a deleted queue; its accounting ends as failed.
+                closeAccounting(req, success: false)
                 release(req)
                 return
             }
@@ -148,7 +148,7 @@ extension NVMeController {
                 finish(req, status: status)
                 return
             }
-            finish(req, status: req.aios.status.isSuccess ? req.pendingStatus : req.aios.status)
+            finish(req, status: req.pendingStatus)
         }
     }
 
@@ -156,12 +156,9 @@ extension NVMeController {
 
     /// The one path by which a command completes: accounting, error log, then
     /// the CQE is queued (posted when the CQ has room).
-    func finish(_ req: Request, status incoming: NVMeStatus) {
-        let status = req.cancelStatus ?? incoming
-        if let ns = req.namespace, let cookie = req.accountingCookie {
-            if status.isSuccess { ns.accounting.done(cookie) } else { ns.accounting.failed(cookie) }
-            req.accountingCookie = nil
-        }
+    func finish(_ req: Request, status handlerStatus: NVMeStatus) {
+        let status = req.aios.completionStatus(handler: handlerStatus)
+        closeAccounting(req, success: status.isSuccess)
         if !status.isSuccess {
             stats.errors += 1
             recordError(req, status: status)
@@ -177,10 +174,28 @@ extension NVMeController {
         postCompletions(cq)
     }
 
+    /// Frees the request's bounce buffer and unpins its host memory: no AIO
+    /// of it runs any more.
+    func releaseMemory(_ req: Request) {
+        req.releaseBounce()
+        if let pin = req.pin {
+            req.pin = nil
+            space.unpin(pin)
+        }
+    }
+
+    /// Ends the block accounting the command started, on every namespace it touched.
+    func closeAccounting(_ req: Request, success: Bool) {
+        for (ns, cookie) in req.accounting {
+            if success { ns.accounting.done(cookie) } else { ns.accounting.failed(cookie) }
+        }
+        req.accounting.removeAll(keepingCapacity: true)
+    }
+
     /// Returns a request to its SQ's free list; drives pending SQ deletions and resets.
     func release(_ req: Request) {
         let sq = req.sq
-        req.releaseBounce()
+        releaseMemory(req)
         sq.unmarkOutstanding(req)
         if !sq.deleted { sq.free.append(req) }
         if sq.deleted {
@@ -281,7 +296,7 @@ extension NVMeController {
             if req.aios.isEmpty {
                 // Parked (AER, a Delete SQ waiting for another queue) or already
                 // completed: nothing runs for it any more.
-                req.releaseBounce()
+                releaseMemory(req)
                 sq.unmarkOutstanding(req)
                 if !sq.deleted { sq.free.append(req) }
             } else {
@@ -290,11 +305,10 @@ extension NVMeController {
         }
     }
 
-    /// Cancels one request: marks its status and cancels its AIOs.
+    /// Cancels one request: marks its status and cancels each of its AIOs
+    /// at the backend that issued it.
     func cancel(_ req: Request, status: NVMeStatus) {
-        if req.cancelStatus == nil { req.cancelStatus = status }
-        guard let ns = req.namespace else { return }
-        let tickets = req.aios.attachedTickets
-        if !tickets.isEmpty { addEffect(.cancel(ns, Array(tickets))) }
+        let targets = req.aios.cancel(with: status)
+        if !targets.isEmpty { addEffect(.cancel(targets)) }
     }
 }

@@ -183,7 +183,8 @@ extension NVMeController {
         if cc.shn != 0 && old.shn == 0 {
             traceEvent("pci_nvme_mmio_shutdown_set")
             csts.shst = 1  // processing; completed by the shutdown effect after syncing
-            addEffect(.shutdown)
+            shutdownGeneration &+= 1
+            addEffect(.shutdown(generation: shutdownGeneration))
         } else if cc.shn == 0 && old.shn != 0 {
             csts.shst = 0
         }

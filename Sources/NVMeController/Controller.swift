@@ -63,6 +63,13 @@ public final class NVMeController: @unchecked Sendable {
     /// Requests still draining AIOs after a reset removed their queues.
     var drainingAfterReset = 0
     var resetInProgress = false
+    /// Bumped by every CC.SHN 0→1 write, so that a drain finishing after SHN
+    /// was cleared and set again completes only the shutdown it belongs to.
+    var shutdownGeneration: UInt64 = 0
+    /// Runs shutdown drains (they block; see the `.shutdown` effect).
+    let shutdownQueue = DispatchQueue(label: "nvmefs.controller.shutdown")
+    /// Deepest `locked` nesting seen (see `debugMaxLockedNesting`).
+    let maxNesting = Atomic<Int>(0)
     var enableAfterReset = false
     var interrupts: [InterruptVectorState]
     var interruptHandlers: [Int: @Sendable (Int) -> Void] = [:]
@@ -128,6 +135,9 @@ public final class NVMeController: @unchecked Sendable {
         doorbellValues = Array(repeating: 0, count: 2 * n)
         interrupts = Array(repeating: InterruptVectorState(), count: parameters.interruptVectors)
         features.numberOfQueues = UInt32(parameters.maxIOQueuePairs - 1) | UInt32(parameters.maxIOQueuePairs - 1) << 16
+        // Pointers the controller looks up are used within one critical
+        // section: a region removal waits for the one in progress.
+        space.addRemovalBarrier { [weak self] in self?.lock.withLock { _ in } }
     }
 
     deinit {
@@ -143,19 +153,27 @@ public final class NVMeController: @unchecked Sendable {
     // MARK: - Locking and effects
 
     enum Effect {
-        case submit(Namespace, Request, Int, AIO, UInt64)
+        case submit(any BlockBackend, Request, AIOKey, AIO)
         case interrupt(Int, @Sendable (Int) -> Void)
         case event(ControllerEvent, [@Sendable (ControllerEvent) -> Void])
-        case cancel(Namespace, [AIOTicket])
+        case cancel([AIOCancellation])
         case timer(microseconds: Int, @Sendable () -> Void)
-        case shutdown
+        case shutdown(generation: UInt64)
     }
 
     /// Runs `body` under the lock, then performs the effects it queued.
+    ///
+    /// Re-entrancy is bounded: a `locked` call nested inside the effects of
+    /// an outer one on the same thread (an interrupt handler ringing a
+    /// doorbell, a backend completing inside `submit`) leaves its effects to
+    /// the outer loop, so the stack holds at most two `locked` frames.
     @inline(__always)
     func locked<R>(_ body: () -> R) -> R {
+        let depth = EffectsNesting.enter(self)
+        defer { EffectsNesting.leave(self) }
+        if depth > 1 { recordNesting(depth) }
         let result = lock.withLock { _ in body() }
-        runEffects()
+        if depth == 1 { runEffects() }
         return result
     }
 
@@ -166,6 +184,9 @@ public final class NVMeController: @unchecked Sendable {
         pendingEffects.store(effects.count, ordering: .relaxed)
     }
 
+    /// Performs queued effects until none is left. Only the outermost
+    /// `locked` frame of a thread calls this (see `locked`); effects queued
+    /// by nested frames are picked up by the next round of this loop.
     func runEffects() {
         while true {
             guard pendingEffects.load(ordering: .relaxed) > 0 else { return }
@@ -179,37 +200,56 @@ public final class NVMeController: @unchecked Sendable {
             if batch.isEmpty { return }
             for effect in batch {
                 switch effect {
-                case let .submit(ns, request, index, aio, generation):
+                case let .submit(backend, request, key, aio):
                     let op = aio.operation
-                    let ticket = ns.backend.submit(aio) { err in
-                        self.aioCompleted(request, index: index, operation: op, errno: err)
+                    let ticket = backend.submit(aio) { err in
+                        self.aioCompleted(request, key: key, operation: op, errno: err)
                     }
                     // Completed already (inline backends): nothing to attach or cancel.
-                    if request.finishedMarker.load(ordering: .acquiring) == Request.marker(generation, index) { continue }
-                    let cancelLate: Bool = lock.withLock { _ in
-                        guard request.generation == generation, request.aios[index] != nil else { return false }
-                        request.aios.attach(ticket, to: index)
+                    if request.lastFinished.isLast(key) { continue }
+                    let cancelLate: AIOCancellation? = lock.withLock { _ in
+                        guard request.generation == key.generation else { return nil }
                         // A cancel (Abort, SQ deletion, reset) that ran before the
                         // ticket was known could not reach this AIO: cancel it now.
-                        return request.cancelStatus != nil
+                        return request.aios.attach(ticket, to: key.index)
                     }
-                    if cancelLate { _ = ns.backend.cancel(ticket) }
-                case let .cancel(ns, tickets):
-                    for t in tickets { _ = ns.backend.cancel(t) }
+                    cancelLate?.perform()
+                case let .cancel(targets):
+                    for t in targets { t.perform() }
                 case let .timer(us, body):
                     DispatchQueue.global().asyncAfter(deadline: .now() + .microseconds(us), execute: body)
                 case let .interrupt(vector, handler):
                     handler(vector)
                 case let .event(event, handlers):
                     for h in handlers { h(event) }
-                case .shutdown:
-                    for ns in namespaces { ns.backend.drainAndSync() }
-                    lock.withLock { _ in
-                        csts.shst = 2  // shutdown processing complete (§7.6.2)
-                        traceEvent("pci_nvme_mmio_shutdown_cleared")
+                case let .shutdown(generation):
+                    // Never drained here: this thread may be a backend worker
+                    // inside its own completion callback, and the drain would
+                    // wait for itself. The shutdown queue drains and syncs, then
+                    // reports completion (NVMe 1.4 §7.6.2, CSTS.SHST = 10b).
+                    shutdownQueue.async { [self] in
+                        for ns in namespaces { ns.backend.drainAndSync() }
+                        locked {
+                            guard shutdownGeneration == generation, cc.shn != 0, csts.shst == 1 else { return }
+                            csts.shst = 2  // shutdown processing complete
+                            traceEvent("pci_nvme_mmio_shutdown_cleared")
+                            emit(.shutdownComplete)
+                        }
                     }
                 }
             }
+        }
+    }
+
+    /// Test hook: the deepest nesting of `locked` frames seen on one thread.
+    public var debugMaxLockedNesting: Int { maxNesting.load(ordering: .relaxed) }
+
+    private func recordNesting(_ depth: Int) {
+        var seen = maxNesting.load(ordering: .relaxed)
+        while depth > seen {
+            let (exchanged, original) = maxNesting.compareExchange(expected: seen, desired: depth, ordering: .relaxed)
+            if exchanged { return }
+            seen = original
         }
     }
 

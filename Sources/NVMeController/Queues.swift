@@ -1,4 +1,5 @@
 import BlockIO
+import HostMemory
 import Synchronization
 import NVMeSpec
 
@@ -15,14 +16,18 @@ final class Request: @unchecked Sendable {
     /// Status decided by the handler itself (validation, data transfer).
     var dw0: UInt32 = 0
     var dw1: UInt32 = 0
-    /// Set when Abort, SQ deletion or reset cancels the request; replaces the status.
-    var cancelStatus: NVMeStatus?
-    var namespace: Namespace?
-    var accountingCookie: AccountingCookie?
-    var accountingOperation: AIOOperation?
+    /// Set when Abort, SQ deletion or reset cancels the request; replaces the
+    /// status (the rule lives in `RequestAIOs.completionStatus`).
+    var cancelStatus: NVMeStatus? { aios.cancelStatus }
+    /// Block accounting started by the command: one entry per namespace it
+    /// touches (a Flush of every namespace accounts one flush on each).
+    var accounting: [(namespace: Namespace, cookie: AccountingCookie)] = []
     /// Runs once every AIO has finished (multi-stage commands such as Compare);
     /// returns the final status or nil when it issued more AIOs.
     var continuation: ((Request) -> NVMeStatus?)?
+    /// The host memory regions its AIOs' buffers lie in, pinned until the
+    /// request is released (no region removal completes while an AIO runs).
+    var pin: DMAPin?
     /// Scratch buffer owned by the request (Compare data, DSM ranges).
     var bounce: UnsafeMutableRawBufferPointer?
     /// Status when the request completes with no AIO error.
@@ -37,22 +42,16 @@ final class Request: @unchecked Sendable {
     /// Bumped on every reuse, so a late ticket of a finished command is not
     /// attached to the next command in the same slot.
     var generation: UInt64 = 0
-    /// The last AIO that finished, as `marker(generation, index)`; read
-    /// without the lock by the submitting thread to skip attaching a ticket.
-    let finishedMarker = Atomic<UInt64>(UInt64.max)
-    @inline(__always) static func marker(_ generation: UInt64, _ index: Int) -> UInt64 {
-        generation << 24 | UInt64(truncatingIfNeeded: index) & 0xFF_FFFF
-    }
+    /// The last AIO that finished; read without the lock by the submitting
+    /// thread to skip attaching a ticket to an AIO that completed inline.
+    let lastFinished = FinishedAIO()
 
     func reset(_ command: SubmissionQueueEntry) {
         generation &+= 1
         cmd = command
         aios.reset()
         dw0 = 0; dw1 = 0
-        cancelStatus = nil
-        namespace = nil
-        accountingCookie = nil
-        accountingOperation = nil
+        accounting.removeAll(keepingCapacity: true)
         continuation = nil
         releaseBounce()
         pendingStatus = .success
@@ -65,6 +64,28 @@ final class Request: @unchecked Sendable {
 
     var sqid: UInt16 { sq.sqid }
     var cid: UInt16 { cmd.cid }
+}
+
+/// Names one AIO of one use of a request slot.
+struct AIOKey: Equatable {
+    var generation: UInt64
+    var index: Int
+}
+
+/// An atomic `AIOKey?`: the last AIO of a request that finished.
+final class FinishedAIO: Sendable {
+    /// `generation << 24 | index + 1`; generations start at 1 (`Request.reset`
+    /// bumps before first use), so 0 is never a key and stands for "none".
+    private let raw = Atomic<UInt64>(0)
+
+    @inline(__always) private static func pack(_ key: AIOKey) -> UInt64 {
+        key.generation << 24 | UInt64(truncatingIfNeeded: key.index + 1) & 0xFF_FFFF
+    }
+
+    @inline(__always) func store(_ key: AIOKey) { raw.store(Self.pack(key), ordering: .releasing) }
+
+    /// True if `key` is the last AIO recorded as finished.
+    @inline(__always) func isLast(_ key: AIOKey) -> Bool { raw.load(ordering: .acquiring) == Self.pack(key) }
 }
 
 final class SubmissionQueue: @unchecked Sendable {

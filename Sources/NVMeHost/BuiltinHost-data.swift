@@ -25,16 +25,22 @@ import Musl
 ///   deallocate behave as writes.
 extension BuiltinHost {
     /// Reads up to `buffer.count` bytes at byte `offset` of namespace `nsid`.
+    ///
+    /// If the host gives up on a command (recovery failed) while its backend
+    /// I/O is still running, that I/O may still write into `buffer`: with
+    /// `parking`, the host calls it before returning and calls the closure it
+    /// returns once the I/O has ended — the caller must not reuse the buffer
+    /// before then. Without `parking`, `read` itself waits for that I/O.
     /// - Returns: bytes read (short at the end of the namespace, 0 past it).
-    public func read(nsid: UInt32, offset: UInt64, into buffer: UnsafeMutableRawBufferPointer)
-        -> Result<Int, HostError> {
+    public func read(nsid: UInt32, offset: UInt64, into buffer: UnsafeMutableRawBufferPointer,
+                     parking: BufferParking? = nil) -> Result<Int, HostError> {
         guard let ns = namespaceInfo(nsid) else { return .failure(noNamespace(nsid)) }
         guard buffer.count > 0, offset < ns.capacity, let base = buffer.baseAddress else { return .success(0) }
         let length = Int(min(UInt64(buffer.count), ns.capacity - offset))
         let span = BlockSpan(offset: offset, length: length, blockSize: ns.blockSize)
         if span.middleBlocks > 0 {
             let r = transfer(ns, write: false, firstLBA: span.middleFirstLBA, blocks: span.middleBlocks,
-                             pointer: base + span.headBytes)
+                             pointer: base + span.headBytes, parking: parking)
             if let e = r { return .failure(e) }
         }
         for edge in span.edges {
@@ -48,7 +54,8 @@ extension BuiltinHost {
         return .success(length)
     }
 
-    /// Writes `buffer` at byte `offset` of namespace `nsid`.
+    /// Writes `buffer` at byte `offset` of namespace `nsid`. Returns only once
+    /// no backend I/O can read `buffer` any more (see `read`).
     /// - Returns: bytes written (short when the write crosses the end).
     public func write(nsid: UInt32, offset: UInt64, from buffer: UnsafeRawBufferPointer) -> Result<Int, HostError> {
         guard let ns = namespaceInfo(nsid) else { return .failure(noNamespace(nsid)) }
@@ -62,7 +69,7 @@ extension BuiltinHost {
         defer { rangeLock.unlock(token) }
         if span.middleBlocks > 0 {
             let r = transfer(ns, write: true, firstLBA: span.middleFirstLBA, blocks: span.middleBlocks,
-                             pointer: UnsafeMutableRawPointer(mutating: base) + span.headBytes)
+                             pointer: UnsafeMutableRawPointer(mutating: base) + span.headBytes, parking: nil)
             if let e = r { return .failure(e) }
         }
         for edge in span.edges {
@@ -182,9 +189,11 @@ extension BuiltinHost {
     }
 
     /// Reads or writes whole blocks straight from/to caller memory: the
-    /// memory is mapped as a temporary region while the commands run.
+    /// memory is mapped as a temporary region while the commands run. The
+    /// region is removed afterwards; if an AIO of a given-up command still
+    /// uses it, the memory is parked (`parking`) or waited for.
     func transfer(_ ns: NamespaceInfo, write: Bool, firstLBA: UInt64, blocks: Int,
-                  pointer: UnsafeMutableRawPointer) -> HostError? {
+                  pointer: UnsafeMutableRawPointer, parking: BufferParking?) -> HostError? {
         let bytes = blocks << Int(ns.lbads)
         let region: RegionInfo
         do {
@@ -193,7 +202,7 @@ extension BuiltinHost {
         } catch {
             return HostError(errno: ENOMEM, "cannot map an I/O buffer of \(bytes) bytes: \(error)")
         }
-        defer { controller.space.unmap(region.id) }
+        defer { retire(region.id, parking: parking) }
         let chunkBlocks = max(1, maxTransfer >> Int(ns.lbads))
         let chunks = (blocks + chunkBlocks - 1) / chunkBlocks
         let opcode = write ? NVMOpcode.write.rawValue : NVMOpcode.read.rawValue
@@ -211,6 +220,19 @@ extension BuiltinHost {
         case .failure(let e): return e
         case .success(let results):
             return firstError(results, "\(write ? "Write" : "Read") namespace \(ns.nsid) LBA \(firstLBA)+\(blocks)")
+        }
+    }
+
+    /// Removes a temporary region. When a given-up command's backend I/O
+    /// still uses its memory, the caller's buffer is parked until that I/O
+    /// ends, or (no `parking`) this waits for it.
+    func retire(_ id: RegionID, parking: BufferParking?) {
+        guard let release = controller.space.unmapWhenIdle(id) else { return }
+        logger.notice("built-in host: a buffer is still in use by backend I/O of a command given up; parked until it ends")
+        if let parking {
+            release.notify(parking())
+        } else {
+            release.wait()
         }
     }
 
@@ -268,6 +290,11 @@ extension BuiltinHost {
         return body(BouncePage(address: address, pointer: pointer))
     }
 }
+
+/// Called (before the host returns) when a caller's buffer must stay
+/// untouched after the call because a given-up command's backend I/O may
+/// still use it; returns the closure the host calls when that I/O has ended.
+public typealias BufferParking = () -> @Sendable () -> Void
 
 /// One bounce page: host address and memory.
 struct BouncePage {

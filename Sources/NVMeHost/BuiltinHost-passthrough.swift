@@ -83,6 +83,12 @@ extension BuiltinHost {
         guard length <= limit else {
             return (synthetic(NVMeStatus.invalidField.withDNR, qid: isAdmin ? 0 : 1), [])
         }
+        // Asynchronous Event Requests are the host's own (see `events`): one
+        // from outside would wait for an event with no one to read its log page.
+        if isAdmin, command.opcode == AdminOpcode.asyncEventRequest.rawValue {
+            logger.notice("built-in host: passthrough Asynchronous Event Request refused (the host owns AERs)")
+            return (synthetic(NVMeStatus.invalidField.withDNR, qid: 0), [])
+        }
         // Deleting the host's own I/O queues would strand its commands: refused.
         if isAdmin, command.opcode == AdminOpcode.deleteIOSQ.rawValue || command.opcode == AdminOpcode.deleteIOCQ.rawValue,
            ownedQueueIDs.contains(UInt16(truncatingIfNeeded: command.cdw10)) {
@@ -93,8 +99,13 @@ extension BuiltinHost {
         var buffer: UnsafeMutableRawBufferPointer?
         var region: RegionInfo?
         defer {
-            if let region { controller.space.unmap(region.id) }
-            buffer?.deallocate()
+            // The buffer is freed once no backend I/O of a given-up command can reach it.
+            let b = buffer.map { UnsafeSendableBuffer($0) }
+            if let region, let release = controller.space.unmapWhenIdle(region.id) {
+                release.notify { b?.buffer.deallocate() }
+            } else {
+                b?.buffer.deallocate()
+            }
         }
         if length > 0 {
             let size = (length + Self.page - 1) / Self.page * Self.page
@@ -129,4 +140,10 @@ extension BuiltinHost {
         if dataIn > 0, let b = buffer { data = Array(b.prefix(dataIn)) }
         return (cqe, data)
     }
+}
+
+/// A buffer handed to the closure that frees it.
+struct UnsafeSendableBuffer: @unchecked Sendable {
+    let buffer: UnsafeMutableRawBufferPointer
+    init(_ buffer: UnsafeMutableRawBufferPointer) { self.buffer = buffer }
 }

@@ -109,7 +109,9 @@ extension BuiltinHost {
         _ = poll(timeout: readyTimeout * 2) { stateLock.withLock { !recoveryRunning } }
         let end = deadline(after: configuration.commandTimeout)
         _ = poll(timeout: end &- min(end, monotonicNow())) {
-            ([admin] + io).allSatisfy { $0.outstandingCount == 0 }
+            // The host's own AER never completes by itself: not waited for.
+            admin.outstandingCount - aerOutstanding.value.load(ordering: .relaxed) <= 0
+                && io.allSatisfy { $0.outstandingCount == 0 }
         }
         for q in [admin] + io { q.stopAccepting() }
         var cc = readCC()

@@ -25,6 +25,8 @@ public struct BuiltinHostConfiguration: Sendable {
     public var recoveryWait: Duration = .seconds(60)
     /// 4 KiB bounce pages in the private region (edge read-modify-write, DSM ranges).
     public var bouncePages: Int = 64
+    /// How long to wait for CSTS.RDY to change; nil: CAP.TO (NVMe 1.4 §3.1.1).
+    public var readyTimeout: Duration?
 
     public init() {}
 }
@@ -103,6 +105,12 @@ public final class BuiltinHost: @unchecked Sendable {
     let rangeLock = RangeLock()
     let roundRobin = Atomic<Int>(0)
 
+    // MARK: asynchronous events (BuiltinHost-events.swift)
+    let eventLock = ConditionLock()
+    var eventList: [HostEvent] = []   // eventLock
+    /// The host's own AER in flight on the admin queue (not waited for at shutdown).
+    let aerOutstanding = OutstandingCounter()
+
     /// A page-aligned address no region ever holds: PRP entries the host
     /// leaves unused point here, so a controller transfer longer than the
     /// buffer fails with Data Transfer Error instead of touching other memory.
@@ -123,7 +131,7 @@ public final class BuiltinHost: @unchecked Sendable {
             throw HostError(errno: ENODEV, "controller minimum page size \(4096 << Int(cap.mpsmin)) is not 4096")
         }
         dstrd = cap.dstrd
-        readyTimeout = UInt64(max(1, Int(cap.to))) * 500_000_000
+        readyTimeout = configuration.readyTimeout.map { d in UInt64(max(0, d.components.seconds)) * 1_000_000_000 + UInt64(max(0, d.components.attoseconds) / 1_000_000_000) } ?? UInt64(max(1, Int(cap.to))) * 500_000_000
         let maxEntries = Int(cap.mqes) + 1
         let ioDepth = max(2, min(configuration.ioQueueDepth, maxEntries, 4096))
         let adminDepth = max(2, min(configuration.adminQueueDepth, maxEntries, 4096))
@@ -189,11 +197,18 @@ public final class BuiltinHost: @unchecked Sendable {
             throw error
         }
         setState(.live)
+        startEventThread()
     }
 
     deinit {
         // Without shutdown(): stop the controller from using the region first.
-        if state != .shutDown { disableController() }
+        if state != .shutDown {
+            setState(.shutDown)
+            disableController()
+            // The event thread's AER ends here (it holds no reference to the host while waiting).
+            admin.stopAccepting()
+            admin.abortOutstandingAndReset(retryable: false)
+        }
         detach()
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import BlockIO
 @testable import HostMemory
 import Synchronization
 import Testing
@@ -126,6 +127,28 @@ struct HostAddressSpaceTests {
         #expect(s.highestEnd(alignedTo: 1 << 20) == 1 << 20)
     }
 
+    /// A region pinned by an AIO is out of lookups at once when unmapped,
+    /// but its memory is released to the owner only after the last unpin.
+    @Test func removalOfAPinnedRegionWaitsForTheUnpin() throws {
+        let s = HostAddressSpace()
+        let t = try s.mapAnywhere(length: 0x2000, pointer: b.pointer, name: "t", kind: .temporary)
+        let pin = try #require(s.pin([IOVector(base: b.pointer + 0x100, length: 0x1000)]))
+        #expect(pin.count == 1)
+        let release = try #require(s.unmapWhenIdle(t.id))
+        #expect(s.pointer(t.base, length: 1) == nil)
+        #expect(!release.isIdle)
+        let notified = Counter()
+        release.notify { notified.add() }
+        #expect(notified.value == 0)
+        s.unpin(pin)
+        #expect(release.isIdle && notified.value == 1)
+        release.wait()   // returns at once
+        // Memory no region holds cannot be pinned; an unpinned region goes at once.
+        #expect(s.pin([IOVector(base: b.pointer, length: 16)]) == nil)
+        let u = try s.mapAnywhere(length: 0x1000, pointer: b.pointer, name: "u", kind: .temporary)
+        #expect(s.unmapWhenIdle(u.id) == nil)
+    }
+
     @Test func mapAnywhereFillsGaps() throws {
         let s = HostAddressSpace()
         try s.map(base: 0, length: 0x10000, pointer: b.pointer, name: "mem", kind: .userMemory)
@@ -203,4 +226,11 @@ struct HostAddressSpaceTests {
         #expect(lookups.load(ordering: .relaxed) > 0)
         #expect(s.regions.map(\.name) == ["mem"])
     }
+}
+
+final class Counter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var count = 0
+    var value: Int { lock.withLock { count } }
+    func add() { lock.withLock { count += 1 } }
 }

@@ -269,3 +269,64 @@ struct EngineTests {
         #expect(h.controller.readBAR(offset: 0, count: 0x20)[0x1C] & 1 == 1)
     }
 }
+
+/// A Flush of every namespace (NSID FFFFFFFFh) has one AIO per namespace,
+/// each on its own backend: cancelling it must reach each backend with that
+/// backend's own ticket, and accounting lands on every namespace.
+@Suite("Broadcast flush cancellation")
+struct BroadcastFlushTests {
+    enum Canceller: String, CaseIterable, Sendable { case abort, deleteSQ, reset }
+
+    @Test(arguments: Canceller.allCases)
+    func eachBackendSeesExactlyItsOwnCancel(_ how: Canceller) throws {
+        let b1 = TestBackend(size: 2048 * 512, name: "ns1"), b2 = TestBackend(size: 2048 * 512, name: "ns2")
+        // An unrelated AIO in flight on namespace 1's backend, issued first so
+        // that its ticket equals the one namespace 2's backend gives the flush.
+        _ = b1.addRule(.hold(operations: [.read]))
+        let unrelated = b1.submit(AIO(operation: .read, offset: 0, length: 0)) { _ in }
+        let h = try TestHost(backends: [(b1, 9), (b2, 9)])
+        h.bringUp()
+        _ = b1.addRule(.hold(operations: [.flush]))
+        _ = b2.addRule(.hold(operations: [.flush]))
+        let cid = h.place(SubmissionQueueEntry(opcode: NVMOpcode.flush.rawValue, nsid: 0xFFFF_FFFF), qid: 1)
+        h.ring(1)
+        #expect(b1.waitForHeld(count: 2) && b2.waitForHeld(count: 1))
+        let flush1 = try #require(b1.held.first { $0.operation == .flush })
+        let flush2 = try #require(b2.held.first { $0.operation == .flush })
+        #expect(flush2.ticket == unrelated)   // the collision the old code tripped over
+
+        switch how {
+        case .abort:
+            let abort = h.admin(SubmissionQueueEntry(opcode: AdminOpcode.abort.rawValue, cdw10: UInt32(cid) << 16 | 1))
+            #expect(abort.status == .success && abort.dw0 & 1 == 0)
+            let e = try #require(h.reap(1))
+            #expect(e.cid == cid && e.status == .abortRequested)
+        case .deleteSQ:
+            let del = h.admin(SubmissionQueueEntry(opcode: AdminOpcode.deleteIOSQ.rawValue, cdw10: 1))
+            #expect(del.status == .success)
+        case .reset:
+            h.write32(RegisterOffset.cc, 0x460000)
+            #expect(h.wait { !h.csts.rdy })
+        }
+        #expect(b1.cancelled.map(\.ticket) == [flush1.ticket])
+        #expect(b2.cancelled.map(\.ticket) == [flush2.ticket])
+        #expect(b1.held.map(\.ticket) == [unrelated])     // still in flight, untouched
+        for nsid: UInt32 in [1, 2] {
+            let stats = h.controller.namespace(nsid)!.accounting.stats(for: .flush)
+            #expect(stats.failed == 1 && stats.inFlight == 0, "namespace \(nsid)")
+        }
+        _ = b1.releaseAll()
+    }
+
+    @Test func successfulBroadcastFlushAccountsOneFlushPerNamespace() throws {
+        let b1 = TestBackend(size: 2048 * 512), b2 = TestBackend(size: 2048 * 512)
+        let h = try TestHost(backends: [(b1, 9), (b2, 9)])
+        h.bringUp()
+        let e = h.run(SubmissionQueueEntry(opcode: NVMOpcode.flush.rawValue, nsid: 0xFFFF_FFFF), qid: 1)
+        #expect(e.status == .success)
+        for nsid: UInt32 in [1, 2] {
+            let stats = h.controller.namespace(nsid)!.accounting.stats(for: .flush)
+            #expect(stats.ops == 1 && stats.failed == 0 && stats.inFlight == 0, "namespace \(nsid)")
+        }
+    }
+}

@@ -1,0 +1,56 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Per-thread count of the `locked` frames each controller has on the
+/// thread's stack. Only the outermost frame runs effects; the count lets a
+/// nested frame (an interrupt handler's doorbell write, a backend completing
+/// inside `submit`) see that an outer frame will run its effects instead.
+enum EffectsNesting {
+    /// The frames of one thread: (controller, depth), usually zero or one entry.
+    final class Frames {
+        var entries: [(controller: ObjectIdentifier, depth: Int)] = []
+    }
+
+    private static let key: pthread_key_t = {
+        var k = pthread_key_t()
+        let rc = pthread_key_create(&k) { p in
+            guard let p else { return }
+            Unmanaged<Frames>.fromOpaque(p).release()
+        }
+        precondition(rc == 0, "pthread_key_create failed")
+        return k
+    }()
+
+    @inline(__always) private static func frames() -> Frames {
+        if let p = pthread_getspecific(key) { return Unmanaged<Frames>.fromOpaque(p).takeUnretainedValue() }
+        let f = Frames()
+        pthread_setspecific(key, Unmanaged.passRetained(f).toOpaque())
+        return f
+    }
+
+    /// Enters a frame of `controller` on this thread; returns the new depth (1 = outermost).
+    @inline(__always) static func enter(_ controller: AnyObject) -> Int {
+        let f = frames()
+        let id = ObjectIdentifier(controller)
+        if let i = f.entries.firstIndex(where: { $0.controller == id }) {
+            f.entries[i].depth += 1
+            return f.entries[i].depth
+        }
+        f.entries.append((id, 1))
+        return 1
+    }
+
+    /// Leaves the innermost frame of `controller` on this thread.
+    @inline(__always) static func leave(_ controller: AnyObject) {
+        let f = frames()
+        let id = ObjectIdentifier(controller)
+        guard let i = f.entries.firstIndex(where: { $0.controller == id }) else { return }
+        f.entries[i].depth -= 1
+        if f.entries[i].depth == 0 { f.entries.remove(at: i) }
+    }
+}
