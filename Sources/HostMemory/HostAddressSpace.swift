@@ -240,6 +240,19 @@ public final class HostAddressSpace: @unchecked Sendable {
         return users.retire()
     }
 
+    /// As `unmapWhenIdle`, for a caller that is itself inside the removal
+    /// barriers' critical section (the controller removing its CMB under its
+    /// own lock): no short-lived user can hold a pointer into the region, so
+    /// the barriers are not run (running them here would wait for ourselves).
+    @discardableResult
+    public func unmapInsideBarrier(_ id: RegionID) -> RegionRelease? {
+        let users: RegionUsers? = withWriteLock { (regions: inout [Region]) -> RegionUsers? in
+            guard let i = regions.firstIndex(where: { $0.id == id }) else { return nil }
+            return regions.remove(at: i).users
+        }
+        return users?.retire()
+    }
+
     /// Registers a closure that returns once every critical section that may
     /// be using a pointer looked up before it was called has ended (the
     /// controller: take and drop its lock). Never call `unmap` inside one.

@@ -162,7 +162,9 @@ extension NVMeController {
         let new = CMBMemorySpaceControl(raw: value & ~0xFFC)
         traceEvent("pci_nvme_mmio_cmbmsc", [("data", hex(new.raw))])
         cmbmsc = new
-        if let id = cmbRegion { space.unmap(id); cmbRegion = nil }
+        // Under the controller lock (the removal barrier). The CMB's memory
+        // lives as long as the controller, so AIOs still using it need no wait.
+        if let id = cmbRegion { space.unmapInsideBarrier(id); cmbRegion = nil }
         guard new.cre, new.cmse else { return }
         do {
             cmbRegion = try space.map(base: new.cba, length: memory.size, pointer: memory.pointer, name: "cmb",
