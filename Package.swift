@@ -49,5 +49,6 @@ let package = Package(
         .testTarget(name: "HostMemoryTests", dependencies: ["NVMeSpec", "BlockIO", "HostMemory"]),
         .testTarget(name: "NVMeControllerTests", dependencies: ["NVMeSpec", "BlockIO", "HostMemory", "NVMeController"]),
         .testTarget(name: "NVMeHostTests", dependencies: ["NVMeSpec", "BlockIO", "HostMemory", "NVMeController", "NVMeHost"]),
+        .testTarget(name: "FUSEBridgeTests", dependencies: ["NVMeSpec", "FUSEBridge"]),
     ]
 )

@@ -27,7 +27,7 @@ enum Text {
         }
         guard !digits.isEmpty else { throw .malformed }
         var value: UInt64 = 0
-        var overflow = false
+        var overflow = false, sawDigit = false
         for c in digits.utf8 {
             let d: UInt64
             switch c {
@@ -41,7 +41,9 @@ enum Text {
             let (a, o2) = m.addingReportingOverflow(d)
             if o1 || o2 { overflow = true }
             value = a
+            sawDigit = true
         }
+        guard sawDigit else { throw .malformed }  // "_" alone is not a number
         if overflow { throw .tooLarge }
         return value
     }
@@ -65,7 +67,8 @@ enum Text {
 
     /// `text` without leading and trailing spaces, tabs, CR and LF.
     static func trim(_ text: Substring) -> Substring {
-        let blank: (Character) -> Bool = { $0 == " " || $0 == "\t" || $0 == "\n" || $0 == "\r" }
+        // "\r\n" is one Character (grapheme cluster), equal to neither "\r" nor "\n".
+        let blank: (Character) -> Bool = { $0 == " " || $0 == "\t" || $0 == "\n" || $0 == "\r" || $0 == "\r\n" }
         guard let first = text.firstIndex(where: { !blank($0) }),
               let last = text.lastIndex(where: { !blank($0) }) else { return "" }
         return text[first...last]

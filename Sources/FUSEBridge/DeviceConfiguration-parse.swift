@@ -15,34 +15,49 @@ extension DeviceConfiguration {
             shift = s
             break
         }
-        guard !digits.isEmpty, digits.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }),
-              let value = UInt64(digits) else {
+        guard isDecimal(digits) else {
             throw ConfigurationError("invalid size '\(text)' (expected a number with an optional K, M, G or T suffix)")
         }
-        guard value <= UInt64.max >> shift else { throw ConfigurationError("size '\(text)' is too large") }
+        // Well-formed digits that do not fit are too large, not invalid.
+        guard let value = UInt64(digits), value <= UInt64.max >> shift else {
+            throw ConfigurationError("size '\(text)' is too large")
+        }
         return value << shift
     }
 
-    /// Parses `PATH[,size=SIZE][,lbads=9|12][,ms=BYTES][,readonly]`.
-    /// The path is returned as given (made absolute by `resolvePaths`).
+    /// Only ASCII decimal digits, at least one (no sign, unlike `UInt64(_:)`).
+    static func isDecimal(_ text: some StringProtocol) -> Bool {
+        !text.isEmpty && text.utf8.allSatisfy { $0 >= 0x30 && $0 <= 0x39 }
+    }
+
+    /// Parses `PATH[,size=SIZE][,lbads=9|12][,ms=BYTES][,readonly]`, each
+    /// option at most once. The path is returned as given (made absolute by
+    /// `resolvePaths`).
     public static func parseNamespace(_ spec: String) throws(ConfigurationError) -> Namespace {
         let parts = spec.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
         guard let path = parts.first, !path.isEmpty else {
             throw ConfigurationError("--namespace '\(spec)': missing image path")
         }
         var ns = Namespace(path: path)
+        var seen = Set<String>()
         for part in parts.dropFirst() {
             let kv = part.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
             let key = kv[0], value = kv.count > 1 ? kv[1] : nil
+            let option: String? = switch (key, value) {
+            case ("size", _?), ("lbads", _?), ("ms", _?): key + "="
+            case ("readonly", nil), ("ro", nil): "readonly"
+            default: nil
+            }
+            if let option, !seen.insert(option).inserted { throw ConfigurationError("--namespace: \(option) given twice") }
             switch (key, value) {
             case ("size", let v?):
                 ns.size = try parseSize(v)
                 ns.sizeGiven = true
             case ("lbads", let v?):
-                guard let l = UInt8(v) else { throw ConfigurationError("--namespace: invalid lbads '\(v)' (expected 9 or 12)") }
+                guard isDecimal(v), let l = UInt8(v) else { throw ConfigurationError("--namespace: invalid lbads '\(v)' (expected 9 or 12)") }
                 ns.lbads = l
             case ("ms", let v?):
-                guard let m = UInt16(v) else { throw ConfigurationError("--namespace: invalid ms '\(v)' (expected 0...65535)") }
+                guard isDecimal(v), let m = UInt16(v) else { throw ConfigurationError("--namespace: invalid ms '\(v)' (expected 0...65535)") }
                 ns.ms = m
             case ("readonly", nil), ("ro", nil):
                 ns.readOnly = true

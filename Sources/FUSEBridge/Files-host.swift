@@ -65,6 +65,8 @@ struct PassthroughCommand: Equatable {
     /// prp1, prp2 (honoured only without data), slba (cdw10-11), nlb (0's
     /// based, cdw12 bits 15:0), data-in=BYTES, data-out=HEX (even number of
     /// hex digits), data-out-zeros=BYTES (zero-filled data-out buffer).
+    /// Each key at most once; slba excludes cdw10 and cdw11; at most one of
+    /// the data keys. nlb sets cdw12 bits 15:0 whatever the order of nlb and cdw12.
     /// - Throws: a one-line reason.
     static func parse(_ line: Substring, maxTransfer: Int) throws(CommandSyntaxError) -> PassthroughCommand {
         let words = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
@@ -76,9 +78,12 @@ struct PassthroughCommand: Equatable {
         default: throw CommandSyntaxError("a command starts with 'admin' or 'io', not '\(kind)'")
         }
         var sawOpcode = false
+        var seen = Set<Substring>()
+        var nlb: UInt16?
         for word in words.dropFirst() {
             guard let eq = word.firstIndex(of: "=") else { throw CommandSyntaxError("'\(word)' is not key=value") }
             let key = word[..<eq], value = word[word.index(after: eq)...]
+            guard seen.insert(key).inserted else { throw CommandSyntaxError("\(key) given twice") }
             func number(_ max: UInt64) throws(CommandSyntaxError) -> UInt64 {
                 let v: UInt64
                 do { v = try Text.parseNumber(value) } catch {
@@ -104,7 +109,7 @@ struct PassthroughCommand: Equatable {
             case "prp1": c.sqe.prp1 = try number(.max)
             case "prp2": c.sqe.prp2 = try number(.max)
             case "slba": c.sqe.slba = try number(.max)
-            case "nlb": c.sqe.nlb = UInt16(try number(0xFFFF))
+            case "nlb": nlb = UInt16(try number(0xFFFF))
             case "data-in": c.dataIn = Int(try number(UInt64(maxTransfer)))
             case "data-out-zeros": c.dataOut = [UInt8](repeating: 0, count: Int(try number(UInt64(maxTransfer))))
             case "data-out":
@@ -130,7 +135,13 @@ struct PassthroughCommand: Equatable {
             }
         }
         guard sawOpcode else { throw CommandSyntaxError("opcode= is required") }
-        if c.dataIn > 0 && c.dataOut != nil { throw CommandSyntaxError("data-in and data-out cannot be combined") }
+        if seen.contains("slba") && (seen.contains("cdw10") || seen.contains("cdw11")) {
+            throw CommandSyntaxError("slba is cdw10-11: give one or the other")
+        }
+        if ["data-in", "data-out", "data-out-zeros"].filter({ seen.contains($0) }).count > 1 {
+            throw CommandSyntaxError("data-in, data-out and data-out-zeros cannot be combined")
+        }
+        if let nlb { c.sqe.nlb = nlb }
         return c
     }
 }

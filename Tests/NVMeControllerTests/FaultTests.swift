@@ -12,6 +12,11 @@ struct FaultTests {
         "", "1 read", "0 read all EIO", "x read all EIO", "1 fetch all EIO", "1 read 5-2 EIO", "1 read abc EIO",
         "1 read all EWHAT", "1 read all delay=x", "1 read all EIO times=0", "1 read all EIO sometimes", "9 read all EIO",
         "1 read 4096 EIO", "1 read all EIO once extra",
+        // boundaries of each field
+        "4294967296 read all EIO", "0x read all EIO", "1 READ all EIO", "1 read 0+0 EIO", "1 read -5 EIO",
+        "1 read 18446744073709551615+2 EIO", "1 read 3- EIO", "1 read all eio", "1 read all 0", "1 read all 4096",
+        "1 read all delay=", "1 read all delay=600001", "1 read all EIO times=", "1 read all EIO times=1000000001",
+        "1 read all EIO ONCE",
     ])
     func malformedLinesAreRejected(_ line: String) throws {
         let h = try TestHost()
