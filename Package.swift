@@ -11,6 +11,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "nvmefs", targets: ["nvmefs"]),
+        .executable(name: "nvmefs-conformance", targets: ["nvmefs-conformance"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -41,10 +42,18 @@ let package = Package(
         // In-process benchmarks (not tests): the controller alone, backend modes.
         .executableTarget(name: "nvmefs-bench", dependencies: ["BlockIO", "HostMemory", "NVMeController"],
                           swiftSettings: strict),
+        // Differential conformance against QEMU's NVMe device (qtest): sequences, devices, diff.
+        .target(name: "Conformance", dependencies: ["NVMeSpec", "BlockIO", "HostMemory", "NVMeController",
+                                                   .product(name: "Logging", package: "swift-log")],
+                swiftSettings: strict),
+        .executableTarget(name: "nvmefs-conformance",
+                          dependencies: ["Conformance", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+                          swiftSettings: strict),
         .testTarget(name: "NVMeSpecTests", dependencies: ["NVMeSpec"]),
         .testTarget(name: "BlockIOTests", dependencies: ["BlockIO"]),
         .testTarget(name: "HostMemoryTests", dependencies: ["HostMemory"]),
         .testTarget(name: "NVMeControllerTests", dependencies: ["NVMeController"]),
         .testTarget(name: "NVMeHostTests", dependencies: ["NVMeHost"]),
+        .testTarget(name: "ConformanceTests", dependencies: ["Conformance"]),
     ]
 )
