@@ -31,8 +31,10 @@ public protocol ConformanceDevice: AnyObject {
 /// The guest-physical memory both devices see: `size` bytes of RAM at 0.
 public enum GuestMemory {
     public static let size = 64 << 20
-    /// An address no region backs (QEMU: unassigned; nvmefs: outside `mem`).
-    public static let unmapped: UInt64 = 0x1000_0000
+    /// An address no region backs (QEMU: outside every region of the system
+    /// address space, so DMA fails; nvmefs: outside `mem` and the CMB).
+    /// Addresses in QEMU's 32-bit PCI hole read as all ones without error.
+    public static let unmapped: UInt64 = 0x100_0000_0000
 }
 
 /// The device parameters both devices are configured with (see docs/CONFORMANCE.md).
@@ -116,7 +118,7 @@ public final class QEMUDevice: ConformanceDevice {
     var closed = false
     let hasCMB: Bool
     /// Per-answer wait.
-    static let replyTimeoutMilliseconds: Int32 = 20_000
+    static let replyTimeoutMilliseconds: Int32 = 10_000
 
     /// How QEMU's time runs. With the qtest accelerator (upstream builds) the
     /// virtual clock only moves on `clock_step`; Debian 12 does not ship that

@@ -21,8 +21,10 @@ public struct FieldTable: Sendable {
 
     public static func format(_ b: [UInt8], text: Bool) -> String {
         if text {
+            var b = b, nuls = 0
+            while b.last == 0 { b.removeLast(); nuls += 1 }
             let s = b.map { $0 >= 0x20 && $0 < 0x7F ? String(UnicodeScalar($0)) : String(format: "\\x%02x", $0) }.joined()
-            return "\"\(s)\""
+            return "\"\(s)\"" + (nuls > 0 ? " + \(nuls) NUL" : "")
         }
         if b.count <= 8 {
             var v: UInt64 = 0

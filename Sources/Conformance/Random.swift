@@ -80,6 +80,13 @@ public enum RandomSequences {
             }
             let label = String(format: "cmd%02d-%@-%02x", i, admin ? "admin" : "io", Int(e.opcode))
             let c = try s.command(label, e, qid: admin ? 0 : 1)
+            // Admin data (Identify, logs) legitimately differs between the devices (D-identity and
+            // others): clear the pages it may have landed in, so that a later Write cannot carry
+            // it into the image.
+            if admin, let c, c.status.isSuccess {
+                try s.poke(Session.Layout.data, [UInt8](repeating: 0, count: 0x4_1000))
+                try s.poke(UInt64(GuestMemory.size) - 0x1000, [UInt8](repeating: 0, count: 0x1000))
+            }
             if !admin && e.opcode == 0x02, let c, c.status.isSuccess {
                 let len = min(Int(e.cdw12 & 0xFFFF) + 1, 8) * 512
                 let inPage = min(len, 4096 - Int(e.prp1 % 4096))
