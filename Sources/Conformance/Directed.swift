@@ -14,7 +14,7 @@ public enum DirectedTable {
 
     static let registers: [Scenario] = [
         Scenario("reg-reset-values") { s in
-            try s.observe64("cap", R.cap)
+            try s.observeCAP()
             try s.observe32("vs", R.vs)
             for (n, o) in [("intms", R.intms), ("cc", R.cc), ("csts", R.csts), ("aqa", R.aqa), ("cmbloc", R.cmbloc), ("cmbsz", R.cmbsz)] {
                 try s.observe32(n, o)
@@ -663,7 +663,7 @@ public enum DirectedTable {
 
     static let cmb: [Scenario] = [
         Scenario("cmb", configuration: cmbConfiguration) { s in
-            try s.observe64("cap", R.cap)
+            try s.observeCAP()
             try s.observe32("cmbloc", R.cmbloc)
             try s.observe32("cmbsz", R.cmbsz)
             guard let base = s.device.cmbBase else { s.record("cmb", "none"); return }

@@ -102,13 +102,11 @@ public struct FieldTable: Sendable {
 
 extension Session {
     /// Records the nonzero dwords of a buffer as `label[index]` (e.g. the
-    /// Commands Supported and Effects log), and `label.nonzero` = their count.
+    /// Commands Supported and Effects log); a dword zero on one device is absent there.
     public func observeDwords(_ label: String, _ bytes: [UInt8], names: (Int) -> String) {
-        var n = 0
         for i in 0..<(bytes.count / 4) {
             let v = UInt32(bytes[4 * i]) | UInt32(bytes[4 * i + 1]) << 8 | UInt32(bytes[4 * i + 2]) << 16 | UInt32(bytes[4 * i + 3]) << 24
-            if v != 0 { record("\(label).\(names(i))", Self.hex32(v)); n += 1 }
+            if v != 0 { record("\(label).\(names(i))", Self.hex32(v)) }
         }
-        record(label + ".nonzero", "\(n)")
     }
 }

@@ -78,7 +78,9 @@ public enum RandomSequences {
                 e.cdw13 = g.next() % 8 == 0 ? UInt32(truncatingIfNeeded: g.next()) : 0
                 if e.opcode == 0x09 { e.cdw10 = UInt32(g.next() % 4); e.cdw11 = pick(&g, [0, 4, 2]) }
             }
-            let label = String(format: "cmd%02d-%@-%02x", i, admin ? "admin" : "io", Int(e.opcode))
+            // Tagged when a data pointer is unbacked: see D-dma-unbacked in docs/CONFORMANCE.md.
+            let unbacked = [e.prp1, e.prp2].contains { $0 >= GuestMemory.unmapped }
+            let label = String(format: "cmd%02d-%@-%02x", i, admin ? "admin" : "io", Int(e.opcode)) + (unbacked ? "-unbacked" : "")
             let c = try s.command(label, e, qid: admin ? 0 : 1)
             // Admin data (Identify, logs) legitimately differs between the devices (D-identity and
             // others): clear the pages it may have landed in, so that a later Write cannot carry

@@ -65,6 +65,17 @@ public final class Session {
     public func observe32(_ label: String, _ offset: Int, mask: UInt32 = 0xFFFF_FFFF) throws {
         record(label, Self.hex32(try device.read32(offset) & mask))
     }
+    /// CAP field by field (NVMe 1.4 §3.1.1, Figure 68), so that one differing bit is one observation.
+    public func observeCAP(_ label: String = "cap") throws {
+        let v = try device.read64(Register.cap)
+        for (name, shift, bits) in [("mqes", 0, 16), ("cqr", 16, 1), ("ams", 17, 2), ("to", 24, 8), ("dstrd", 32, 4),
+                                    ("nssrs", 36, 1), ("css", 37, 8), ("bps", 45, 1), ("mpsmin", 48, 4), ("mpsmax", 52, 4),
+                                    ("pmrs", 56, 1), ("cmbs", 57, 1)] {
+            record("\(label).\(name)", String(format: "0x%llx", (v >> UInt64(shift)) & ((1 << UInt64(bits)) - 1)))
+        }
+        let known: UInt64 = 0x03FF_3FFF_0F07_FFFF | 0x00FF_0000_0000_0000
+        record("\(label).reserved", String(format: "0x%016llx", v & ~known))
+    }
     public func observe64(_ label: String, _ offset: Int) throws { record(label, Self.hex64(try device.read64(offset))) }
     public func poke(_ address: UInt64, _ bytes: [UInt8]) throws { try device.memWrite(address, bytes) }
     public func peek(_ address: UInt64, _ count: Int) throws -> [UInt8] { try device.memRead(address, count) }
