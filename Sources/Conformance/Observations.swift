@@ -18,6 +18,9 @@ public struct Difference: Equatable, Sendable {
     /// The identifier of the docs/CONFORMANCE.md row that declares it deliberate.
     public var deliberate: String?
     public var path: String { scenario + "/" + key }
+    public init(scenario: String, key: String, qemu: String?, nvmefs: String?, deliberate: String? = nil) {
+        self.scenario = scenario; self.key = key; self.qemu = qemu; self.nvmefs = nvmefs; self.deliberate = deliberate
+    }
 }
 
 public enum ObservationDiff {
@@ -47,6 +50,7 @@ public struct DeliberateTable: Sendable {
     public struct Row: Sendable, Equatable {
         public var id: String
         public var patterns: [String]
+        public init(id: String, patterns: [String]) { self.id = id; self.patterns = patterns }
     }
     public var rows: [Row]
 
