@@ -11,6 +11,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "nvmefs", targets: ["nvmefs"]),
+        .executable(name: "nvmefs-conformance", targets: ["nvmefs-conformance"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -44,11 +45,19 @@ let package = Package(
         // In-process benchmarks (not tests): the controller alone, backend modes.
         .executableTarget(name: "nvmefs-bench", dependencies: ["NVMeSpec", "BlockIO", "HostMemory", "NVMeController"],
                           swiftSettings: strict),
+        // Differential conformance against QEMU's NVMe device (qtest): sequences, devices, diff.
+        .target(name: "Conformance", dependencies: ["NVMeSpec", "BlockIO", "HostMemory", "NVMeController",
+                                                   .product(name: "Logging", package: "swift-log")],
+                swiftSettings: strict),
+        .executableTarget(name: "nvmefs-conformance",
+                          dependencies: ["Conformance", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+                          swiftSettings: strict),
         .testTarget(name: "NVMeSpecTests", dependencies: ["NVMeSpec"]),
         .testTarget(name: "BlockIOTests", dependencies: ["NVMeSpec", "BlockIO"]),
         .testTarget(name: "HostMemoryTests", dependencies: ["NVMeSpec", "BlockIO", "HostMemory"]),
         .testTarget(name: "NVMeControllerTests", dependencies: ["NVMeSpec", "BlockIO", "HostMemory", "NVMeController"]),
         .testTarget(name: "NVMeHostTests", dependencies: ["NVMeSpec", "BlockIO", "HostMemory", "NVMeController", "NVMeHost"]),
         .testTarget(name: "FUSEBridgeTests", dependencies: ["NVMeSpec", "FUSEBridge"]),
+        .testTarget(name: "ConformanceTests", dependencies: ["Conformance"]),
     ]
 )

@@ -5,7 +5,11 @@
 #      builds debug anyway, so the FS tests reuse that build)
 #   2. unit tests: swift test
 #   3. FS tests: bash Tests/fs/run.sh with NVMEFS=<the debug nvmefs binary>
-#   4. benchmark smoke: the README's benchmark block (release build, quick runs)
+#   4. conformance against QEMU: tools/conformance, the directed table and a
+#      few seeded random sequences (debug build). A SKIP (exit 77) fails CI
+#      only when qemu-system-x86_64 is installed yet cannot start; with no
+#      QEMU at all it is reported and does not fail the run.
+#   5. benchmark smoke: the README's benchmark block (release build, quick runs)
 #
 # Works with no stdin and in a fresh clone. Exits non-zero if any part fails.
 # Environment: NVMEFS_SCRATCH = swift build scratch directory (default .build).
@@ -25,17 +29,17 @@ scratch=()
 
 setup_rc=0 unit_rc=0 fs_rc=0 fs_state=""
 
-section "1/4 setup (packages, debug build)"
+section "1/5 setup (packages, debug build)"
 bash scripts/setup.sh --no-mount --debug || setup_rc=$?
 if [ "$setup_rc" -ne 0 ]; then
     echo "test.sh: setup failed (exit $setup_rc); not running the tests"
     exit 1
 fi
 
-section "2/4 unit tests (swift test)"
+section "2/5 unit tests (swift test)"
 swift test "${scratch[@]}" || unit_rc=$?
 
-section "3/4 file system tests (Tests/fs/run.sh)"
+section "3/5 file system tests (Tests/fs/run.sh)"
 if [ -f Tests/fs/run.sh ]; then
     NVMEFS="$(swift build --show-bin-path "${scratch[@]}")/nvmefs"
     export NVMEFS
@@ -47,7 +51,24 @@ else
     echo "SKIPPED: Tests/fs/run.sh does not exist yet"
 fi
 
-section "4/4 benchmark smoke (the README's benchmark block, as written)"
+section "4/5 conformance against QEMU (tools/conformance)"
+conf_rc=0 conf_state=""
+# A fixed seed keeps CI reproducible; set NVMEFS_CONFORMANCE_SEED to explore others.
+conf_seed="${NVMEFS_CONFORMANCE_SEED:-1}"
+bash tools/conformance --directed --random 6 --seed "$conf_seed" --time-budget 90 || conf_rc=$?
+case "$conf_rc" in
+    0) conf_state="ok (seed $conf_seed)" ;;
+    77)
+        if command -v qemu-system-x86_64 >/dev/null 2>&1; then
+            conf_state="FAILED: SKIP although qemu-system-x86_64 is installed (it cannot start)"
+        else
+            conf_state="SKIPPED: qemu-system-x86_64 is not installed"; conf_rc=0
+        fi ;;
+    *) conf_state="FAILED (exit $conf_rc, seed $conf_seed: rerun with tools/conformance --random 6 --seed $conf_seed)" ;;
+esac
+echo "conformance: $conf_state"
+
+section "5/5 benchmark smoke (the README's benchmark block, as written)"
 bench_rc=0
 bash scripts/readme-block.sh bench >"${TMPDIR:-/tmp}/nvmefs-bench-smoke.sh"
 if [ -s "${TMPDIR:-/tmp}/nvmefs-bench-smoke.sh" ]; then
@@ -61,5 +82,6 @@ section "summary"
 echo "setup:      ok"
 [ "$unit_rc" -eq 0 ] && echo "unit tests: ok" || echo "unit tests: FAILED (exit $unit_rc)"
 echo "fs tests:   $fs_state"
+echo "conformance: $conf_state"
 [ "$bench_rc" -eq 0 ] && echo "bench smoke: ok" || echo "bench smoke: FAILED (exit $bench_rc)"
-[ "$unit_rc" -eq 0 ] && [ "$fs_rc" -eq 0 ] && [ "$bench_rc" -eq 0 ]
+[ "$unit_rc" -eq 0 ] && [ "$fs_rc" -eq 0 ] && [ "$conf_rc" -eq 0 ] && [ "$bench_rc" -eq 0 ]

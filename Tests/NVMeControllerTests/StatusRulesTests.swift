@@ -6,8 +6,8 @@ import Testing
 /// Table tests for the controller's exact statuses (NVMe 1.4, and QEMU's
 /// hw/nvme where the specification leaves a choice; deliberate differences
 /// are listed in docs/CONFORMANCE.md). Each row failed on an earlier behaviour.
-@Suite("Conformance")
-struct ConformanceTests {
+@Suite("Status rules (NVMe 1.4, QEMU)")
+struct StatusRulesTests {
     static let adminOpcodes: [AdminOpcode] = [
         .deleteIOSQ, .createIOSQ, .getLogPage, .deleteIOCQ, .createIOCQ, .identify, .abort,
         .setFeatures, .getFeatures, .asyncEventRequest, .keepAlive,
@@ -61,7 +61,7 @@ let nsidCases: [NSIDCase] = [
     NSIDCase(name: "fused, bad opcode: opcode first", opcode: 0x7E, nsid: 1, fuse: 1, expected: NVMeStatus.invalidOpcode.withDNR),
 ]
 
-extension ConformanceTests {
+extension StatusRulesTests {
     static func twoNamespaces() throws -> TestHost {
         let h = try TestHost(backends: [(TestBackend(size: 1 << 20), 9), (TestBackend(size: 1 << 20), 9)])
         h.bringUp()
