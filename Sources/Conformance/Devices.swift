@@ -87,7 +87,8 @@ public final class NVMefsDevice: ConformanceDevice {
         return out
     }
     public func advance() throws { usleep(100) }
-    public var cmbBase: UInt64? { controller.cmbMemory == nil ? nil : NVMeController.cmbBaseAddress }
+    /// The CBA sequences program into CMBMSC: the address QEMU's BAR2 has, so both devices see one layout.
+    public var cmbBase: UInt64? { controller.cmbMemory == nil ? nil : QEMUDevice.bar2 }
     public func close() {
         controller.drainAndSync()
         backend.close()

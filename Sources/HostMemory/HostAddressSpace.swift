@@ -268,6 +268,9 @@ public final class HostAddressSpace: @unchecked Sendable {
             var pin = DMAPin()
             for v in iov where v.length > 0 {
                 if pin.lastContains(v) { continue }
+                // SGL bit bucket pieces land in the space's own discard buffer,
+                // which lives as long as the space: nothing to pin.
+                if v.base >= discard && v.base + v.length <= discard + Self.discardSize { continue }
                 guard let r = lookup.regions.first(where: { $0.contains(v) }) else {
                     pin.release()
                     return nil

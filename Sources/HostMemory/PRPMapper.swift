@@ -30,8 +30,7 @@ public enum PRPMapper {
         precondition(pageSize >= 16 && pageSize & (pageSize - 1) == 0, "page size must be a power of two")
         precondition(length >= 0)
         if length == 0 { return .success }
-        // QEMU (before its CMB/PMR rework) rejects a null PRP1 outright.
-        if prp1 == 0 { return NVMeStatus.invalidField.withDNR }
+        // PRP1 0 is an address like any other (host memory starts at 0), as in QEMU.
         return space.withLookup { lookup in
             walk(prp1: prp1, prp2: prp2, length: UInt64(length), page: UInt64(pageSize), lookup, &iov)
         }
@@ -73,7 +72,8 @@ public enum PRPMapper {
                 let bytes = UnsafeMutableRawBufferPointer(start: entries.baseAddress, count: count * 8)
                 return lookup.read(listAddress, into: bytes)
             }
-            guard load() else { return .dataTransferError }
+            // An unreadable PRP list: Data Transfer Error, DNR set (as QEMU).
+            guard load() else { return NVMeStatus.dataTransferError.withDNR }
             // Every pass consumes one entry and at most one list page is
             // entered without mapping data, so a hostile list (a loop, a
             // self-pointer) ends after about length/page entries.
@@ -84,7 +84,7 @@ public enum PRPMapper {
                     guard entry & mask == 0 else { return NVMeStatus.prpOffsetInvalid.withDNR }
                     listAddress = entry
                     pageSlots = pageEntries
-                    guard load() else { return .dataTransferError }
+                    guard load() else { return NVMeStatus.dataTransferError.withDNR }
                     entry = UInt64(littleEndian: entries[i])
                 }
                 // Every data entry after PRP1 starts on a page boundary.

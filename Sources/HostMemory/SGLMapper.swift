@@ -115,7 +115,8 @@ public enum SGLMapper {
                 return .failure(NVMeStatus.invalidNumberOfSGLDescriptors.withDNR)
             }
             let bytes = UnsafeMutableRawBufferPointer(rebasing: buffer[0 ..< count * SGLDescriptor.size])
-            guard lookup.read(address, into: bytes) else { return .failure(.dataTransferError) }
+            // An unreadable SGL segment: Data Transfer Error, DNR set (as QEMU).
+            guard lookup.read(address, into: bytes) else { return .failure(NVMeStatus.dataTransferError.withDNR) }
             var out: [SGLDescriptor] = []
             out.reserveCapacity(count)
             for k in 0 ..< count {

@@ -61,9 +61,8 @@ extension NVMeController {
             guestError("pci_nvme_err_invalid_create_cq_cqid", [("cqid", "\(cqid)")])
             return NVMeStatus.invalidQueueIdentifier.withDNR
         }
-        // An entry size other than 16 bytes (CC.IOCQES) cannot be honoured (as QEMU).
-        guard qsize != 0, qsize <= Int(cap.mqes), cc.iocqes == 4 else {
-            guestError("pci_nvme_err_invalid_create_cq_size", [("qsize", "\(qsize)"), ("iocqes", "\(cc.iocqes)")])
+        guard qsize != 0, qsize <= Int(cap.mqes) else {
+            guestError("pci_nvme_err_invalid_create_cq_size", [("qsize", "\(qsize)")])
             return NVMeStatus.invalidQueueSize.withDNR
         }
         // §5.3: PRP1 is page aligned (no offset); QEMU names it Invalid PRP Offset.
@@ -104,9 +103,8 @@ extension NVMeController {
             guestError("pci_nvme_err_invalid_create_sq_sqid", [("sqid", "\(sqid)")])
             return NVMeStatus.invalidQueueIdentifier.withDNR
         }
-        // An entry size other than 64 bytes (CC.IOSQES) cannot be honoured (as QEMU).
-        guard qsize != 0, qsize <= Int(cap.mqes), cc.iosqes == 6 else {
-            guestError("pci_nvme_err_invalid_create_sq_size", [("qsize", "\(qsize)"), ("iosqes", "\(cc.iosqes)")])
+        guard qsize != 0, qsize <= Int(cap.mqes) else {
+            guestError("pci_nvme_err_invalid_create_sq_size", [("qsize", "\(qsize)")])
             return NVMeStatus.invalidQueueSize.withDNR
         }
         // §5.4: PRP1 is page aligned (no offset); QEMU names it Invalid PRP Offset.

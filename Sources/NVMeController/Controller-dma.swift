@@ -18,9 +18,9 @@ extension NVMeController {
             // Admin commands never get here with SGLs: `adminCommand` refuses PSDT ≠ 0.
             return SGLMapper.map(sgl1Low: req.cmd.prp1, sgl1High: req.cmd.prp2, length: length, direction: direction, in: space)
         default:
-            // PSDT 11b is reserved; QEMU answers Invalid Field without DNR.
+            // PSDT 11b is reserved.
             guestError("pci_nvme_err_invalid_psdt", [("cid", "\(req.cid)"), ("psdt", "\(req.cmd.psdt)")])
-            return .failure(NVMeStatus.invalidField)
+            return .failure(NVMeStatus.invalidField.withDNR)
         }
     }
 

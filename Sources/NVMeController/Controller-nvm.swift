@@ -226,7 +226,8 @@ extension NVMeController {
             let host = UnsafeMutableRawBufferPointer.allocate(byteCount: media.count, alignment: 16)
             defer { host.deallocate() }
             gather(hostData, into: host)
-            return memcmp(host.baseAddress!, media.baseAddress!, media.count) == 0 ? .success : NVMeStatus.compareFailure.withDNR
+            // §6.6: a mismatch is Compare Failure; DNR clear, as QEMU 7.2.
+            return memcmp(host.baseAddress!, media.baseAddress!, media.count) == 0 ? .success : NVMeStatus.compareFailure
         }
         submitSplit(req, ns, op: .read, offset: c.slba << UInt64(ns.lbads), iov: [IOVector(base: bounce.baseAddress!, length: length)])
         return nil

@@ -211,8 +211,7 @@ extension NVMeController {
             emit(.fatal)
         }
         let mps = Int(cc.mps)
-        // As QEMU: ASQ/ACQ 0 are ordinary addresses (host memory starts
-        // at 0 here), and IOSQES/IOCQES are checked when I/O queues are created.
+        // As QEMU: ASQ/ACQ 0 are ordinary addresses (host memory starts at 0 here).
         if sqs[0] != nil || cqs[0] != nil { return fail("pci_nvme_err_startfail_cq_or_sq") }
         if mps < Int(cap.mpsmin) { return fail("pci_nvme_err_startfail_page_too_small", [("mps", "\(mps)")]) }
         if mps > Int(cap.mpsmax) { return fail("pci_nvme_err_startfail_page_too_large", [("mps", "\(mps)")]) }
@@ -220,7 +219,12 @@ extension NVMeController {
         if asq & (page - 1) != 0 { return fail("pci_nvme_err_startfail_asq_misaligned", [("asq", hex(asq))]) }
         if acq & (page - 1) != 0 { return fail("pci_nvme_err_startfail_acq_misaligned", [("acq", hex(acq))]) }
         if cc.css != 0 { return fail("pci_nvme_err_startfail_css", [("css", "\(cc.css)")]) }
-        if cc.ams != 0 { return fail("pci_nvme_err_startfail_ams", [("ams", "\(cc.ams)")]) }
+        // §3.1.5: the host sets only entry sizes Identify SQES/CQES allow (64 and 16 bytes).
+        if cc.iocqes != 4 { return fail("pci_nvme_err_startfail_cqent_too_small", [("iocqes", "\(cc.iocqes)")]) }
+        if cc.iosqes != 6 { return fail("pci_nvme_err_startfail_sqent_too_small", [("iosqes", "\(cc.iosqes)")]) }
+        // CAP.AMS offers round robin only; another CC.AMS is the host's
+        // error with no defined outcome: as QEMU, round robin it stays.
+        if cc.ams != 0 { guestError("pci_nvme_ub_cc_ams_unsupported", [("ams", "\(cc.ams)")]) }
         if aqa.asqs == 0 { return fail("pci_nvme_err_startfail_asqent_sz_zero") }
         if aqa.acqs == 0 { return fail("pci_nvme_err_startfail_acqent_sz_zero") }
         let sqSize = Int(aqa.asqs) + 1, cqSize = Int(aqa.acqs) + 1

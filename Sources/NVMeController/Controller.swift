@@ -127,7 +127,9 @@ public final class NVMeController: @unchecked Sendable {
             sz.sqs = true; sz.cqs = true; sz.lists = true; sz.rds = true; sz.wds = true
             if m.size % (1 << 20) == 0 { sz.szu = 2; sz.sz = UInt32(m.size >> 20) } else { sz.szu = 0; sz.sz = UInt32(m.size >> 12) }
             cmbsz = sz.raw
-            cmbloc = 2   // BIR 2, offset 0
+            // BIR 2, offset 0; CDPCILS (bit 6): PRP lists and SGLs may lie in
+            // the CMB or outside it, whatever holds the command.
+            cmbloc = 2 | 1 << 6
         }
         let n = parameters.maxIOQueuePairs + 1
         sqs = Array(repeating: nil, count: n)

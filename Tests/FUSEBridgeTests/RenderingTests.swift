@@ -69,7 +69,13 @@ struct RenderingTests {
         "\tOffset (OFST)                               : 0x0\n",
         "\tBase Indicator Register (BIR)               : 0\n",
         "cmbsz : 0x00000000\n",
-        "\tController Memory Buffer                    : not supported\n",
+        "\tController Memory Buffer                    : not described (set cmbmsc CRE, bit 0)\n",
+        "cmbmsc: 0x0000000000000000\n",
+        "\tController Base Address (CBA)               : 0x0000000000000000\n",
+        "\tController Memory Space Enable (CMSE)       : no\n",
+        "\tCapabilities Registers Enabled (CRE)        : no\n",
+        "cmbsts: 0x00000000\n",
+        "\tController Base Address Invalid (CBAI)      : no\n",
     ].joined()
 
     @Test func runningControllerGolden() {
@@ -84,6 +90,8 @@ struct RenderingTests {
         Int(RegisterOffset.csts): 0x3B,
         Int(RegisterOffset.cmbloc): 0x8002,
         Int(RegisterOffset.cmbsz): 16 << 12 | 1 << 8 | 0x1F,
+        Int(RegisterOffset.cmbmsc): 0xD000_0003,
+        Int(RegisterOffset.cmbsts): 1,
     ]
 
     @Test func unusualRegisterValues() {
@@ -117,6 +125,12 @@ struct RenderingTests {
             field("PRP SGL List Support (LISTS)", "yes"),
             field("Completion Queue Support (CQS)", "yes"),
             field("Submission Queue Support (SQS)", "yes"),
+            "cmbmsc: 0x00000000d0000003\n",
+            field("Controller Base Address (CBA)", "0x00000000d0000000"),
+            field("Controller Memory Space Enable (CMSE)", "yes"),
+            field("Capabilities Registers Enabled (CRE)", "yes"),
+            "cmbsts: 0x00000001\n",
+            field("Controller Base Address Invalid (CBAI)", "yes"),
         ] {
             #expect(out.contains(line), "missing: \(line)")
         }

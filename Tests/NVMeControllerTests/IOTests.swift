@@ -116,7 +116,7 @@ struct IOTests {
         #expect(h.run(TestHost.read(slba: 0, nlb: 17, prp1: buf, prp2: buf + 0x1000), qid: 1).status == NVMeStatus.invalidField.withDNR)
         #expect(h.run(TestHost.write(nsid: 2, slba: 0, nlb: 1, prp1: buf), qid: 1).status == NVMeStatus.namespaceWriteProtected.withDNR)
         #expect(h.run(TestHost.read(slba: 0, nlb: 1, prp1: 0x7000_0000), qid: 1).status.kind == .dataTransferError)
-        #expect(h.run(TestHost.read(slba: 0, nlb: 1, prp1: 0), qid: 1).status == NVMeStatus.invalidField.withDNR)
+        #expect(h.run(TestHost.read(slba: 0, nlb: 1, prp1: 0), qid: 1).status == .success)   // address 0 is host memory
         let stats = h.controller.namespace(1)!.accounting.snapshot()
         #expect(stats[.read].invalid >= 3)
     }
@@ -160,7 +160,7 @@ struct IOTests {
         #expect(h.run(c, qid: 1).status == .success)
         var other = data; other[1000] ^= 1
         h.poke(buf, other)
-        #expect(h.run(c, qid: 1).status == NVMeStatus.compareFailure.withDNR)
+        #expect(h.run(c, qid: 1).status == NVMeStatus.compareFailure)   // DNR clear, as QEMU 7.2
     }
 
     @Test func backendFailuresMapPerOperation() throws {

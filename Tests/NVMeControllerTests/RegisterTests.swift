@@ -50,6 +50,7 @@ struct RegisterTests {
         ("ASQ zero", UInt64(0), UInt64(0x2000), UInt32(0x460001), UInt32(0x001F_001F)),
         ("IOSQES zero", UInt64(0x1000), UInt64(0x2000), UInt32(0x400001), UInt32(0x001F_001F)),
         ("IOCQES zero", UInt64(0x1000), UInt64(0x2000), UInt32(0x060001), UInt32(0x001F_001F)),
+        ("AMS weighted round robin", UInt64(0x1000), UInt64(0x2000), UInt32(0x460001 | 1 << 11), UInt32(0x001F_001F)),
         ("MPS above MPSMAX", UInt64(0x1000), UInt64(0x2000), UInt32(0x460001 | 5 << 7), UInt32(0x001F_001F)),
         ("CSS not NVM", UInt64(0x1000), UInt64(0x2000), UInt32(0x460001 | 1 << 4), UInt32(0x001F_001F)),
         ("ASQS zero", UInt64(0x1000), UInt64(0x2000), UInt32(0x460001), UInt32(0x001F_0000)),
@@ -66,9 +67,8 @@ struct RegisterTests {
         if c.0 == "ASQ low bits read-only" {
             #expect(h.reg64(RegisterOffset.asq) == 0x1000)
             #expect(csts.rdy)
-        } else if c.0 == "ASQ zero" || c.0.hasPrefix("IO") {
-            // As QEMU: address 0 is host memory here, and entry sizes are
-            // checked when I/O queues are created.
+        } else if c.0 == "ASQ zero" || c.0.hasPrefix("AMS") {
+            // As QEMU: address 0 is host memory here; an unsupported AMS stays round robin.
             #expect(csts.rdy && !csts.cfs, "\(c.0)")
         } else {
             #expect(csts.cfs, "\(c.0)")

@@ -13,7 +13,7 @@ assert_eq 0x00000000 "$(cat "$M/regs/cmbsz")" "cmbsz before CRE"
 echo 0x8000000003 > "$M/regs/cmbmsc" || fail "write cmbmsc"
 assert_eq 0x0000008000000003 "$(cat "$M/regs/cmbmsc")" "cmbmsc read back"
 assert_eq 0x00000000 "$(cat "$M/regs/cmbsts")" "cmbsts: CBA valid"
-assert_eq 0x00000002 "$(cat "$M/regs/cmbloc")" "cmbloc: BIR 2, offset 0"
+assert_eq 0x00000042 "$(cat "$M/regs/cmbloc")" "cmbloc: BIR 2, offset 0, CDPCILS"
 # CMBSZ: SQS|CQS|LISTS|RDS|WDS = 0x1f, SZU 2 (1 MiB), SZ 2.
 assert_eq 0x0000221f "$(cat "$M/regs/cmbsz")" "cmbsz"
 grep -q "Total size *: 2097152 bytes" "$M/regs/decoded" || fail "decoded cmbsz: $(grep -A3 cmbsz "$M/regs/decoded")"
