@@ -152,7 +152,7 @@ public final class QEMUDevice: ConformanceDevice {
         }
         return ["-machine", "q35", "-nodefaults", "-display", "none", "-m", "\(GuestMemory.size >> 20)M"] + accel + [
                 "-qtest", "unix:\(socket)", "-qtest-log", "/dev/null",
-                "-drive", "file=\(image),if=none,id=d0,format=raw,cache=writeback",
+                "-drive", "file=\(image),if=none,id=d0,format=raw,cache=writeback,discard=unmap",
                 "-device", device]
     }
 

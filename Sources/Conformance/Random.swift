@@ -35,6 +35,42 @@ public enum RandomSequences {
         }
     }
 
+    /// True when an I/O command's PRP data may reach past guest RAM: its
+    /// PRP1 page runs out of RAM, its PRP2 page does, or it needs a PRP
+    /// list that is not the sequence's list of good pointers.
+    static func mayRunPastMemory(_ e: SubmissionQueueEntry) -> Bool {
+        let length = (UInt64(e.cdw12 & 0xFFFF) + 1) * 512
+        if e.psdt == 1 || e.psdt == 2 {
+            // SGL1 from the PRP fields: a Data Block reaches prp1 + its length; a
+            // segment chain is read from memory the sequence does not control.
+            let type = e.prp2 >> 60
+            guard type == 0 else { return type == 2 || type == 3 }
+            return e.prp1 &+ min(length, e.prp2 & 0xFFFF_FFFF) > UInt64(GuestMemory.size)
+        }
+        guard e.psdt == 0 else { return false }
+        let first = min(length, 0x1000 - e.prp1 % 0x1000)
+        let ram = UInt64(GuestMemory.size)
+        if e.prp1 &+ first > ram { return true }
+        let rest = length - first
+        if rest == 0 { return false }
+        if rest <= 0x1000 { return e.prp2 &+ rest > ram }
+        return e.prp2 != Session.Layout.lists
+    }
+
+    /// The feature (Get/Set Features) or CNS (Identify) of an admin command,
+    /// as a label suffix, so that deliberate differences can name them.
+    static func selector(_ e: SubmissionQueueEntry, admin: Bool) -> String {
+        guard admin else { return "" }
+        switch e.opcode {
+        case 0x09: return String(format: "-fid%02x", Int(e.cdw10 & 0xFF))
+        case 0x0A:
+            // SEL 4-7 are reserved: see D-getfeat-sel.
+            return String(format: "-fid%02x", Int(e.cdw10 & 0xFF)) + ((e.cdw10 >> 8) & 7 >= 4 ? "-selreserved" : "")
+        case 0x06: return String(format: "-cns%02x", Int(e.cdw10 & 0xFF))
+        default: return ""
+        }
+    }
+
     static func nsid(_ g: inout SeededGenerator) -> UInt32 {
         pick(&g, [1, 1, 1, 1, 0, 2, 0xFFFF_FFFF, 0xFFFF_FFFE, UInt32(truncatingIfNeeded: g.next())])
     }
@@ -78,9 +114,24 @@ public enum RandomSequences {
                 e.cdw13 = g.next() % 8 == 0 ? UInt32(truncatingIfNeeded: g.next()) : 0
                 if e.opcode == 0x09 { e.cdw10 = UInt32(g.next() % 4); e.cdw11 = pick(&g, [0, 4, 2]) }
             }
+            // A Write whose data may lie outside guest RAM would leave the two
+            // images different (QEMU writes what it could not read, nvmefs
+            // refuses: D-dma-unbacked), and every later read would differ too.
+            if !admin && e.opcode == 0x01 && ([e.prp1, e.prp2].contains { $0 >= GuestMemory.unmapped } || mayRunPastMemory(e)) {
+                e.psdt = 0
+                e.prp1 = Session.Layout.data
+                e.prp2 = Session.Layout.lists
+            }
             // Tagged when a data pointer is unbacked: see D-dma-unbacked in docs/CONFORMANCE.md.
-            let unbacked = [e.prp1, e.prp2].contains { $0 >= GuestMemory.unmapped }
-            let label = String(format: "cmd%02d-%@-%02x", i, admin ? "admin" : "io", Int(e.opcode)) + (unbacked ? "-unbacked" : "")
+            let unbacked = [e.prp1, e.prp2].contains { $0 >= GuestMemory.unmapped } || (!admin && mayRunPastMemory(e))
+            // Tagged when an I/O command other than Flush names the broadcast NSID: see D-broadcast-nsid.
+            let broadcast = !admin && e.opcode != 0x00 && e.nsid == 0xFFFF_FFFF
+            // Tagged when PRP2 is not dword aligned: see D-prp-dword.
+            let oddPRP2 = e.psdt == 0 && e.prp2 & 3 != 0
+            // Tagged when PSDT is the reserved 11b: see D-psdt-reserved.
+            let label = String(format: "cmd%02d-%@-%02x", i, admin ? "admin" : "io", Int(e.opcode)) + selector(e, admin: admin)
+                + (unbacked ? "-unbacked" : "") + (broadcast ? "-bcast" : "") + (oddPRP2 ? "-prp2odd" : "")
+                + (e.psdt == 3 ? "-psdt3" : "") + (!admin && e.opcode == 0x09 && e.cdw11 & 4 != 0 ? "-deallocate" : "")
             let c = try s.command(label, e, qid: admin ? 0 : 1)
             // Admin data (Identify, logs) legitimately differs between the devices (D-identity and
             // others): clear the pages it may have landed in, so that a later Write cannot carry

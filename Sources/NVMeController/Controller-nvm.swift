@@ -11,12 +11,12 @@ extension NVMeController {
     /// the request's AIOs are in flight.
     ///
     /// Checks in QEMU's order: an invalid NSID, then Flush (which alone
-    /// takes the broadcast NSID), then an inactive NSID, the opcode, and
-    /// the fused bits.
+    /// takes the broadcast NSID), then an inactive NSID, Flush again (which
+    /// QEMU runs whatever its fused bits), the opcode, and the fused bits.
     func ioCommand(_ req: Request) -> NVMeStatus? {
         let c = req.cmd
         let isFlush = NVMOpcode(c.opcode) == .flush
-        // NVMe 1.4 §6.1.5: an invalid NSID, or FFFFFFFFh for a command that
+        // NVMe 1.4 §6.1 (namespace IDs): an invalid NSID, or FFFFFFFFh for a command that
         // does not support it, is Invalid Namespace or Format.
         guard isValidNSID(c.nsid) || (c.nsid == Self.broadcastNSID && isFlush) else {
             guestError("pci_nvme_err_invalid_ns", [("nsid", hex(c.nsid))])
@@ -30,6 +30,8 @@ extension NVMeController {
             guestError("pci_nvme_err_inactive_ns", [("nsid", hex(c.nsid))])
             return NVMeStatus.invalidField.withDNR
         }
+        // As QEMU, Flush is dispatched before the fused bits are looked at.
+        if isFlush { return flush(req, [ns]) }
         guard Self.supportedIOOpcodes.contains(NVMOpcode(c.opcode)) else {
             guestError("pci_nvme_err_invalid_opc", [("opc", hex(c.opcode))])
             return NVMeStatus.invalidOpcode.withDNR

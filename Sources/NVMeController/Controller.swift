@@ -297,7 +297,7 @@ public final class NVMeController: @unchecked Sendable {
         return namespaces[Int(nsid) - 1]
     }
 
-    /// NVMe 1.4 §6.1.5 (NSID types): a valid NSID is 1...NN; it is active
+    /// NVMe 1.4 §6.1 (namespace IDs): a valid NSID is 1...NN; it is active
     /// when a namespace is attached, inactive otherwise. 0 and NSIDs above
     /// NN other than FFFFFFFFh are invalid.
     func isValidNSID(_ nsid: UInt32) -> Bool {

@@ -59,6 +59,7 @@ let nsidCases: [NSIDCase] = [
     NSIDCase(name: "bad opcode, active NSID", opcode: 0x7E, nsid: 1, expected: NVMeStatus.invalidOpcode.withDNR),
     NSIDCase(name: "fused read (no DNR)", opcode: 0x02, nsid: 1, fuse: 1, expected: .invalidField),
     NSIDCase(name: "fused, bad opcode: opcode first", opcode: 0x7E, nsid: 1, fuse: 1, expected: NVMeStatus.invalidOpcode.withDNR),
+    NSIDCase(name: "fused flush runs (QEMU dispatches Flush first)", opcode: 0x00, nsid: 1, fuse: 1, expected: .success),
 ]
 
 extension StatusRulesTests {
