@@ -1,8 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// A pthread mutex with one condition variable, for threads that may block
 /// (backend workers, FUSE workers, the built-in host) — never Swift

@@ -1,11 +1,9 @@
 import Dispatch
 import Synchronization
 
-#if canImport(Glibc)
 import Glibc
-#endif
 
-/// One fault-injection rule (SPEC §3 `faults`): backend I/O of some operation
+/// One fault-injection rule (CONTRACT §3 `faults`): backend I/O of some operation
 /// types over a byte range fails with an errno or is delayed, N times or always.
 public struct FaultRule: Sendable, Hashable {
     public enum Action: Sendable, Hashable {

@@ -1,12 +1,6 @@
 import NVMeSpec
 
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// One backend operation to cancel: the backend that issued the ticket and
 /// the ticket. A ticket means nothing to any other backend.

@@ -1,8 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// The current value of CLOCK_MONOTONIC in nanoseconds.
 @inlinable public func monotonicNanoseconds() -> UInt64 {
@@ -46,11 +42,7 @@ enum SystemCalls {
 
     static func fdatasync(_ fd: Int32) -> Int32 {
         while true {
-            #if canImport(Glibc)
             let rc = Glibc.fdatasync(fd)
-            #else
-            let rc = Darwin.fsync(fd)
-            #endif
             if rc == 0 { return 0 }
             let e = errno
             if e != EINTR { return e }

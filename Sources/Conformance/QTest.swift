@@ -1,6 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#endif
 import Foundation
 
 /// The text protocol of QEMU's qtest accelerator: one command line per

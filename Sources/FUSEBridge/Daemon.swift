@@ -1,7 +1,5 @@
 import Logging
-#if canImport(Glibc)
 import Glibc
-#endif
 
 /// The whole life of one mount in this process.
 public enum Daemon {

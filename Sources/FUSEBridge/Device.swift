@@ -4,9 +4,7 @@ import Logging
 import NVMeController
 import NVMeHost
 import Synchronization
-#if canImport(Glibc)
 import Glibc
-#endif
 
 /// The parts of one running device that the files reach.
 final class DeviceContext: Sendable {
@@ -26,7 +24,7 @@ final class DeviceContext: Sendable {
     }
 
     /// True when the built-in host owns queue `qid` (its doorbells refuse
-    /// writes from files: SPEC §3 doorbells/).
+    /// writes from files: CONTRACT §3 doorbells/).
     func hostOwns(qid: Int) -> Bool {
         guard let host, qid >= 0, qid <= Int(UInt16.max) else { return false }
         return host.ownedQueueIDs.contains(UInt16(qid))
@@ -36,12 +34,12 @@ final class DeviceContext: Sendable {
     /// error), then thrown.
     func refuse(_ file: String, _ error: FileError, _ reason: String) -> FileError {
         logger.info("\(file): \(reason) (\(Errno.name(error.code)))")
-        trace.note("nvmefs_file_refused", [("file", file), ("errno", Errno.name(error.code)), ("reason", reason)])
+        trace.note(.fileRefused, [("file", file), ("errno", Errno.name(error.code)), ("reason", reason)])
         return error
     }
 }
 
-/// The nvmefs device (SPEC §1-§3): host address space with `mem`, one image
+/// The nvmefs device (CONTRACT §1-§3): host address space with `mem`, one image
 /// backend and namespace per `--namespace`, the controller, the built-in
 /// host unless `--host none`, and the file tree over them.
 final class NVMeDevice: DeviceProvider {

@@ -1,6 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#endif
 
 /// The checks and preparations that touch the file system.
 extension DeviceConfiguration {
@@ -144,7 +142,7 @@ extension DeviceConfiguration {
     }
 }
 
-/// The mountpoint checks of SPEC §2.
+/// The mountpoint checks of CONTRACT §2.
 public enum Mountpoint {
     /// Checks that `path` is an existing, empty directory; returns its real path.
     public static func validate(_ path: String) throws(ConfigurationError) -> String {

@@ -1,4 +1,4 @@
-/// Parsing of the command line's value syntax (SPEC §2).
+/// Parsing of the command line's value syntax (CONTRACT §2).
 extension DeviceConfiguration {
     /// Parses a size: decimal digits with an optional binary suffix K, M, G
     /// or T (case-insensitive, optionally followed by "iB" or "B"):

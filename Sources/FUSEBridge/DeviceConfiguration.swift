@@ -1,5 +1,5 @@
 /// Everything the device is built from, as given on the command line
-/// (SPEC §2), validated. Plain values: the CLI fills it, `validate()` and
+/// (CONTRACT §2), validated. Plain values: the CLI fills it, `validate()` and
 /// `checkFiles()` reject what cannot work, `prepare()` creates what is missing.
 public struct DeviceConfiguration: Sendable, Equatable {
     /// One namespace: an image file (NSID = position + 1).

@@ -1,7 +1,5 @@
 import CFuse3
-#if canImport(Glibc)
 import Glibc
-#endif
 
 // The libfuse low-level callbacks for regular files: open, read, write,
 // flush, release, fsync, fallocate. The handle (fi->fh) is a retained

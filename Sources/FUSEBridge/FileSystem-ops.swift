@@ -1,7 +1,5 @@
 import CFuse3
-#if canImport(Glibc)
 import Glibc
-#endif
 
 // The libfuse low-level callbacks for names, attributes and directories.
 // Each is a global function (never a closure in main.swift: see

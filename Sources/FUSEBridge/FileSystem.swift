@@ -1,9 +1,7 @@
 import CFuse3
 import Logging
 import Synchronization
-#if canImport(Glibc)
 import Glibc
-#endif
 
 /// The mounted tree as the kernel sees it: inode numbers, lookup counts,
 /// attributes, and the requests that wait for an interrupt.

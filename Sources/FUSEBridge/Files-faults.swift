@@ -17,7 +17,7 @@ extension TraceFiles {
                       if line.isEmpty || line.hasPrefix("#") { continue }
                       if line == "clear" {
                           d.controller.clearFaults()
-                          d.trace.note("nvmefs_faults_cleared", [])
+                          d.trace.note(.faultsCleared, [])
                           continue
                       }
                       do throws(FaultSpecError) {

@@ -69,7 +69,7 @@ enum NamespaceFiles {
 }
 
 /// `namespaces/N/data`: the namespace as a fixed-size block-device-like file
-/// served by the built-in host (SPEC §3). Every error's errno comes from the
+/// served by the built-in host (CONTRACT §3). Every error's errno comes from the
 /// host's one status → errno map (`errnoForStatus`).
 struct DataFile: FileHandler {
     let host: BuiltinHost

@@ -1,7 +1,7 @@
 import NVMeController
 import NVMeSpec
 
-/// `bar0`, `regs/` and `doorbells/` (SPEC §3): the register space as MMIO.
+/// `bar0`, `regs/` and `doorbells/` (CONTRACT §3): the register space as MMIO.
 enum RegisterFiles {
     /// One register file: name, offset, width in bytes, writable.
     struct Register {

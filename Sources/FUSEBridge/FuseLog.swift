@@ -1,9 +1,7 @@
 import CFuse3
 import Logging
 import Synchronization
-#if canImport(Glibc)
 import Glibc
-#endif
 
 /// Routes libfuse's own messages into swift-log (label "libfuse") instead of
 /// stderr, and keeps the last error so a failed mount can say why.

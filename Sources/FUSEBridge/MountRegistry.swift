@@ -1,6 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#endif
 
 /// Where a running daemon is found: one pid file per mount.
 ///

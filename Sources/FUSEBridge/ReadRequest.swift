@@ -1,8 +1,6 @@
 import CFuse3
 import Synchronization
-#if canImport(Glibc)
 import Glibc
-#endif
 
 /// A pending read(2): answer it exactly once, now or later, from any thread.
 ///

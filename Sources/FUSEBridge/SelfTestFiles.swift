@@ -1,7 +1,5 @@
 import Synchronization
-#if canImport(Glibc)
 import Glibc
-#endif
 
 /// `selftest/`: files exercising every path of the bridge, for the FS
 /// tests (mounted with the hidden `--selftest-files` option).

@@ -1,8 +1,6 @@
 import CFuse3
 import Logging
-#if canImport(Glibc)
 import Glibc
-#endif
 
 /// How to mount.
 public struct MountOptions: Sendable {

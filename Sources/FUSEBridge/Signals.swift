@@ -1,6 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#endif
 
 /// SIGINT, SIGTERM and SIGHUP: the signals that stop a mount cleanly.
 ///

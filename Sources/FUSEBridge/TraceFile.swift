@@ -1,8 +1,6 @@
 import NVMeController
 import Synchronization
-#if canImport(Glibc)
 import Glibc
-#endif
 
 /// The controller's trace sink, feeding the `trace` stream.
 ///
@@ -24,8 +22,8 @@ final class TraceRecorder: TraceSink {
     }
 
     /// An event of the file layer (always recorded).
-    func note(_ name: String, _ fields: [(String, String)]) {
-        stream.append(Self.stamp() + " " + TraceEvent(name, fields.map { ($0.0, Self.quoted($0.1)) }).line)
+    func note(_ name: TraceEventName, _ fields: [(String, String)]) {
+        stream.append(Self.stamp() + " " + TraceEvent(name.rawValue, fields.map { ($0.0, Self.quoted($0.1)) }).line)
     }
 
     func readerOpened() { readers.add(1, ordering: .relaxed) }

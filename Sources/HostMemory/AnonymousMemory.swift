@@ -1,10 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// Page-aligned, zero-filled anonymous memory (mmap) owned by this object and
 /// unmapped on deinit. Backs `mem`, the built-in host's region and the CMB.

@@ -1,10 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import BlockIO
 import NVMeSpec
 import Synchronization  // Atomic
@@ -16,7 +10,7 @@ public struct RegionID: Hashable, Sendable, CustomStringConvertible {
     public var description: String { "region#\(raw)" }
 }
 
-/// What a region holds (SPEC §1, host address space).
+/// What a region holds (CONTRACT §1, host address space).
 public enum RegionKind: Sendable, Hashable {
     /// `mem`: user host memory at addresses 0 ..< memsize.
     case userMemory
@@ -81,7 +75,7 @@ struct Region {
     }
 }
 
-/// The address space the controller DMAs to and from (SPEC §1): a set of
+/// The address space the controller DMAs to and from (CONTRACT §1): a set of
 /// non-overlapping regions, each backed by daemon memory. Any access that is
 /// not entirely backed fails without touching memory.
 ///
@@ -106,7 +100,6 @@ public final class HostAddressSpace: @unchecked Sendable {
     public init() {
         lock = .allocate(capacity: 1)
         lock.initialize(to: pthread_rwlock_t())
-        #if canImport(Glibc)
         // glibc prefers readers by default, which lets a stream of lookups
         // starve map/unmap; prefer writers (no recursive read locking here).
         var attr = pthread_rwlockattr_t()
@@ -114,9 +107,6 @@ public final class HostAddressSpace: @unchecked Sendable {
         pthread_rwlockattr_setkind_np(&attr, Int32(PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP))
         pthread_rwlock_init(lock, &attr)
         pthread_rwlockattr_destroy(&attr)
-        #else
-        pthread_rwlock_init(lock, nil)
-        #endif
         table = .allocate(capacity: 1)
         table.initialize(to: [])
         table.pointee.reserveCapacity(16)

@@ -7,18 +7,18 @@ extension NVMeController {
     func adminCommand(_ req: Request) -> NVMeStatus? {
         let cmd = req.cmd
         guard Self.supportedAdminOpcodes.contains(AdminOpcode(cmd.opcode)) else {
-            guestError("pci_nvme_err_invalid_admin_opc", [("opc", hex(cmd.opcode))])
+            guestError(.invalidAdminOpc, [("opc", hex(cmd.opcode))])
             return NVMeStatus.invalidOpcode.withDNR
         }
         // NVMe 1.4 §4.2 (Figure 105, CDW0.PSDT): admin commands over PCIe use
         // PRPs only; checked before any handler looks at the data pointer.
         if cmd.psdt != 0 {
-            guestError("pci_nvme_err_invalid_psdt", [("cid", "\(cmd.cid)"), ("psdt", "\(cmd.psdt)")])
+            guestError(.invalidPsdt, [("cid", "\(cmd.cid)"), ("psdt", "\(cmd.psdt)")])
             return NVMeStatus.invalidField.withDNR
         }
         // Fused operations are not supported (FUSES = 0); QEMU leaves DNR clear.
         if cmd.fuse != 0 {
-            guestError("pci_nvme_err_invalid_fuse", [("cid", "\(cmd.cid)")])
+            guestError(.invalidFuse, [("cid", "\(cmd.cid)")])
             return NVMeStatus.invalidField
         }
         switch AdminOpcode(cmd.opcode) {
@@ -36,7 +36,7 @@ extension NVMeController {
             restartKeepAliveTimer()
             return .success
         default:
-            guestError("pci_nvme_err_invalid_admin_opc", [("opc", hex(cmd.opcode))])
+            guestError(.invalidAdminOpc, [("opc", hex(cmd.opcode))])
             return NVMeStatus.invalidOpcode.withDNR
         }
     }
@@ -56,31 +56,31 @@ extension NVMeController {
         let pc = c.cdw11 & 1 != 0, ien = c.cdw11 & 2 != 0
         let vector = Int(c.cdw11 >> 16)
         let base = c.prp1
-        traceEvent("pci_nvme_create_cq", [("addr", hex(base)), ("cqid", "\(cqid)"), ("vector", "\(vector)"), ("qsize", "\(qsize)"), ("ien", "\(ien)")])
+        traceEvent(.createCq, [("addr", hex(base)), ("cqid", "\(cqid)"), ("vector", "\(vector)"), ("qsize", "\(qsize)"), ("ien", "\(ien)")])
         guard cqid != 0, cqid <= parameters.maxIOQueuePairs, cqs[cqid] == nil else {
-            guestError("pci_nvme_err_invalid_create_cq_cqid", [("cqid", "\(cqid)")])
+            guestError(.invalidCreateCqCqid, [("cqid", "\(cqid)")])
             return NVMeStatus.invalidQueueIdentifier.withDNR
         }
         guard qsize != 0, qsize <= Int(cap.mqes) else {
-            guestError("pci_nvme_err_invalid_create_cq_size", [("qsize", "\(qsize)")])
+            guestError(.invalidCreateCqSize, [("qsize", "\(qsize)")])
             return NVMeStatus.invalidQueueSize.withDNR
         }
         // §5.3: PRP1 is page aligned (no offset); QEMU names it Invalid PRP Offset.
         guard base & UInt64(pageSize - 1) == 0 else {
-            guestError("pci_nvme_err_invalid_create_cq_addr", [("addr", hex(base))])
+            guestError(.invalidCreateCqAddr, [("addr", hex(base))])
             return NVMeStatus.prpOffsetInvalid.withDNR
         }
         guard vector < parameters.interruptVectors else {
-            guestError("pci_nvme_err_invalid_create_cq_vector", [("vector", "\(vector)")])
+            guestError(.invalidCreateCqVector, [("vector", "\(vector)")])
             return NVMeStatus.invalidInterruptVector.withDNR
         }
         guard pc else {
-            guestError("pci_nvme_err_invalid_create_cq_qflags", [("pc", "0")])
+            guestError(.invalidCreateCqQflags, [("pc", "0")])
             return NVMeStatus.invalidField.withDNR
         }
-        // The queue memory must be backed by one region (SPEC §1).
+        // The queue memory must be backed by one region (CONTRACT §1).
         guard space.pointer(base, length: (qsize + 1) * 16) != nil else {
-            guestError("pci_nvme_err_invalid_create_cq_addr", [("addr", hex(base)), ("reason", "unbacked")])
+            guestError(.invalidCreateCqAddr, [("addr", hex(base)), ("reason", "unbacked")])
             return NVMeStatus.invalidField.withDNR
         }
         cqs[cqid] = CompletionQueue(cqid: UInt16(cqid), base: base, size: qsize + 1, vector: vector, interruptsEnabled: ien)
@@ -94,30 +94,30 @@ extension NVMeController {
         let pc = c.cdw11 & 1 != 0, qprio = UInt8((c.cdw11 >> 1) & 3)
         let cqid = Int(c.cdw11 >> 16)
         let base = c.prp1
-        traceEvent("pci_nvme_create_sq", [("addr", hex(base)), ("sqid", "\(sqid)"), ("cqid", "\(cqid)"), ("qsize", "\(qsize)"), ("qprio", "\(qprio)")])
+        traceEvent(.createSq, [("addr", hex(base)), ("sqid", "\(sqid)"), ("cqid", "\(cqid)"), ("qsize", "\(qsize)"), ("qprio", "\(qprio)")])
         guard cqid != 0, cqid <= parameters.maxIOQueuePairs, cqs[cqid] != nil else {
-            guestError("pci_nvme_err_invalid_create_sq_cqid", [("cqid", "\(cqid)")])
+            guestError(.invalidCreateSqCqid, [("cqid", "\(cqid)")])
             return NVMeStatus.completionQueueInvalid.withDNR
         }
         guard sqid != 0, sqid <= parameters.maxIOQueuePairs, sqs[sqid] == nil else {
-            guestError("pci_nvme_err_invalid_create_sq_sqid", [("sqid", "\(sqid)")])
+            guestError(.invalidCreateSqSqid, [("sqid", "\(sqid)")])
             return NVMeStatus.invalidQueueIdentifier.withDNR
         }
         guard qsize != 0, qsize <= Int(cap.mqes) else {
-            guestError("pci_nvme_err_invalid_create_sq_size", [("qsize", "\(qsize)")])
+            guestError(.invalidCreateSqSize, [("qsize", "\(qsize)")])
             return NVMeStatus.invalidQueueSize.withDNR
         }
         // §5.4: PRP1 is page aligned (no offset); QEMU names it Invalid PRP Offset.
         guard base & UInt64(pageSize - 1) == 0 else {
-            guestError("pci_nvme_err_invalid_create_sq_addr", [("addr", hex(base))])
+            guestError(.invalidCreateSqAddr, [("addr", hex(base))])
             return NVMeStatus.prpOffsetInvalid.withDNR
         }
         guard pc else {
-            guestError("pci_nvme_err_invalid_create_sq_qflags", [("pc", "0")])
+            guestError(.invalidCreateSqQflags, [("pc", "0")])
             return NVMeStatus.invalidField.withDNR
         }
         guard space.pointer(base, length: (qsize + 1) * 64) != nil else {
-            guestError("pci_nvme_err_invalid_create_sq_addr", [("addr", hex(base)), ("reason", "unbacked")])
+            guestError(.invalidCreateSqAddr, [("addr", hex(base)), ("reason", "unbacked")])
             return NVMeStatus.invalidField.withDNR
         }
         let sq = SubmissionQueue(sqid: UInt16(sqid), cqid: UInt16(cqid), base: base, size: qsize + 1, priority: qprio)
@@ -133,10 +133,10 @@ extension NVMeController {
     func deleteSQ(_ req: Request) -> NVMeStatus? {
         let qid = Int(req.cmd.cdw10 & 0xFFFF)
         guard qid != 0, qid < sqs.count, let sq = sqs[qid], !sq.deleted else {
-            guestError("pci_nvme_err_invalid_del_sq", [("qid", "\(qid)")])
+            guestError(.invalidDelSq, [("qid", "\(qid)")])
             return NVMeStatus.invalidQueueIdentifier.withDNR
         }
-        traceEvent("pci_nvme_del_sq", [("qid", "\(qid)")])
+        traceEvent(.delSq, [("qid", "\(qid)")])
         cancelOutstanding(of: sq, status: .sqDeletion)
         sq.deleted = true
         if sq.outstandingCount == 0 {
@@ -165,16 +165,16 @@ extension NVMeController {
     func deleteCQ(_ req: Request) -> NVMeStatus {
         let qid = Int(req.cmd.cdw10 & 0xFFFF)
         guard qid != 0, qid < cqs.count, let cq = cqs[qid] else {
-            guestError("pci_nvme_err_invalid_del_cq_cqid", [("qid", "\(qid)")])
+            guestError(.invalidDelCqCqid, [("qid", "\(qid)")])
             return NVMeStatus.invalidQueueIdentifier.withDNR
         }
         // §5.5: the host deletes the CQ's SQs first; a retry afterwards
         // succeeds, so DNR stays clear (as QEMU).
         guard cq.sqids.isEmpty else {
-            guestError("pci_nvme_err_invalid_del_cq_notempty", [("qid", "\(qid)")])
+            guestError(.invalidDelCqNotempty, [("qid", "\(qid)")])
             return NVMeStatus.invalidQueueDeletion
         }
-        traceEvent("pci_nvme_del_cq", [("qid", "\(qid)")])
+        traceEvent(.delCq, [("qid", "\(qid)")])
         cqs[qid] = nil
         return .success
     }
@@ -185,7 +185,7 @@ extension NVMeController {
     /// Dword 0 bit 0 is 0 when the command was aborted, 1 when it was not.
     func abort(_ req: Request) -> NVMeStatus {
         let sqid = Int(req.cmd.cdw10 & 0xFFFF), cid = UInt16(req.cmd.cdw10 >> 16)
-        traceEvent("pci_nvme_abort", [("sqid", "\(sqid)"), ("cid", "\(cid)")])
+        traceEvent(.abort, [("sqid", "\(sqid)"), ("cid", "\(cid)")])
         req.dw0 = 1
         guard sqid < sqs.count, let sq = sqs[sqid], !sq.deleted else {
             return NVMeStatus.invalidField.withDNR
@@ -221,10 +221,10 @@ extension NVMeController {
 
     func asyncEventRequest(_ req: Request) -> NVMeStatus? {
         guard aerRequests.count <= Int(parameters.aerl) else {
-            guestError("pci_nvme_err_aer_limit", [("outstanding", "\(aerRequests.count)")])
+            guestError(.aerLimit, [("outstanding", "\(aerRequests.count)")])
             return NVMeStatus.asyncEventRequestLimitExceeded
         }
-        traceEvent("pci_nvme_aer", [("cid", "\(req.cid)")])
+        traceEvent(.aer, [("cid", "\(req.cid)")])
         req.isAER = true
         aerRequests.append(req)
         processAERs()

@@ -7,7 +7,7 @@ extension NVMeController {
     /// enforcing MDTS. Admin commands use PRPs only (NVMe over PCIe).
     func mapData(_ req: Request, length: Int, direction: DataDirection, checkMDTS: Bool = true) -> Result<[IOVector], NVMeStatus> {
         if checkMDTS, let mdts = parameters.maxDataTransfer, length > mdts {
-            guestError("pci_nvme_err_mdts", [("cid", "\(req.cid)"), ("len", "\(length)")])
+            guestError(.mdts, [("cid", "\(req.cid)"), ("len", "\(length)")])
             return .failure(NVMeStatus.invalidField.withDNR)
         }
         if length == 0 { return .success([]) }
@@ -19,7 +19,7 @@ extension NVMeController {
             return SGLMapper.map(sgl1Low: req.cmd.prp1, sgl1High: req.cmd.prp2, length: length, direction: direction, in: space)
         default:
             // PSDT 11b is reserved.
-            guestError("pci_nvme_err_invalid_psdt", [("cid", "\(req.cid)"), ("psdt", "\(req.cmd.psdt)")])
+            guestError(.invalidPsdt, [("cid", "\(req.cid)"), ("psdt", "\(req.cmd.psdt)")])
             return .failure(NVMeStatus.invalidField.withDNR)
         }
     }

@@ -14,10 +14,10 @@ extension NVMeController {
     /// Queues an event (bounded, QEMU aer_max_queued) and delivers what it can.
     func enqueueEvent(_ event: AsyncEventCompletion) {
         guard pendingEvents.count < parameters.aerMaxQueued else {
-            traceEvent("pci_nvme_enqueue_event_noqueue", [("queued", "\(pendingEvents.count)")])
+            traceEvent(.enqueueEventNoqueue, [("queued", "\(pendingEvents.count)")])
             return
         }
-        traceEvent("pci_nvme_enqueue_event", [("type", "\(event.type.rawValue)"), ("info", hex(event.info.rawValue)),
+        traceEvent(.enqueueEvent, [("type", "\(event.type.rawValue)"), ("info", hex(event.info.rawValue)),
                                               ("log_page", hex(event.logPage.rawValue))])
         pendingEvents.append(event)
         processAERs()
@@ -34,7 +34,7 @@ extension NVMeController {
             maskedEventTypes |= Self.maskBit(event.type)
             let req = aerRequests.removeLast()
             req.dw0 = event.dw0
-            traceEvent("pci_nvme_aer_post_cqe", [("type", "\(event.type.rawValue)"), ("info", hex(event.info.rawValue)),
+            traceEvent(.aerPostCqe, [("type", "\(event.type.rawValue)"), ("info", hex(event.info.rawValue)),
                                                  ("log_page", hex(event.logPage.rawValue))])
             finish(req, status: .success)
         }

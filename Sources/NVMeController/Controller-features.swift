@@ -11,21 +11,21 @@ extension NVMeController {
         if caps.contains(.namespaceSpecific) {
             if set && nsid == Self.broadcastNSID { return nil }
             guard isValidNSID(nsid) else {
-                guestError("pci_nvme_err_invalid_ns", [("nsid", hex(nsid)), ("fid", hex(fid.rawValue))])
+                guestError(.invalidNs, [("nsid", hex(nsid)), ("fid", hex(fid.rawValue))])
                 return NVMeStatus.invalidNamespace.withDNR
             }
             guard namespace(nsid) != nil else {
-                guestError("pci_nvme_err_inactive_ns", [("nsid", hex(nsid)), ("fid", hex(fid.rawValue))])
+                guestError(.inactiveNs, [("nsid", hex(nsid)), ("fid", hex(fid.rawValue))])
                 return NVMeStatus.invalidField.withDNR
             }
             return nil
         }
         guard set, nsid != 0, nsid != Self.broadcastNSID else { return nil }
         guard isValidNSID(nsid) else {
-            guestError("pci_nvme_err_invalid_ns", [("nsid", hex(nsid)), ("fid", hex(fid.rawValue))])
+            guestError(.invalidNs, [("nsid", hex(nsid)), ("fid", hex(fid.rawValue))])
             return NVMeStatus.invalidNamespace.withDNR
         }
-        guestError("pci_nvme_err_feat_not_ns_spec", [("nsid", hex(nsid)), ("fid", hex(fid.rawValue))])
+        guestError(.featNotNsSpec, [("nsid", hex(nsid)), ("fid", hex(fid.rawValue))])
         return NVMeStatus.featureNotNamespaceSpecific.withDNR
     }
 
@@ -49,10 +49,10 @@ extension NVMeController {
     func getFeatures(_ req: Request) -> NVMeStatus {
         let c = req.cmd
         let fid = FeatureIdentifier(UInt8(c.cdw10 & 0xFF)), sel = FeatureSelect(UInt8((c.cdw10 >> 8) & 7))
-        traceEvent("pci_nvme_getfeat", [("cid", "\(c.cid)"), ("nsid", hex(c.nsid)), ("fid", hex(fid.rawValue)),
+        traceEvent(.getfeat, [("cid", "\(c.cid)"), ("nsid", hex(c.nsid)), ("fid", hex(fid.rawValue)),
                                         ("sel", "\(sel.rawValue)"), ("cdw11", hex(c.cdw11))])
         guard let caps = FeatureIdentifier.supported[fid] else {
-            guestError("pci_nvme_err_invalid_getfeat", [("fid", hex(fid.rawValue))])
+            guestError(.invalidGetfeat, [("fid", hex(fid.rawValue))])
             return NVMeStatus.invalidField.withDNR
         }
         if let bad = checkFeatureNSID(fid, caps, nsid: c.nsid, set: false) { return bad }
@@ -62,7 +62,7 @@ extension NVMeController {
             req.dw0 = caps.rawValue
             return .success
         default:
-            guestError("pci_nvme_err_invalid_getfeat_sel", [("sel", "\(sel.rawValue)")])
+            guestError(.invalidGetfeatSel, [("sel", "\(sel.rawValue)")])
             return NVMeStatus.invalidField.withDNR
         }
         let f = sel == .current ? features : {
@@ -73,7 +73,7 @@ extension NVMeController {
         case .powerManagement: req.dw0 = f.powerManagement
         case .temperatureThreshold:
             guard let which = temperatureSelect(c.cdw11, set: false) else {
-                guestError("pci_nvme_err_invalid_getfeat_temp", [("cdw11", hex(c.cdw11))])
+                guestError(.invalidGetfeatTemp, [("cdw11", hex(c.cdw11))])
                 return NVMeStatus.invalidField.withDNR
             }
             req.dw0 = which.composite ? UInt32(which.over ? f.temperatureOverThreshold : f.temperatureUnderThreshold) : 0
@@ -85,7 +85,7 @@ extension NVMeController {
         case .interruptVectorConfiguration:
             let iv = UInt16(c.cdw11 & 0xFFFF)
             guard Int(iv) < parameters.interruptVectors else {
-                guestError("pci_nvme_err_invalid_iv", [("iv", "\(iv)")])
+                guestError(.invalidIv, [("iv", "\(iv)")])
                 return NVMeStatus.invalidField.withDNR
             }
             req.dw0 = UInt32(iv) | (f.coalescingDisabled.contains(iv) || iv == 0 ? 1 << 16 : 0)
@@ -118,19 +118,19 @@ extension NVMeController {
         let c = req.cmd
         let fid = FeatureIdentifier(UInt8(c.cdw10 & 0xFF)), save = c.cdw10 & 0x8000_0000 != 0
         let dw11 = c.cdw11
-        traceEvent("pci_nvme_setfeat", [("cid", "\(c.cid)"), ("nsid", hex(c.nsid)), ("fid", hex(fid.rawValue)),
+        traceEvent(.setfeat, [("cid", "\(c.cid)"), ("nsid", hex(c.nsid)), ("fid", hex(fid.rawValue)),
                                         ("save", "\(save)"), ("cdw11", hex(dw11))])
         if save {
-            guestError("pci_nvme_err_feat_not_saveable", [("fid", hex(fid.rawValue))])
+            guestError(.featNotSaveable, [("fid", hex(fid.rawValue))])
             return NVMeStatus.featureIdentifierNotSaveable.withDNR
         }
         guard let caps = FeatureIdentifier.supported[fid] else {
-            guestError("pci_nvme_err_invalid_setfeat", [("fid", hex(fid.rawValue))])
+            guestError(.invalidSetfeat, [("fid", hex(fid.rawValue))])
             return NVMeStatus.invalidField.withDNR
         }
         if let bad = checkFeatureNSID(fid, caps, nsid: c.nsid, set: true) { return bad }
         guard caps.contains(.changeable) else {
-            guestError("pci_nvme_err_feat_not_changeable", [("fid", hex(fid.rawValue))])
+            guestError(.featNotChangeable, [("fid", hex(fid.rawValue))])
             return NVMeStatus.featureNotChangeable.withDNR
         }
         switch fid {
@@ -142,7 +142,7 @@ extension NVMeController {
             features.powerManagement = dw11 & 0xFF
         case .temperatureThreshold:
             guard let which = temperatureSelect(dw11, set: true) else {
-                guestError("pci_nvme_err_invalid_setfeat_temp", [("cdw11", hex(dw11))])
+                guestError(.invalidSetfeatTemp, [("cdw11", hex(dw11))])
                 return NVMeStatus.invalidField.withDNR
             }
             guard which.composite else { break }
@@ -229,7 +229,7 @@ extension NVMeController {
     /// Alive Timer Expired, and the controller stops (CSTS.CFS).
     func keepAliveExpired(_ generation: UInt64) {
         guard generation == keepAliveGeneration, features.keepAliveTimeout > 0, csts.rdy, !csts.cfs else { return }
-        guestError("pci_nvme_err_keep_alive_expired", [("kato", "\(features.keepAliveTimeout)")])
+        guestError(.keepAliveExpired, [("kato", "\(features.keepAliveTimeout)")])
         recordControllerError(status: .keepAliveTimerExpired)
         csts.cfs = true
         emit(.fatal)

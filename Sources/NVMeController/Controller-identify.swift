@@ -6,14 +6,14 @@ extension NVMeController {
     func identify(_ req: Request) -> NVMeStatus {
         let c = req.cmd
         let cns = UInt8(c.cdw10 & 0xFF)
-        traceEvent("pci_nvme_identify", [("cid", "\(c.cid)"), ("cns", hex(cns)), ("nsid", hex(c.nsid))])
+        traceEvent(.identify, [("cid", "\(c.cid)"), ("cns", hex(cns)), ("nsid", hex(c.nsid))])
         switch IdentifyCNS(cns) {
         case .namespace:
             // §5.15.2.1: an invalid NSID (0, above NN, or FFFFFFFFh without
             // namespace management) is Invalid Namespace or Format; an
             // inactive one returns a zero-filled structure.
             guard isValidNSID(c.nsid) else {
-                guestError("pci_nvme_err_invalid_ns", [("nsid", hex(c.nsid))])
+                guestError(.invalidNs, [("nsid", hex(c.nsid))])
                 return NVMeStatus.invalidNamespace.withDNR
             }
             let data = namespace(c.nsid).map { identifyNamespaceData($0).bytes } ?? [UInt8](repeating: 0, count: 4096)
@@ -22,25 +22,25 @@ extension NVMeController {
             return transferToHost(req, identifyControllerData().bytes)
         case .activeNamespaceList:
             guard c.nsid < 0xFFFF_FFFE else {
-                guestError("pci_nvme_err_invalid_ns", [("nsid", hex(c.nsid))])
+                guestError(.invalidNs, [("nsid", hex(c.nsid))])
                 return NVMeStatus.invalidNamespace.withDNR
             }
             let list = NamespaceList(namespaces.map(\.nsid).filter { $0 > c.nsid }.prefix(1024).map { $0 })
             return transferToHost(req, list.bytes)
         case .namespaceIdentificationDescriptorList:
             guard isValidNSID(c.nsid) else {
-                guestError("pci_nvme_err_invalid_ns", [("nsid", hex(c.nsid))])
+                guestError(.invalidNs, [("nsid", hex(c.nsid))])
                 return NVMeStatus.invalidNamespace.withDNR
             }
             guard let ns = namespace(c.nsid) else {
-                guestError("pci_nvme_err_inactive_ns", [("nsid", hex(c.nsid))])
+                guestError(.inactiveNs, [("nsid", hex(c.nsid))])
                 return NVMeStatus.invalidField.withDNR
             }
             // In QEMU's order: NGUID, EUI-64, command set identifier.
             let list = NamespaceIdentificationDescriptorList([.nguid(ns.nguid), .eui64(ns.eui64), .csi(0)])
             return transferToHost(req, list.bytes)
         default:
-            guestError("pci_nvme_err_invalid_identify_cns", [("cns", hex(cns))])
+            guestError(.invalidIdentifyCns, [("cns", hex(cns))])
             return NVMeStatus.invalidField.withDNR
         }
     }

@@ -52,7 +52,7 @@ extension NVMeController {
         }
     }
 
-    /// The last value written to a doorbell (SPEC §3 doorbells/ reads).
+    /// The last value written to a doorbell (CONTRACT §3 doorbells/ reads).
     public func doorbellValue(qid: Int, completion: Bool) -> UInt32? {
         lock.withLock { _ in
             let i = 2 * qid + (completion ? 1 : 0)

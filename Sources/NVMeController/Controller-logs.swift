@@ -11,7 +11,7 @@ extension NVMeController {
         let numd = (UInt64(c.cdw11 & 0xFFFF) << 16 | UInt64(c.cdw10 >> 16)) + 1
         let length = numd * 4
         let offset = UInt64(c.cdw13) << 32 | UInt64(c.cdw12)
-        traceEvent("pci_nvme_get_log", [("cid", "\(c.cid)"), ("lid", hex(lid)), ("rae", "\(rae)"), ("len", "\(length)"), ("off", "\(offset)")])
+        traceEvent(.getLog, [("cid", "\(c.cid)"), ("lid", hex(lid)), ("rae", "\(rae)"), ("len", "\(length)"), ("off", "\(offset)")])
         guard offset & 3 == 0 else { return NVMeStatus.invalidField.withDNR }
         if let mdts = parameters.maxDataTransfer, length > UInt64(mdts) { return NVMeStatus.invalidField.withDNR }
         let page: [UInt8]
@@ -31,7 +31,7 @@ extension NVMeController {
             } else if let ns = namespace(c.nsid) {
                 scope = [ns]
             } else {
-                guestError("pci_nvme_err_invalid_ns", [("nsid", hex(c.nsid))])
+                guestError(.invalidNs, [("nsid", hex(c.nsid))])
                 return NVMeStatus.invalidNamespace.withDNR
             }
             page = smartLog(scope).bytes
@@ -44,7 +44,7 @@ extension NVMeController {
         case .commandsSupportedAndEffects:
             page = commandEffectsLog().bytes
         default:
-            guestError("pci_nvme_err_invalid_log_page", [("cid", "\(c.cid)"), ("lid", hex(lid))])
+            guestError(.invalidLogPage, [("cid", "\(c.cid)"), ("lid", hex(lid))])
             return NVMeStatus.invalidField.withDNR
         }
         guard offset < UInt64(page.count) else { return NVMeStatus.invalidField.withDNR }

@@ -2,9 +2,7 @@ import BlockIO
 import HostMemory
 import NVMeSpec
 
-#if canImport(Glibc)
 import Glibc
-#endif
 
 extension NVMeController {
     /// NVM command set dispatch (NVMe 1.4 §6). Returns a status, or nil while
@@ -19,7 +17,7 @@ extension NVMeController {
         // NVMe 1.4 §6.1 (namespace IDs): an invalid NSID, or FFFFFFFFh for a command that
         // does not support it, is Invalid Namespace or Format.
         guard isValidNSID(c.nsid) || (c.nsid == Self.broadcastNSID && isFlush) else {
-            guestError("pci_nvme_err_invalid_ns", [("nsid", hex(c.nsid))])
+            guestError(.invalidNs, [("nsid", hex(c.nsid))])
             return NVMeStatus.invalidNamespace.withDNR
         }
         if isFlush && c.nsid == Self.broadcastNSID {
@@ -27,18 +25,18 @@ extension NVMeController {
         }
         // An inactive NSID on an I/O command is Invalid Field in Command.
         guard let ns = namespace(c.nsid) else {
-            guestError("pci_nvme_err_inactive_ns", [("nsid", hex(c.nsid))])
+            guestError(.inactiveNs, [("nsid", hex(c.nsid))])
             return NVMeStatus.invalidField.withDNR
         }
         // As QEMU, Flush is dispatched before the fused bits are looked at.
         if isFlush { return flush(req, [ns]) }
         guard Self.supportedIOOpcodes.contains(NVMOpcode(c.opcode)) else {
-            guestError("pci_nvme_err_invalid_opc", [("opc", hex(c.opcode))])
+            guestError(.invalidOpc, [("opc", hex(c.opcode))])
             return NVMeStatus.invalidOpcode.withDNR
         }
         // Fused operations are not supported (FUSES = 0); QEMU leaves DNR clear.
         if c.fuse != 0 {
-            guestError("pci_nvme_err_invalid_fuse", [("cid", "\(c.cid)")])
+            guestError(.invalidFuse, [("cid", "\(c.cid)")])
             return NVMeStatus.invalidField
         }
         switch NVMOpcode(c.opcode) {
@@ -49,7 +47,7 @@ extension NVMeController {
         case .datasetManagement: return datasetManagement(req, ns)
         case .compare: return compare(req, ns)
         default:
-            guestError("pci_nvme_err_invalid_opc", [("opc", hex(c.opcode))])
+            guestError(.invalidOpc, [("opc", hex(c.opcode))])
             return NVMeStatus.invalidOpcode.withDNR
         }
     }
@@ -64,17 +62,17 @@ extension NVMeController {
         let nlb = UInt64(c.nlb) + 1
         if write && ns.isReadOnly {
             ns.accounting.invalid(op)
-            guestError("pci_nvme_err_ns_readonly", [("nsid", "\(ns.nsid)")])
+            guestError(.nsReadonly, [("nsid", "\(ns.nsid)")])
             return NVMeStatus.namespaceWriteProtected.withDNR
         }
         if let len = dataLength, let mdts = parameters.maxDataTransfer, len > mdts {
             ns.accounting.invalid(op)
-            guestError("pci_nvme_err_mdts", [("cid", "\(c.cid)"), ("len", "\(len)")])
+            guestError(.mdts, [("cid", "\(c.cid)"), ("len", "\(len)")])
             return NVMeStatus.invalidField.withDNR
         }
         guard ns.inBounds(slba: c.slba, nlb: nlb) else {
             ns.accounting.invalid(op)
-            guestError("pci_nvme_err_invalid_lba_range", [("slba", "\(c.slba)"), ("nlb", "\(nlb)"), ("nsze", "\(ns.nsze)")])
+            guestError(.invalidLbaRange, [("slba", "\(c.slba)"), ("nlb", "\(nlb)"), ("nsze", "\(ns.nsze)")])
             return NVMeStatus.lbaOutOfRange.withDNR
         }
         return nil
@@ -85,7 +83,7 @@ extension NVMeController {
     /// since the mapping: nothing was transferred.
     func pinData(_ req: Request, _ iov: [IOVector]) -> Bool {
         guard let pin = space.pin(iov) else {
-            guestError("pci_nvme_err_addr_unmapped", [("cid", "\(req.cid)")])
+            guestError(.addrUnmapped, [("cid", "\(req.cid)")])
             return false
         }
         req.pin = pin
@@ -190,7 +188,7 @@ extension NVMeController {
             if nlb == 0 { continue }
             guard ns.inBounds(slba: r.slba, nlb: nlb) else {
                 ns.accounting.invalid(.discard)
-                guestError("pci_nvme_err_invalid_lba_range", [("slba", "\(r.slba)"), ("nlb", "\(nlb)")])
+                guestError(.invalidLbaRange, [("slba", "\(r.slba)"), ("nlb", "\(nlb)")])
                 return NVMeStatus.lbaOutOfRange.withDNR
             }
             ranges.append((r.slba << UInt64(ns.lbads), nlb << UInt64(ns.lbads)))

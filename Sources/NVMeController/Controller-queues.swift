@@ -2,9 +2,7 @@ import BlockIO
 import HostMemory
 import NVMeSpec
 
-#if canImport(Glibc)
 import Glibc
-#endif
 
 extension NVMeController {
     // MARK: - Doorbells (§3.1.24, §3.1.25)
@@ -15,18 +13,18 @@ extension NVMeController {
         let qid = index >> 1
         let isCQ = index & 1 == 1
         if index < doorbellValues.count { doorbellValues[index] = value }
-        if tracing { traceEvent("pci_nvme_mmio_doorbell_\(isCQ ? "cq" : "sq")", [("qid", "\(qid)"), ("value", "\(value)")]) }
+        if tracing { traceEvent(isCQ ? .mmioDoorbellCQ : .mmioDoorbellSQ, [("qid", "\(qid)"), ("value", "\(value)")]) }
         guard csts.rdy, !resetInProgress else {
-            guestError("pci_nvme_ub_db_wr_not_ready", [("qid", "\(qid)"), ("value", "\(value)")])
+            guestError(.dbWrNotReady, [("qid", "\(qid)"), ("value", "\(value)")])
             return
         }
         if isCQ {
             guard qid < cqs.count, let cq = cqs[qid] else {
-                invalidDoorbell("pci_nvme_ub_db_wr_invalid_cq", qid: qid, value: value, event: .invalidDoorbellRegister)
+                invalidDoorbell(.dbWrInvalidCq, qid: qid, value: value, event: .invalidDoorbellRegister)
                 return
             }
             guard Int(value) < cq.size else {
-                invalidDoorbell("pci_nvme_ub_db_wr_invalid_cqhead", qid: qid, value: value, event: .invalidDoorbellWriteValue)
+                invalidDoorbell(.dbWrInvalidCqhead, qid: qid, value: value, event: .invalidDoorbellWriteValue)
                 return
             }
             cq.lastDoorbell = value
@@ -36,11 +34,11 @@ extension NVMeController {
             processSubmissionQueues()
         } else {
             guard qid < sqs.count, let sq = sqs[qid], !sq.deleted else {
-                invalidDoorbell("pci_nvme_ub_db_wr_invalid_sq", qid: qid, value: value, event: .invalidDoorbellRegister)
+                invalidDoorbell(.dbWrInvalidSq, qid: qid, value: value, event: .invalidDoorbellRegister)
                 return
             }
             guard Int(value) < sq.size else {
-                invalidDoorbell("pci_nvme_ub_db_wr_invalid_sqtail", qid: qid, value: value, event: .invalidDoorbellWriteValue)
+                invalidDoorbell(.dbWrInvalidSqtail, qid: qid, value: value, event: .invalidDoorbellWriteValue)
                 return
             }
             sq.lastDoorbell = value
@@ -51,7 +49,7 @@ extension NVMeController {
 
     /// An invalid doorbell write produces an Error asynchronous event when an
     /// AER is outstanding (NVMe 1.4 §4.1; QEMU nvme_process_db).
-    func invalidDoorbell(_ name: String, qid: Int, value: UInt32, event: AsyncEventCompletion) {
+    func invalidDoorbell(_ name: GuestErrorName, qid: Int, value: UInt32, event: AsyncEventCompletion) {
         stats.invalidDoorbellWrites += 1
         guestError(name, [("qid", "\(qid)"), ("value", "\(value)")])
         if !aerRequests.isEmpty {
@@ -88,7 +86,7 @@ extension NVMeController {
         guard let p = space.pointer(addr, length: 64),
               let cmd = SubmissionQueueEntry(bytes: UnsafeRawBufferPointer(start: p, count: 64)) else {
             // QEMU: an unreadable SQ entry sets CSTS.CFS.
-            guestError("pci_nvme_err_addr_read", [("addr", hex(addr))])
+            guestError(.addrRead, [("addr", hex(addr))])
             csts.cfs = true
             emit(.fatal)
             return false
@@ -104,24 +102,24 @@ extension NVMeController {
         let status: NVMeStatus?
         if sq.sqid == 0 {
             stats.adminCommands[Int(cmd.opcode)] += 1
-            if tracing { traceEvent("pci_nvme_admin_cmd", [("cid", "\(cmd.cid)"), ("sqid", "0"), ("opc", hex(cmd.opcode)), ("opname", AdminOpcode(cmd.opcode).name)]) }
+            if tracing { traceEvent(.adminCmd, [("cid", "\(cmd.cid)"), ("sqid", "0"), ("opc", hex(cmd.opcode)), ("opname", AdminOpcode(cmd.opcode).name)]) }
             status = adminCommand(req)
         } else {
             stats.ioCommands[Int(cmd.opcode)] += 1
-            if tracing { traceEvent("pci_nvme_io_cmd", [("cid", "\(cmd.cid)"), ("nsid", hex(cmd.nsid)), ("sqid", "\(sq.sqid)"), ("opc", hex(cmd.opcode)), ("opname", NVMOpcode(cmd.opcode).name)]) }
+            if tracing { traceEvent(.ioCmd, [("cid", "\(cmd.cid)"), ("nsid", hex(cmd.nsid)), ("sqid", "\(sq.sqid)"), ("opc", hex(cmd.opcode)), ("opname", NVMOpcode(cmd.opcode).name)]) }
             status = ioCommand(req)
         }
         if let status { finish(req, status: status) }
         return true
     }
 
-    // MARK: - Backend I/O (SPEC §5)
+    // MARK: - Backend I/O (CONTRACT §5)
 
     /// Queues one AIO of `req` for submission once the lock is released.
     func submitAIO(_ req: Request, _ ns: Namespace, _ aio: AIO) {
         let index = req.aios.reserve(on: ns.backend)
         if tracing {
-            traceEvent("pci_nvme_req_add_aio", [("cid", "\(req.cid)"), ("nsid", "\(ns.nsid)"), ("op", aio.operation.description),
+            traceEvent(.reqAddAio, [("cid", "\(req.cid)"), ("nsid", "\(ns.nsid)"), ("op", aio.operation.description),
                                                 ("offset", "\(aio.offset)"), ("len", "\(aio.length)")])
         }
         addEffect(.submit(ns.backend, req, AIOKey(generation: req.generation, index: index), aio))
@@ -130,9 +128,9 @@ extension NVMeController {
     /// Backend completion (any thread, no lock held).
     func aioCompleted(_ req: Request, key: AIOKey, operation: AIOOperation, errno err: Int32) {
         locked {
-            if tracing { traceEvent("pci_nvme_aio_cb", [("cid", "\(req.cid)"), ("op", operation.description), ("ret", "\(-err)")]) }
+            if tracing { traceEvent(.aioCb, [("cid", "\(req.cid)"), ("op", operation.description), ("ret", "\(-err)")]) }
             if tracing, let status = req.aios.failureStatus(operation: operation, errno: err) {
-                traceEvent("pci_nvme_err_aio", [("cid", "\(req.cid)"), ("op", operation.description), ("errno", "\(err)"), ("status", hex(status.raw))])
+                traceEvent(.aio, [("cid", "\(req.cid)"), ("op", operation.description), ("errno", "\(err)"), ("status", hex(status.raw))])
             }
             req.lastFinished.store(key)
             guard req.aios.complete(key.index, operation: operation, errno: err) else { return }
@@ -169,7 +167,7 @@ extension NVMeController {
         }
         guard let cq = cqs[Int(req.sq.cqid)] else { release(req); return }
         req.pendingStatus = status
-        if tracing { traceEvent("pci_nvme_enqueue_req_completion", [("cid", "\(req.cid)"), ("cqid", "\(cq.cqid)"), ("dw0", hex(req.dw0)), ("dw1", hex(req.dw1)), ("status", hex(status.raw))]) }
+        if tracing { traceEvent(.enqueueReqCompletion, [("cid", "\(req.cid)"), ("cqid", "\(cq.cqid)"), ("dw0", hex(req.dw0)), ("dw1", hex(req.dw1)), ("status", hex(status.raw))]) }
         cq.pending.append(req)
         postCompletions(cq)
     }
@@ -218,7 +216,7 @@ extension NVMeController {
             let cqe = CompletionQueueEntry(dw0: req.dw0, dw1: req.dw1, sqhd: UInt16(req.sq.head), sqid: req.sq.sqid,
                                            cid: req.cid, phase: cq.phase, status: req.pendingStatus)
             guard let p = space.pointer(addr, length: 16) else {
-                guestError("pci_nvme_err_addr_write", [("addr", hex(addr))])
+                guestError(.addrWrite, [("addr", hex(addr))])
                 csts.cfs = true
                 emit(.fatal)
                 cq.pending.insert(req, at: 0)
@@ -233,7 +231,7 @@ extension NVMeController {
         }
         if posted > 0 && cq.interruptsEnabled { signalCompletions(vector: cq.vector, count: posted) }
         if !cq.pending.isEmpty, cq.isFull, tracing {
-            traceEvent("pci_nvme_cq_full", [("cqid", "\(cq.cqid)")])
+            traceEvent(.cqFull, [("cqid", "\(cq.cqid)")])
         }
     }
 
@@ -272,12 +270,12 @@ extension NVMeController {
         interrupts[vector].aggregated = 0
         if vector < 32 && intms & (1 << UInt32(vector)) != 0 {
             interrupts[vector].pending = true
-            traceEvent("pci_nvme_irq_masked", [("vector", "\(vector)")])
+            traceEvent(.irqMasked, [("vector", "\(vector)")])
             return
         }
         interrupts[vector].pending = false
         interrupts[vector].raised += 1
-        traceEvent("pci_nvme_irq_msix", [("vector", "\(vector)")])
+        traceEvent(.irqMsix, [("vector", "\(vector)")])
         if let h = interruptHandlers[vector] { addEffect(.interrupt(vector, h)) }
     }
 

@@ -6,7 +6,7 @@ extension NVMeController {
     /// Size of BAR0 in bytes: registers, then one SQ/CQ doorbell pair per queue id.
     public var bar0Size: Int { 0x1000 + 8 * (parameters.maxIOQueuePairs + 1) }
 
-    /// Reads `count` bytes of BAR0 at `offset` with no side effects (SPEC §3 bar0).
+    /// Reads `count` bytes of BAR0 at `offset` with no side effects (CONTRACT §3 bar0).
     /// Doorbells read back the last value written.
     public func readBAR(offset: Int, count: Int) -> [UInt8] {
         let end = min(bar0Size, offset + max(0, count))
@@ -62,10 +62,10 @@ extension NVMeController {
 
     func mmioWriteLocked(offset: Int, value: UInt64, size: Int) {
         guard size == 4 || size == 8, offset >= 0, offset % size == 0, offset + size <= bar0Size else {
-            guestError("pci_nvme_ub_mmiowr_misaligned32", [("offset", hex(offset)), ("size", "\(size)")])
+            guestError(.mmiowrMisaligned32, [("offset", hex(offset)), ("size", "\(size)")])
             return
         }
-        if tracing { traceEvent("pci_nvme_mmio_write", [("addr", hex(offset)), ("data", hex(value)), ("size", "\(size)")]) }
+        if tracing { traceEvent(.mmioWrite, [("addr", hex(offset)), ("data", hex(value)), ("size", "\(size)")]) }
         if offset >= 0x1000 {
             if size == 8 {
                 processDoorbell(offset: offset, value: UInt32(truncatingIfNeeded: value))
@@ -80,7 +80,7 @@ extension NVMeController {
             case RegisterOffset.asq: asq = value & ~0xFFF; return
             case RegisterOffset.acq: acq = value & ~0xFFF; return
             case RegisterOffset.cap:
-                guestError("pci_nvme_ub_mmiowr_ro_cap", [("data", hex(value))]); return
+                guestError(.mmiowrRoCap, [("data", hex(value))]); return
             case RegisterOffset.cmbmsc: writeCMBMSC(value); return
             default:
                 writeRegister32(offset: offset, value: UInt32(truncatingIfNeeded: value))
@@ -94,15 +94,15 @@ extension NVMeController {
     func writeRegister32(offset: Int, value: UInt32) {
         switch UInt64(offset) {
         case RegisterOffset.cap, RegisterOffset.cap + 4:
-            guestError("pci_nvme_ub_mmiowr_ro_cap", [("data", hex(value))])
+            guestError(.mmiowrRoCap, [("data", hex(value))])
         case RegisterOffset.vs:
-            guestError("pci_nvme_ub_mmiowr_ro_vs", [("data", hex(value))])
+            guestError(.mmiowrRoVs, [("data", hex(value))])
         case RegisterOffset.intms:
             intms |= value
-            traceEvent("pci_nvme_mmio_intm_set", [("data", hex(value)), ("new_mask", hex(intms))])
+            traceEvent(.mmioIntmSet, [("data", hex(value)), ("new_mask", hex(intms))])
         case RegisterOffset.intmc:
             intms &= ~value
-            traceEvent("pci_nvme_mmio_intm_clr", [("data", hex(value)), ("new_mask", hex(intms))])
+            traceEvent(.mmioIntmClr, [("data", hex(value)), ("new_mask", hex(intms))])
             // Unmasking delivers what was held back.
             for v in 0..<min(32, interrupts.count) where value & (1 << UInt32(v)) != 0 && interrupts[v].pending {
                 raiseInterrupt(vector: v)
@@ -112,19 +112,19 @@ extension NVMeController {
         case RegisterOffset.csts:
             // CSTS.NSSRO is RW1C (§3.1.6); the rest is read-only.
             if value & 0x10 != 0 { csts.nssro = false }
-            else { guestError("pci_nvme_ub_mmiowr_ro_csts", [("data", hex(value))]) }
+            else { guestError(.mmiowrRoCsts, [("data", hex(value))]) }
         case RegisterOffset.nssr:
             // §3.1.7: writing "NVMe" (4E564D65h) starts an NVM subsystem reset.
             if value == 0x4E56_4D65 {
-                traceEvent("pci_nvme_mmio_subsystem_reset")
+                traceEvent(.mmioSubsystemReset)
                 controllerReset()
                 csts.nssro = true
             } else {
-                guestError("pci_nvme_ub_mmiowr_ssreset_w1c_unsupported", [("data", hex(value))])
+                guestError(.mmiowrSsresetW1cUnsupported, [("data", hex(value))])
             }
         case RegisterOffset.aqa:
             aqa = AdminQueueAttributes(raw: value & 0x0FFF_0FFF)
-            traceEvent("pci_nvme_mmio_aqattr", [("data", hex(value))])
+            traceEvent(.mmioAqattr, [("data", hex(value))])
         case RegisterOffset.asq:
             asq = (asq & 0xFFFF_FFFF_0000_0000) | UInt64(value & ~0xFFF)
         case RegisterOffset.asq + 4:
@@ -134,19 +134,19 @@ extension NVMeController {
         case RegisterOffset.acq + 4:
             acq = (acq & 0xFFFF_FFFF) | UInt64(value) << 32
         case RegisterOffset.cmbloc:
-            guestError("pci_nvme_ub_mmiowr_cmbloc_reserved", [("data", hex(value))])
+            guestError(.mmiowrCmblocReserved, [("data", hex(value))])
         case RegisterOffset.cmbsz:
-            guestError("pci_nvme_ub_mmiowr_cmbsz_readonly", [("data", hex(value))])
+            guestError(.mmiowrCmbszReadonly, [("data", hex(value))])
         case RegisterOffset.cmbmsc:
             writeCMBMSC((cmbmsc.raw & 0xFFFF_FFFF_0000_0000) | UInt64(value))
         case RegisterOffset.cmbmsc + 4:
             // The high half of CBA alone takes effect with the next low write (as QEMU).
-            guard cap.cmbs else { return guestError("pci_nvme_ub_mmiowr_cmbmsc_unsupported", [("data", hex(value))]) }
+            guard cap.cmbs else { return guestError(.mmiowrCmbmscUnsupported, [("data", hex(value))]) }
             cmbmsc.raw = (cmbmsc.raw & 0xFFFF_FFFF) | UInt64(value) << 32
         case RegisterOffset.cmbsts:
-            guestError("pci_nvme_ub_mmiowr_cmbsts_readonly", [("data", hex(value))])
+            guestError(.mmiowrCmbstsReadonly, [("data", hex(value))])
         default:
-            guestError("pci_nvme_ub_mmiowr_invalid", [("offset", hex(offset)), ("data", hex(value))])
+            guestError(.mmiowrInvalid, [("offset", hex(offset)), ("data", hex(value))])
         }
     }
 
@@ -156,11 +156,11 @@ extension NVMeController {
     /// host memory) sets CMBSTS.CBAI (§3.1.17) and leaves the CMB unmapped.
     func writeCMBMSC(_ value: UInt64) {
         guard cap.cmbs, let memory = cmbMemory else {
-            return guestError("pci_nvme_ub_mmiowr_cmbmsc_unsupported", [("data", hex(value))])
+            return guestError(.mmiowrCmbmscUnsupported, [("data", hex(value))])
         }
         // Bits 11:2 are reserved.
         let new = CMBMemorySpaceControl(raw: value & ~0xFFC)
-        traceEvent("pci_nvme_mmio_cmbmsc", [("data", hex(new.raw))])
+        traceEvent(.mmioCmbmsc, [("data", hex(new.raw))])
         cmbmsc = new
         // Under the controller lock (the removal barrier). The CMB's memory
         // lives as long as the controller, so AIOs still using it need no wait.
@@ -171,7 +171,7 @@ extension NVMeController {
                                       kind: .controllerMemoryBuffer)
             cmbsts.cbai = false
         } catch {
-            guestError("pci_nvme_err_cmb_cba_invalid", [("cba", hex(new.cba)), ("reason", error.message)])
+            guestError(.cmbCbaInvalid, [("cba", hex(new.cba)), ("reason", error.message)])
             cmbsts.cbai = true
         }
     }
@@ -183,7 +183,7 @@ extension NVMeController {
         // Reserved bits (3:1, 31:24) are read-only zero.
         cc = ControllerConfiguration(raw: new.raw & 0x00FF_FFF1)
         if cc.shn != 0 && old.shn == 0 {
-            traceEvent("pci_nvme_mmio_shutdown_set")
+            traceEvent(.mmioShutdownSet)
             csts.shst = 1  // processing; completed by the shutdown effect after syncing
             shutdownGeneration &+= 1
             addEffect(.shutdown(generation: shutdownGeneration))
@@ -197,14 +197,14 @@ extension NVMeController {
                 startController()
             }
         } else if !cc.en && old.en {
-            traceEvent("pci_nvme_mmio_stopped")
+            traceEvent(.mmioStopped)
             controllerReset()
         }
     }
 
     /// Validates the configuration and creates the admin queues (QEMU nvme_start_ctrl).
     func startController() {
-        func fail(_ why: String, _ fields: [(String, String)] = []) {
+        func fail(_ why: GuestErrorName, _ fields: [(String, String)] = []) {
             guestError(why, fields)
             logger.notice("controller enable failed: \(why)")
             csts.cfs = true
@@ -212,27 +212,27 @@ extension NVMeController {
         }
         let mps = Int(cc.mps)
         // As QEMU: ASQ/ACQ 0 are ordinary addresses (host memory starts at 0 here).
-        if sqs[0] != nil || cqs[0] != nil { return fail("pci_nvme_err_startfail_cq_or_sq") }
-        if mps < Int(cap.mpsmin) { return fail("pci_nvme_err_startfail_page_too_small", [("mps", "\(mps)")]) }
-        if mps > Int(cap.mpsmax) { return fail("pci_nvme_err_startfail_page_too_large", [("mps", "\(mps)")]) }
+        if sqs[0] != nil || cqs[0] != nil { return fail(.startfailCqOrSq) }
+        if mps < Int(cap.mpsmin) { return fail(.startfailPageTooSmall, [("mps", "\(mps)")]) }
+        if mps > Int(cap.mpsmax) { return fail(.startfailPageTooLarge, [("mps", "\(mps)")]) }
         let page = UInt64(1) << (12 + UInt64(mps))
-        if asq & (page - 1) != 0 { return fail("pci_nvme_err_startfail_asq_misaligned", [("asq", hex(asq))]) }
-        if acq & (page - 1) != 0 { return fail("pci_nvme_err_startfail_acq_misaligned", [("acq", hex(acq))]) }
-        if cc.css != 0 { return fail("pci_nvme_err_startfail_css", [("css", "\(cc.css)")]) }
+        if asq & (page - 1) != 0 { return fail(.startfailAsqMisaligned, [("asq", hex(asq))]) }
+        if acq & (page - 1) != 0 { return fail(.startfailAcqMisaligned, [("acq", hex(acq))]) }
+        if cc.css != 0 { return fail(.startfailCss, [("css", "\(cc.css)")]) }
         // §3.1.5: the host sets only entry sizes Identify SQES/CQES allow (64 and 16 bytes).
-        if cc.iocqes != 4 { return fail("pci_nvme_err_startfail_cqent_too_small", [("iocqes", "\(cc.iocqes)")]) }
-        if cc.iosqes != 6 { return fail("pci_nvme_err_startfail_sqent_too_small", [("iosqes", "\(cc.iosqes)")]) }
+        if cc.iocqes != 4 { return fail(.startfailCqentTooSmall, [("iocqes", "\(cc.iocqes)")]) }
+        if cc.iosqes != 6 { return fail(.startfailSqentTooSmall, [("iosqes", "\(cc.iosqes)")]) }
         // CAP.AMS offers round robin only; another CC.AMS is the host's
         // error with no defined outcome: as QEMU, round robin it stays.
-        if cc.ams != 0 { guestError("pci_nvme_ub_cc_ams_unsupported", [("ams", "\(cc.ams)")]) }
-        if aqa.asqs == 0 { return fail("pci_nvme_err_startfail_asqent_sz_zero") }
-        if aqa.acqs == 0 { return fail("pci_nvme_err_startfail_acqent_sz_zero") }
+        if cc.ams != 0 { guestError(.ccAmsUnsupported, [("ams", "\(cc.ams)")]) }
+        if aqa.asqs == 0 { return fail(.startfailAsqentSzZero) }
+        if aqa.acqs == 0 { return fail(.startfailAcqentSzZero) }
         let sqSize = Int(aqa.asqs) + 1, cqSize = Int(aqa.acqs) + 1
         if space.pointer(asq, length: sqSize * 64) == nil {
-            return fail("pci_nvme_err_startfail_asq_unbacked", [("asq", hex(asq))])
+            return fail(.startfailAsqUnbacked, [("asq", hex(asq))])
         }
         if space.pointer(acq, length: cqSize * 16) == nil {
-            return fail("pci_nvme_err_startfail_acq_unbacked", [("acq", hex(acq))])
+            return fail(.startfailAcqUnbacked, [("acq", hex(acq))])
         }
         pageSize = Int(page)
         cqs[0] = CompletionQueue(cqid: 0, base: acq, size: cqSize, vector: 0, interruptsEnabled: true)
@@ -241,7 +241,7 @@ extension NVMeController {
         cqs[0]!.sqids.insert(0)
         csts.cfs = false
         csts.rdy = true
-        traceEvent("pci_nvme_mmio_start_success")
+        traceEvent(.mmioStartSuccess)
         emit(.ready)
     }
 
@@ -279,7 +279,7 @@ extension NVMeController {
         csts.cfs = false
         csts.shst = 0
         doorbellValues = Array(repeating: 0, count: doorbellValues.count)
-        traceEvent("pci_nvme_ctrl_reset_done")
+        traceEvent(.ctrlResetDone)
         emit(.resetComplete)
         if enableAfterReset {
             enableAfterReset = false

@@ -5,11 +5,9 @@ import Logging
 import NVMeSpec
 import Synchronization
 
-#if canImport(Glibc)
 import Glibc
-#endif
 
-/// The emulated NVMe controller (SPEC §4). All state is guarded by one lock;
+/// The emulated NVMe controller (CONTRACT §4). All state is guarded by one lock;
 /// work that must not run under it (backend submission, interrupt delivery,
 /// syncing images) is queued as effects and run by whichever thread released
 /// the lock, so a backend may complete synchronously and an interrupt handler
@@ -234,7 +232,7 @@ public final class NVMeController: @unchecked Sendable {
                         locked {
                             guard shutdownGeneration == generation, cc.shn != 0, csts.shst == 1 else { return }
                             csts.shst = 2  // shutdown processing complete
-                            traceEvent("pci_nvme_mmio_shutdown_cleared")
+                            traceEvent(.mmioShutdownCleared)
                             emit(.shutdownComplete)
                         }
                     }
@@ -259,16 +257,16 @@ public final class NVMeController: @unchecked Sendable {
 
     @inline(__always) var tracing: Bool { trace?.isEnabled ?? false }
 
-    func traceEvent(_ name: @autoclosure () -> String, _ fields: @autoclosure () -> [(String, String)] = []) {
+    func traceEvent(_ name: TraceEventName, _ fields: @autoclosure () -> [(String, String)] = []) {
         guard let t = trace, t.isEnabled else { return }
-        t.record(TraceEvent(name(), fields()))
+        t.record(TraceEvent(name.rawValue, fields()))
     }
 
     /// Host misuse: always logged (debug level) and always handed to the
     /// trace sink (which keeps guest errors even with no reader); never fatal.
-    func guestError(_ name: String, _ fields: [(String, String)] = []) {
+    func guestError(_ name: GuestErrorName, _ fields: [(String, String)] = []) {
         stats.guestErrors += 1
-        let event = TraceEvent(name, fields, guestError: true)
+        let event = TraceEvent(name.rawValue, fields, guestError: true)
         logger.debug("\(event.line)")
         trace?.record(event)
     }

@@ -1,10 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// Per-thread count of the `locked` frames each controller has on the
 /// thread's stack. Only the outermost frame runs effects; the count lets a

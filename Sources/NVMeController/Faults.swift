@@ -1,8 +1,6 @@
 import BlockIO
 
-#if canImport(Glibc)
 import Glibc
-#endif
 
 /// A malformed `faults` line; the description is one line naming the problem.
 public struct FaultSpecError: Error, CustomStringConvertible, Sendable {
@@ -10,7 +8,7 @@ public struct FaultSpecError: Error, CustomStringConvertible, Sendable {
     init(_ d: String) { description = d }
 }
 
-/// The `faults` file grammar (SPEC §3), one rule per line:
+/// The `faults` file grammar (CONTRACT §3), one rule per line:
 ///
 ///     NSID OP LBAS ACTION [COUNT]
 ///

@@ -7,7 +7,7 @@ public final class Namespace: @unchecked Sendable {
     public let nsid: UInt32
     /// The backend as the engine sees it: the image behind the fault injector.
     public let backend: any BlockBackend
-    /// Fault-injection rules for this namespace (SPEC §3 `faults`).
+    /// Fault-injection rules for this namespace (CONTRACT §3 `faults`).
     public let faults = FaultInjector()
     /// LBA data size as a power of two (9 = 512 B, 12 = 4 KiB).
     public let lbads: UInt8

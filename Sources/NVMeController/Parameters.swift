@@ -1,6 +1,6 @@
 import NVMeSpec
 
-/// Build-time parameters of one emulated controller (SPEC §2 options).
+/// Build-time parameters of one emulated controller (CONTRACT §2 options).
 public struct ControllerParameters: Sendable {
     /// I/O queue pairs supported (`--queues`); queue ids 1...maxIOQueuePairs.
     public var maxIOQueuePairs: Int = 64

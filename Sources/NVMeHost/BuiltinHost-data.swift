@@ -2,13 +2,9 @@ import HostMemory
 import NVMeController
 import NVMeSpec
 
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 
-/// The data path of `namespaces/N/data` (SPEC §3, §6).
+/// The data path of `namespaces/N/data` (CONTRACT §3, §6).
 ///
 /// - The caller's buffer is mapped as a temporary region of the host address
 ///   space for the duration of the command, so the controller DMAs straight

@@ -4,11 +4,7 @@ import NVMeController
 import Synchronization
 import NVMeSpec
 
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 
 /// One asynchronous event the built-in host received.
 public struct HostEvent: Sendable, Hashable {

@@ -2,11 +2,7 @@ import HostMemory
 import NVMeController
 import NVMeSpec
 
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 
 /// Generic passthrough for the `cmd` file and the nvme-cli style subcommands.
 ///

@@ -1,11 +1,7 @@
 import NVMeController
 import NVMeSpec
 
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 
 extension BuiltinHost {
     /// Controller state changes. Runs on whatever thread the controller

@@ -5,11 +5,7 @@ import NVMeController
 import NVMeSpec
 import Synchronization
 
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 
 /// Settings of the built-in host driver.
 public struct BuiltinHostConfiguration: Sendable {
@@ -59,7 +55,7 @@ public enum HostState: Int, Sendable {
     case shutDown = 4
 }
 
-/// The built-in host driver (SPEC §1): like Linux's nvme driver, it enables
+/// The built-in host driver (CONTRACT §1): like Linux's nvme driver, it enables
 /// the controller, creates an admin queue and I/O queue pairs in its own
 /// region of the host address space, and turns file operations into NVMe
 /// commands. It reaches the controller only as a real host does: registers

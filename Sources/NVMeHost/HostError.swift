@@ -1,10 +1,6 @@
 import NVMeSpec
 
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 
 /// A failure of the built-in host: the errno a file operation reports, the
 /// NVMe status that caused it (if a command completed with an error), and a

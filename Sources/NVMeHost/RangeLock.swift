@@ -1,6 +1,6 @@
 import BlockIO
 /// Serializes read-modify-write of partial blocks against every other write
-/// of the same blocks (SPEC §3 `data`: unaligned edges are read-modify-written
+/// of the same blocks (CONTRACT §3 `data`: unaligned edges are read-modify-written
 /// safely).
 ///
 /// A write registers the LBA range it touches: shared when it writes whole

@@ -1,9 +1,5 @@
 import BlockIO
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 
 // Locks and conditions: BlockIO's `ConditionLock` and `Condition`.
 

@@ -1,9 +1,5 @@
 import BlockIO
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 // Backend benchmark: 4 KiB random reads from a page-cached image through
 // ImageBackend in each execution mode, at 1 and 32 AIOs in flight. Decides

@@ -2,11 +2,9 @@ import BlockIO
 import HostMemory
 import NVMeController
 import NVMeSpec
-#if canImport(Glibc)
 import Glibc
-#endif
 
-// The controller alone, in process, no FUSE (SPEC §6): 4 KiB random Reads
+// The controller alone, in process, no FUSE (CONTRACT §6): 4 KiB random Reads
 // placed in an I/O SQ, one doorbell per batch, CQ reaped, head doorbell rung.
 // One thread drives everything, so with an inline backend the numbers are
 // commands per second on one core. Usage:

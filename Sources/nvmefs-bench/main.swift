@@ -1,6 +1,6 @@
 import Glibc
 // nvmefs-bench: in-process benchmarks (no FUSE).
-//   nvmefs-bench controller [...]   the controller alone (SPEC §6)
+//   nvmefs-bench controller [...]   the controller alone (CONTRACT §6)
 //   nvmefs-bench backend [...]      backend execution modes
 let args = Array(CommandLine.arguments.dropFirst())
 switch args.first {

@@ -1,8 +1,6 @@
 import ArgumentParser
 import FUSEBridge
-#if canImport(Glibc)
 import Glibc
-#endif
 
 /// Parses and runs a command; every failure is one line on stderr:
 /// exit status 2 for command-line and configuration errors, 1 for others.

@@ -1,7 +1,5 @@
 import FUSEBridge
-#if canImport(Glibc)
 import Glibc
-#endif
 
 /// Daemonizing without fork(): the parent re-executes its own binary
 /// (/proc/self/exe) with `--ready-fd 3`, in a new session, stdin/stdout/

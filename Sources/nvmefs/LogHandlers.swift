@@ -1,7 +1,5 @@
 import Logging
-#if canImport(Glibc)
 import Glibc
-#endif
 
 /// One line per message on stderr: "TIME LEVEL LABEL: MESSAGE key=value...",
 /// written with a single write(2) so lines of several threads never mix.

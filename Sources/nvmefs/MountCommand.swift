@@ -1,11 +1,9 @@
 import ArgumentParser
 import FUSEBridge
 import Logging
-#if canImport(Glibc)
 import Glibc
-#endif
 
-/// `nvmefs mount MOUNTPOINT [options]` (SPEC §2).
+/// `nvmefs mount MOUNTPOINT [options]` (CONTRACT §2).
 struct MountCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "mount",

@@ -1,8 +1,6 @@
 import ArgumentParser
 import FUSEBridge
-#if canImport(Glibc)
 import Glibc
-#endif
 
 /// `nvmefs unmount MOUNTPOINT`: unmounts, then waits until the daemon has
 /// exited (its pid file lock is released: in-flight commands finished,

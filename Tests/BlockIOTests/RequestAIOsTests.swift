@@ -132,7 +132,7 @@ private func permutations(_ xs: [Int]) -> [[Int]] {
         #expect(r.completionStatus(handler: .success) == .abortRequested)
     }
 
-    /// SPEC §5; NVMe 1.4 Figure 130 (media errors: 80h Write Fault,
+    /// CONTRACT §5; NVMe 1.4 Figure 130 (media errors: 80h Write Fault,
     /// 81h Unrecovered Read Error) and Figure 128 (06h Internal Error).
     @Test(arguments: [
         (AIOOperation.read, UInt16(0x4281)),

@@ -17,7 +17,7 @@ private func runThreads(_ n: Int, _ body: @escaping @Sendable (Int) -> Void) {
     group.wait()
 }
 
-@Suite("host address space (SPEC §1)")
+@Suite("host address space (CONTRACT §1)")
 struct HostAddressSpaceTests {
     let a = try! AnonymousMemory(size: 0x1000)
     let b = try! AnonymousMemory(size: 0x2000)

@@ -4,7 +4,7 @@ import NVMeController
 import NVMeSpec
 import Testing
 
-/// SPEC §5: one command = one request holding a list of AIOs; one CQE when the list is empty.
+/// CONTRACT §5: one command = one request holding a list of AIOs; one CQE when the list is empty.
 @Suite("Request engine")
 struct EngineTests {
     let buf = TestHost.dataBase

@@ -4,7 +4,7 @@ import NVMeController
 import NVMeSpec
 import Testing
 
-/// SPEC §7: no input crashes or hangs the controller. Seeded, bounded random
+/// CONTRACT §7: no input crashes or hangs the controller. Seeded, bounded random
 /// register writes, doorbells and submission entries (including hostile
 /// PRP/SGL pointers into and outside host memory), then a clean reset and
 /// bring-up must work.

@@ -205,7 +205,7 @@ final class InterruptCounter: Sendable {
 }
 
 /// A backend whose operations count as already running: `cancel` always
-/// refuses, so the controller must drain them (SPEC §5 "cancels or drains").
+/// refuses, so the controller must drain them (CONTRACT §5 "cancels or drains").
 final class RunningBackend: BlockBackend, @unchecked Sendable {
     let inner: TestBackend
     init(_ inner: TestBackend) { self.inner = inner }

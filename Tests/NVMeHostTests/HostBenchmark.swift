@@ -4,7 +4,7 @@ import NVMeController
 import NVMeHost
 import Testing
 
-/// Read loops through `BuiltinHost.read` on a page-cached image (SPEC §6).
+/// Read loops through `BuiltinHost.read` on a page-cached image (CONTRACT §6).
 /// A measurement, not a test: it runs only with NVMEFS_HOST_BENCH=1 (use a
 /// release build) and prints its numbers; it asserts nothing about time.
 @Suite(.serialized, .enabled(if: ProcessInfo.processInfo.environment["NVMEFS_HOST_BENCH"] == "1"))
