@@ -119,6 +119,15 @@ public final class TestBackend: BlockBackend, @unchecked Sendable {
     private var cancelledLog: [LogEntry] = []
     private var completionLog: [Completion] = []
     private var syncs = 0
+    private var cancelRefused = false
+
+    /// When set, `cancel` refuses every ticket, as for operations already
+    /// inside a system call: the engine must wait for them (CONTRACT §5
+    /// "cancels or drains").
+    public var refusesCancel: Bool {
+        get { lock.withLock { cancelRefused } }
+        set { lock.withLock { cancelRefused = newValue } }
+    }
 
     /// An all-zero image of `size` bytes.
     public init(size: UInt64, name: String = "test", readOnly: Bool = false) {
@@ -290,6 +299,7 @@ public final class TestBackend: BlockBackend, @unchecked Sendable {
     public func cancel(_ ticket: AIOTicket) -> Bool {
         lock.lock()
         defer { lock.unlock() }
+        if cancelRefused { return false }
         if let i = heldItems.firstIndex(where: { $0.entry.ticket == ticket }) {
             var item = heldItems.remove(at: i)
             item.forcedResult = ECANCELED

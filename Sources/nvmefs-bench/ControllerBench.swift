@@ -10,22 +10,6 @@ import Glibc
 // commands per second on one core. Usage:
 //   nvmefs-bench controller [--ops N] [--depth D] [--size-mib M] [--runs R]
 
-/// Completes every AIO inside `submit` without touching data: the engine's
-/// own per-command cost.
-final class NullBackend: BlockBackend, @unchecked Sendable {
-    let size: UInt64
-    init(size: UInt64) { self.size = size }
-    var name: String { "null" }
-    var isReadOnly: Bool { false }
-    func submit(_ aio: AIO, completion: @escaping @Sendable (Int32) -> Void) -> AIOTicket {
-        completion(0)
-        return AIOTicket(raw: 0)
-    }
-    func cancel(_ ticket: AIOTicket) -> Bool { false }
-    func drainAndSync() {}
-    func close() {}
-}
-
 struct ControllerBenchOptions {
     var ops = 2_000_000
     var depth = 64

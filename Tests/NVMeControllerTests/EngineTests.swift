@@ -81,7 +81,8 @@ struct EngineTests {
     /// A host whose backend refuses cancellation: its AIOs are "running".
     func runningHost() throws -> (TestHost, TestBackend) {
         let tb = TestBackend(size: 2048 * 512)
-        let h = try TestHost(backends: [(RunningBackend(tb), 9)])
+        tb.refusesCancel = true
+        let h = try TestHost(backends: [(tb, 9)])
         h.bringUp()
         _ = tb.addRule(.hold(operations: [.read]))
         return (h, tb)

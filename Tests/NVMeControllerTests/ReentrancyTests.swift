@@ -4,22 +4,6 @@ import NVMeController
 import NVMeSpec
 import Testing
 
-/// A backend that completes every AIO synchronously inside `submit`, like
-/// an image in the page cache: the whole command runs inside the doorbell write.
-final class InlineBackend: BlockBackend, @unchecked Sendable {
-    let name = "inline"
-    let size: UInt64
-    let isReadOnly = false
-    init(size: UInt64) { self.size = size }
-    func submit(_ aio: AIO, completion: @escaping @Sendable (Int32) -> Void) -> AIOTicket {
-        completion(0)
-        return AIOTicket(raw: 0)
-    }
-    func cancel(_ ticket: AIOTicket) -> Bool { false }
-    func drainAndSync() {}
-    func close() {}
-}
-
 /// Drives queue 1 of a `TestHost` from its interrupt handler: each interrupt
 /// reaps what is new, rings the CQ head doorbell and submits more commands,
 /// all from inside the controller's interrupt delivery.
@@ -67,7 +51,7 @@ struct ReentrancyTests {
     /// one doorbell write, and the stack never holds more than two `locked`
     /// frames of the controller (the nested one hands its effects to the outer loop).
     @Test func nestedDoorbellsRunWithBoundedDepth() throws {
-        let h = try TestHost(backends: [(InlineBackend(size: 2048 * 512), 9)])
+        let h = try TestHost(backends: [(NullBackend(size: 2048 * 512), 9)])
         h.bringUp(entries: 64)
         let driver = ChainingDriver(h, total: 5000, depth: 16)
         h.controller.setInterruptHandler(vector: 1) { [driver] _ in driver.interrupt() }

@@ -203,17 +203,3 @@ final class InterruptCounter: Sendable {
     let counts = Mutex<[Int: Int]>([:])
     func withLock(_ body: (inout [Int: Int]) -> Int) -> Int { counts.withLock { body(&$0) } }
 }
-
-/// A backend whose operations count as already running: `cancel` always
-/// refuses, so the controller must drain them (CONTRACT §5 "cancels or drains").
-final class RunningBackend: BlockBackend, @unchecked Sendable {
-    let inner: TestBackend
-    init(_ inner: TestBackend) { self.inner = inner }
-    var name: String { inner.name }
-    var size: UInt64 { inner.size }
-    var isReadOnly: Bool { inner.isReadOnly }
-    func submit(_ aio: AIO, completion: @escaping @Sendable (Int32) -> Void) -> AIOTicket { inner.submit(aio, completion: completion) }
-    func cancel(_ ticket: AIOTicket) -> Bool { false }
-    func drainAndSync() { inner.drainAndSync() }
-    func close() { inner.close() }
-}

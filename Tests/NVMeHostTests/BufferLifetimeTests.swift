@@ -6,20 +6,6 @@ import NVMeSpec
 import Synchronization
 import Testing
 
-/// A backend whose operations are already inside a system call: `cancel`
-/// always refuses, so a held AIO runs until the test releases it.
-final class UncancellableBackend: BlockBackend, @unchecked Sendable {
-    let inner: TestBackend
-    init(_ inner: TestBackend) { self.inner = inner }
-    var name: String { inner.name }
-    var size: UInt64 { inner.size }
-    var isReadOnly: Bool { inner.isReadOnly }
-    func submit(_ aio: AIO, completion: @escaping @Sendable (Int32) -> Void) -> AIOTicket { inner.submit(aio, completion: completion) }
-    func cancel(_ ticket: AIOTicket) -> Bool { false }
-    func drainAndSync() { inner.drainAndSync() }
-    func close() { inner.close() }
-}
-
 /// The reply buffer of one read, freed only when the host gives it back.
 final class ParkedBuffer: @unchecked Sendable {
     let memory = UnsafeMutableRawBufferPointer.allocate(byteCount: 8192, alignment: 4096)
@@ -50,17 +36,24 @@ final class Flag: Sendable {
 
 @Suite("Buffer lifetime")
 struct BufferLifetimeTests {
-    /// The host gives up on a read whose backend I/O is stuck in a system
-    /// call: the buffer stays parked (not freed, not reused) until that I/O
-    /// ends, and the late I/O writes into memory that is still valid.
-    @Test func givenUpReadParksItsBufferUntilTheAIOEnds() throws {
+    /// A host that gives up quickly on a backend whose I/O cannot be cancelled
+    /// (it is inside a system call).
+    static func stuckRig() throws -> (TestBackend, Rig) {
         var c = BuiltinHostConfiguration()
         c.commandTimeout = .milliseconds(200)
         c.readyTimeout = .milliseconds(200)
         let tb = TestBackend(size: 1 << 20)
+        tb.refusesCancel = true
+        return (tb, try Rig([(tb, 9)], configuration: c))
+    }
+
+    /// The host gives up on a read whose backend I/O is stuck in a system
+    /// call: the buffer stays parked (not freed, not reused) until that I/O
+    /// ends, and the late I/O writes into memory that is still valid.
+    @Test func givenUpReadParksItsBufferUntilTheAIOEnds() throws {
+        let (tb, rig) = try Self.stuckRig()
         let data = pattern(8192, seed: 5)
         tb.write(data, at: 0)
-        let rig = try Rig([(UncancellableBackend(tb), 9)], configuration: c)
         tb.addRule(.hold(operations: [.read]))
         let buffer = ParkedBuffer()
         let result = rig.host.read(nsid: 1, offset: 0, into: buffer.memory, parking: { buffer.park() })
@@ -83,11 +76,7 @@ struct BufferLifetimeTests {
     /// Without a way to park the buffer (a write from the caller's memory),
     /// the call returns only once the stuck I/O has ended.
     @Test func givenUpWriteReturnsOnlyAfterTheAIOEnds() throws {
-        var c = BuiltinHostConfiguration()
-        c.commandTimeout = .milliseconds(200)
-        c.readyTimeout = .milliseconds(200)
-        let tb = TestBackend(size: 1 << 20)
-        let rig = try Rig([(UncancellableBackend(tb), 9)], configuration: c)
+        let (tb, rig) = try Self.stuckRig()
         tb.addRule(.hold(operations: [.write]))
         let finished = Flag()
         let done = DispatchSemaphore(value: 0)
