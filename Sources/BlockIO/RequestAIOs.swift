@@ -124,11 +124,12 @@ public struct RequestAIOs: Sendable {
 
 /// The one place that maps a failed backend operation to an NVMe status:
 /// read → Unrecovered Read Error, write / write zeroes → Write Fault,
-/// anything else → Internal Error. Media errors carry DNR as in QEMU.
+/// anything else → Internal Error. DNR stays clear, as in QEMU: a host may
+/// retry, and a fault injected N times lets the N+1st attempt succeed.
 public func nvmeStatus(forFailed operation: AIOOperation, errno: Int32) -> NVMeStatus {
     switch operation {
-    case .read: return NVMeStatus.unrecoveredReadError.withDNR
-    case .write, .writeZeroes: return NVMeStatus.writeFault.withDNR
-    case .flush, .discard: return NVMeStatus.internalError.withDNR
+    case .read: return .unrecoveredReadError
+    case .write, .writeZeroes: return .writeFault
+    case .flush, .discard: return .internalError
     }
 }

@@ -55,7 +55,7 @@ struct EngineTests {
         let cid = h.place(TestHost.write(slba: 0, nlb: 128, prp1: buf, prp2: buf + 0x100000), qid: 1)
         h.ring(1)
         let e = try #require(h.reap(1))
-        #expect(e.cid == cid && e.status == NVMeStatus.writeFault.withDNR)
+        #expect(e.cid == cid && e.status == NVMeStatus.writeFault)
         #expect(tb.submitted.filter { $0.operation == .write }.count == 4)
         #expect(h.reap(1, timeout: 0.2) == nil)
     }

@@ -168,14 +168,14 @@ struct IOTests {
         h.bringUp()
         let tb = h.testBackend
         _ = tb.addRule(.fail(EIO, operations: [.read], times: 1))
-        #expect(h.run(TestHost.read(slba: 0, nlb: 1, prp1: buf), qid: 1).status == NVMeStatus.unrecoveredReadError.withDNR)
+        #expect(h.run(TestHost.read(slba: 0, nlb: 1, prp1: buf), qid: 1).status == NVMeStatus.unrecoveredReadError)
         _ = tb.addRule(.fail(EIO, operations: [.write], times: 1))
-        #expect(h.run(TestHost.write(slba: 0, nlb: 1, prp1: buf), qid: 1).status == NVMeStatus.writeFault.withDNR)
+        #expect(h.run(TestHost.write(slba: 0, nlb: 1, prp1: buf), qid: 1).status == NVMeStatus.writeFault)
         _ = tb.addRule(.fail(ENOSPC, operations: [.writeZeroes], times: 1))
         var wz = SubmissionQueueEntry(opcode: NVMOpcode.writeZeroes.rawValue, nsid: 1); wz.nlb = 0
-        #expect(h.run(wz, qid: 1).status == NVMeStatus.writeFault.withDNR)
+        #expect(h.run(wz, qid: 1).status == NVMeStatus.writeFault)
         _ = tb.addRule(.fail(EIO, operations: [.flush], times: 1))
-        #expect(h.run(SubmissionQueueEntry(opcode: NVMOpcode.flush.rawValue, nsid: 1), qid: 1).status == NVMeStatus.internalError.withDNR)
+        #expect(h.run(SubmissionQueueEntry(opcode: NVMOpcode.flush.rawValue, nsid: 1), qid: 1).status == NVMeStatus.internalError)
         let stats = h.controller.namespace(1)!.accounting.snapshot()
         #expect(stats[.read].failed == 1 && stats[.write].failed == 1 && stats[.flush].failed == 1)
         // After the failures everything works again.
@@ -194,7 +194,7 @@ struct IOTests {
         #expect(h.reap(1, timeout: 0.2) == nil)       // not complete while one AIO is held
         _ = b.releaseAll(errno: EIO)
         let e = try #require(h.reap(1))
-        #expect(e.cid == cid && e.status == NVMeStatus.internalError.withDNR)
+        #expect(e.cid == cid && e.status == NVMeStatus.internalError)
     }
 }
 
