@@ -261,12 +261,17 @@ public final class HostAddressSpace: @unchecked Sendable {
                 // SGL bit bucket pieces land in the space's own discard buffer,
                 // which lives as long as the space: nothing to pin.
                 if v.base >= discard && v.base + v.length <= discard + Self.discardSize { continue }
-                guard let r = lookup.regions.first(where: { $0.contains(v) }) else {
+                // By index: copying a Region would retain its name and users.
+                var found = -1
+                for i in 0..<lookup.regions.count where lookup.regions[i].contains(v) { found = i; break }
+                guard found >= 0 else {
                     pin.release()
                     return nil
                 }
-                r.users.enter()
-                pin.add(r)
+                let users = lookup.regions[found].users
+                users.enter()
+                pin.add(users: users, start: lookup.regions[found].pointer,
+                        length: lookup.regions[found].end - lookup.regions[found].base)
             }
             return pin
         }
@@ -372,19 +377,21 @@ extension Region {
 
 /// The regions an AIO's buffers lie in, pinned until `HostAddressSpace.unpin`.
 public struct DMAPin: Sendable {
-    fileprivate var regions: [(users: RegionUsers, start: UInt, length: UInt)] = []
+    /// Almost every command uses one region: kept inline, no allocation.
+    fileprivate var regions = SmallList<(users: RegionUsers, start: UInt, length: UInt)>()
+
     fileprivate func lastContains(_ v: IOVector) -> Bool {
         guard let last = regions.last else { return false }
         let p = UInt(bitPattern: v.base)
         return p >= last.start && p - last.start <= last.length && UInt(v.length) <= last.length - (p - last.start)
     }
 
-    fileprivate mutating func add(_ r: Region) {
-        regions.append((r.users, UInt(bitPattern: r.pointer), UInt(r.end - r.base)))
+    fileprivate mutating func add(users: RegionUsers, start: UnsafeMutableRawPointer, length: UInt64) {
+        regions.append((users, UInt(bitPattern: start), UInt(length)))
     }
 
     fileprivate func release() {
-        for r in regions { r.users.leave() }
+        regions.forEachElement { $0.users.leave() }
     }
 
     /// How many regions are pinned.
@@ -484,10 +491,10 @@ struct RegionLookup {
 
     func pointer(_ address: UInt64, length: Int) -> UnsafeMutableRawPointer? {
         guard length >= 0, let i = index(containing: address) else { return nil }
-        let r = regions[i]
+        // Fields by index: copying a Region would retain its name and users.
         let (last, overflow) = address.addingReportingOverflow(UInt64(length))
-        guard !overflow, last <= r.end else { return nil }
-        return r.pointer + Int(address - r.base)
+        guard !overflow, last <= regions[i].end else { return nil }
+        return regions[i].pointer + Int(address - regions[i].base)
     }
 
     /// Calls `body` with each backed piece of `[address, address+length)` in
@@ -501,9 +508,8 @@ struct RegionLookup {
         var addr = address, remaining = length
         guard var i = index(containing: addr) else { return false }
         while true {
-            let r = regions[i]
-            let n = min(remaining, r.end - addr)
-            body(r.pointer + Int(addr - r.base), Int(n))
+            let n = min(remaining, regions[i].end - addr)
+            body(regions[i].pointer + Int(addr - regions[i].base), Int(n))
             remaining -= n
             if remaining == 0 { return true }
             addr += n
@@ -540,12 +546,11 @@ struct RegionLookup {
         }
         var addr = address, remaining = length
         while true {
-            let r = regions[i]
-            let isCMB = r.kind == .controllerMemoryBuffer
+            let isCMB = regions[i].kind == .controllerMemoryBuffer
             if let side = inCMB, side != isCMB { return NVMeStatus.invalidUseOfCMB.withDNR }
             inCMB = isCMB
-            let n = min(remaining, r.end - addr)
-            appendMerging(r.pointer + Int(addr - r.base), Int(n), to: &iov)
+            let n = min(remaining, regions[i].end - addr)
+            appendMerging(regions[i].pointer + Int(addr - regions[i].base), Int(n), to: &iov)
             remaining -= n
             if remaining == 0 { return .success }
             addr += n

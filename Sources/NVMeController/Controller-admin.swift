@@ -6,7 +6,7 @@ extension NVMeController {
     /// the command completes later (AER, Delete SQ draining).
     func adminCommand(_ req: Request) -> NVMeStatus? {
         let cmd = req.cmd
-        guard Self.supportedAdminOpcodes.contains(AdminOpcode(cmd.opcode)) else {
+        guard Self.isSupportedAdminOpcode[Int(cmd.opcode)] else {
             guestError(.invalidAdminOpc, [("opc", hex(cmd.opcode))])
             return NVMeStatus.invalidOpcode.withDNR
         }
@@ -47,6 +47,8 @@ extension NVMeController {
         .deleteIOSQ, .createIOSQ, .getLogPage, .deleteIOCQ, .createIOCQ, .identify, .abort,
         .setFeatures, .getFeatures, .asyncEventRequest, .keepAlive,
     ]
+    /// `supportedAdminOpcodes` indexed by opcode.
+    static let isSupportedAdminOpcode: [Bool] = (0..<256).map { supportedAdminOpcodes.contains(AdminOpcode(UInt8($0))) }
 
     // MARK: Queue management (§5.3-§5.6, statuses as QEMU)
 

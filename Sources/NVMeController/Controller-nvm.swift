@@ -30,7 +30,7 @@ extension NVMeController {
         }
         // As QEMU, Flush is dispatched before the fused bits are looked at.
         if isFlush { return flush(req, [ns]) }
-        guard Self.supportedIOOpcodes.contains(NVMOpcode(c.opcode)) else {
+        guard Self.isSupportedIOOpcode[Int(c.opcode)] else {
             guestError(.invalidOpc, [("opc", hex(c.opcode))])
             return NVMeStatus.invalidOpcode.withDNR
         }
@@ -55,6 +55,8 @@ extension NVMeController {
     /// The NVM commands this controller implements (also the Commands
     /// Supported and Effects log's I/O half).
     static let supportedIOOpcodes: Set<NVMOpcode> = [.flush, .write, .read, .compare, .writeZeroes, .datasetManagement]
+    /// `supportedIOOpcodes` indexed by opcode (no hashing per command).
+    static let isSupportedIOOpcode: [Bool] = (0..<256).map { supportedIOOpcodes.contains(NVMOpcode(UInt8($0))) }
 
     /// Common LBA-range checks; records an "invalid" accounting entry on failure.
     func checkRange(_ req: Request, _ ns: Namespace, op: AIOOperation, write: Bool, dataLength: Int?) -> NVMeStatus? {

@@ -184,10 +184,10 @@ extension NVMeController {
 
     /// Ends the block accounting the command started, on every namespace it touched.
     func closeAccounting(_ req: Request, success: Bool) {
-        for (ns, cookie) in req.accounting {
-            if success { ns.accounting.done(cookie) } else { ns.accounting.failed(cookie) }
+        req.accounting.forEachElement { entry in
+            if success { entry.namespace.accounting.done(entry.cookie) } else { entry.namespace.accounting.failed(entry.cookie) }
         }
-        req.accounting.removeAll(keepingCapacity: true)
+        req.accounting.removeAll()
     }
 
     /// Returns a request to its SQ's free list; drives pending SQ deletions and resets.

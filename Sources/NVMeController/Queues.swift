@@ -21,7 +21,7 @@ final class Request: @unchecked Sendable {
     var cancelStatus: NVMeStatus? { aios.cancelStatus }
     /// Block accounting started by the command: one entry per namespace it
     /// touches (a Flush of every namespace accounts one flush on each).
-    var accounting: [(namespace: Namespace, cookie: AccountingCookie)] = []
+    var accounting = SmallList<(namespace: Namespace, cookie: AccountingCookie)>()
     /// Runs once every AIO has finished (multi-stage commands such as Compare);
     /// returns the final status or nil when it issued more AIOs.
     var continuation: ((Request) -> NVMeStatus?)?
@@ -51,7 +51,7 @@ final class Request: @unchecked Sendable {
         cmd = command
         aios.reset()
         dw0 = 0; dw1 = 0
-        accounting.removeAll(keepingCapacity: true)
+        accounting.removeAll()
         continuation = nil
         releaseBounce()
         pendingStatus = .success
