@@ -380,6 +380,9 @@ public struct DMAPin: Sendable {
     /// Almost every command uses one region: kept inline, no allocation.
     fileprivate var regions = SmallList<(users: RegionUsers, start: UInt, length: UInt)>()
 
+    /// An empty pin, to collect regions in (`PRPMapper.map(...pinning:...)`).
+    public init() {}
+
     fileprivate func lastContains(_ v: IOVector) -> Bool {
         guard let last = regions.last else { return false }
         let p = UInt(bitPattern: v.base)
@@ -390,8 +393,18 @@ public struct DMAPin: Sendable {
         regions.append((users, UInt(bitPattern: start), UInt(length)))
     }
 
-    fileprivate func release() {
+    func release() {
         regions.forEachElement { $0.users.leave() }
+    }
+
+    /// Pins the region of `users` unless it is the one pinned last (a
+    /// command's pieces mostly lie in one region). Call under the table's
+    /// read lock, where the region was found.
+    @inline(__always)
+    mutating func pin(users: RegionUsers, start: UnsafeMutableRawPointer, length: UInt64) {
+        if let last = regions.last, last.users === users { return }
+        users.enter()
+        add(users: users, start: start, length: length)
     }
 
     /// How many regions are pinned.
@@ -538,8 +551,11 @@ struct RegionLookup {
     /// a transfer that mixes the two; like QEMU's hw/nvme, nvmefs does.
     /// - Returns: success, Data Transfer Error (a byte is unbacked) or
     ///   Invalid Use of Controller Memory Buffer (DNR).
+    ///   With `pin` non-nil, every region used is pinned in it (under the
+    ///   same read lock that found it: see `HostAddressSpace.unmapWhenIdle`).
     @inline(__always)
-    func appendData(_ address: UInt64, _ length: UInt64, to iov: inout [IOVector], inCMB: inout Bool?) -> NVMeStatus {
+    func appendData(_ address: UInt64, _ length: UInt64, to iov: inout [IOVector], inCMB: inout Bool?,
+                    pin: inout DMAPin?) -> NVMeStatus {
         guard length > 0 else { return .success }
         guard !address.addingReportingOverflow(length).overflow, var i = index(containing: address) else {
             return .dataTransferError
@@ -549,6 +565,9 @@ struct RegionLookup {
             let isCMB = regions[i].kind == .controllerMemoryBuffer
             if let side = inCMB, side != isCMB { return NVMeStatus.invalidUseOfCMB.withDNR }
             inCMB = isCMB
+            if pin != nil {
+                pin!.pin(users: regions[i].users, start: regions[i].pointer, length: regions[i].end - regions[i].base)
+            }
             let n = min(remaining, regions[i].end - addr)
             appendMerging(regions[i].pointer + Int(addr - regions[i].base), Int(n), to: &iov)
             remaining -= n

@@ -27,22 +27,33 @@ public enum PRPMapper {
     /// On failure `iov` holds an unspecified prefix and must be discarded.
     public static func map(prp1: UInt64, prp2: UInt64, length: Int, pageSize: Int,
                            into iov: inout [IOVector], in space: HostAddressSpace) -> NVMeStatus {
+        var noPin: DMAPin?
+        return map(prp1: prp1, prp2: prp2, length: length, pageSize: pageSize, into: &iov, pinning: &noPin, in: space)
+    }
+
+    /// As `map`, and when `pin` is non-nil, pins the regions the data lies in
+    /// for the AIOs that will use it, in the same critical section that found
+    /// them. On failure nothing stays pinned.
+    public static func map(prp1: UInt64, prp2: UInt64, length: Int, pageSize: Int,
+                           into iov: inout [IOVector], pinning pin: inout DMAPin?, in space: HostAddressSpace) -> NVMeStatus {
         precondition(pageSize >= 16 && pageSize & (pageSize - 1) == 0, "page size must be a power of two")
         precondition(length >= 0)
         if length == 0 { return .success }
         // PRP1 0 is an address like any other (host memory starts at 0), as in QEMU.
-        return space.withLookup { lookup in
-            walk(prp1: prp1, prp2: prp2, length: UInt64(length), page: UInt64(pageSize), lookup, &iov)
+        let status = space.withLookup { lookup in
+            walk(prp1: prp1, prp2: prp2, length: UInt64(length), page: UInt64(pageSize), lookup, &iov, &pin)
         }
+        if !status.isSuccess, let p = pin { p.release(); pin = DMAPin() }
+        return status
     }
 
     private static func walk(prp1: UInt64, prp2: UInt64, length: UInt64, page: UInt64,
-                             _ lookup: RegionLookup, _ iov: inout [IOVector]) -> NVMeStatus {
+                             _ lookup: RegionLookup, _ iov: inout [IOVector], _ pin: inout DMAPin?) -> NVMeStatus {
         let mask = page - 1
         // §4.3: PRP1 may carry an offset; its piece runs to the end of that page.
         let first = min(length, page - (prp1 & mask))
         var inCMB: Bool?
-        let status = lookup.appendData(prp1, first, to: &iov, inCMB: &inCMB)
+        let status = lookup.appendData(prp1, first, to: &iov, inCMB: &inCMB, pin: &pin)
         guard status.isSuccess else { return status }
         var remaining = length - first
         if remaining == 0 { return .success }
@@ -50,7 +61,7 @@ public enum PRPMapper {
         if remaining <= page {
             // PRP2 is the second (and last) data page: no offset allowed.
             guard prp2 & mask == 0 else { return NVMeStatus.prpOffsetInvalid.withDNR }
-            return lookup.appendData(prp2, remaining, to: &iov, inCMB: &inCMB)
+            return lookup.appendData(prp2, remaining, to: &iov, inCMB: &inCMB, pin: &pin)
         }
 
         // PRP2 is a PRP List pointer. §4.3 lets it carry a page offset (the
@@ -90,7 +101,7 @@ public enum PRPMapper {
                 // Every data entry after PRP1 starts on a page boundary.
                 guard entry & mask == 0 else { return NVMeStatus.prpOffsetInvalid.withDNR }
                 let n = min(remaining, page)
-                let status = lookup.appendData(entry, n, to: &iov, inCMB: &inCMB)
+                let status = lookup.appendData(entry, n, to: &iov, inCMB: &inCMB, pin: &pin)
                 guard status.isSuccess else { return status }
                 remaining -= n
                 i += 1

@@ -32,12 +32,24 @@ public enum SGLMapper {
     /// `iov` holds an unspecified prefix and must be discarded.
     public static func map(sgl1: SGLDescriptor, length: Int, direction: DataDirection,
                            into iov: inout [IOVector], in space: HostAddressSpace) -> NVMeStatus {
+        var noPin: DMAPin?
+        return map(sgl1: sgl1, length: length, direction: direction, into: &iov, pinning: &noPin, in: space)
+    }
+
+    /// As `map`, and when `pin` is non-nil, pins the regions the data lies in
+    /// (see `PRPMapper.map(prp1:prp2:length:pageSize:into:pinning:in:)`).
+    public static func map(sgl1: SGLDescriptor, length: Int, direction: DataDirection,
+                           into iov: inout [IOVector], pinning pin: inout DMAPin?, in space: HostAddressSpace) -> NVMeStatus {
         precondition(length >= 0)
         if length == 0 { return .success }
-        return space.withLookup { lookup in
-            var walker = Walker(lookup: lookup, direction: direction, remaining: UInt64(length))
-            return walker.run(sgl1, &iov)
+        let (status, pinned) = space.withLookup { lookup -> (NVMeStatus, DMAPin?) in
+            var walker = Walker(lookup: lookup, direction: direction, remaining: UInt64(length), pin: pin)
+            let status = walker.run(sgl1, &iov)
+            return (status, walker.pin)
         }
+        pin = pinned
+        if !status.isSuccess, let p = pin { p.release(); pin = DMAPin() }
+        return status
     }
 
     private struct Walker {
@@ -48,6 +60,12 @@ public enum SGLMapper {
         var descriptorsRead = 0
         /// Whether the data mapped so far is in the CMB (nil before the first piece).
         var inCMB: Bool?
+        /// Regions pinned for the command's AIOs (nil: no pinning asked).
+        var pin: DMAPin?
+
+        init(lookup: RegionLookup, direction: DataDirection, remaining: UInt64, pin: DMAPin?) {
+            self.lookup = lookup; self.direction = direction; self.remaining = remaining; self.pin = pin
+        }
 
         mutating func run(_ sgl1: SGLDescriptor, _ iov: inout [IOVector]) -> NVMeStatus {
             switch sgl1.type {
@@ -99,7 +117,7 @@ public enum SGLMapper {
                     }
                 } else {
                     guard UInt64.max - d.address >= dlen else { return NVMeStatus.dataSGLLengthInvalid.withDNR }
-                    let status = lookup.appendData(d.address, n, to: &iov, inCMB: &inCMB)
+                    let status = lookup.appendData(d.address, n, to: &iov, inCMB: &inCMB, pin: &pin)
                     guard status.isSuccess else { return status }
                 }
                 remaining -= n

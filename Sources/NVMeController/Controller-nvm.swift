@@ -80,18 +80,6 @@ extension NVMeController {
         return nil
     }
 
-    /// Pins the host memory regions of `iov` for the request's AIOs (called
-    /// in the critical section that mapped it). False if a region vanished
-    /// since the mapping: nothing was transferred.
-    func pinData(_ req: Request, _ iov: [IOVector]) -> Bool {
-        guard let pin = space.pin(iov) else {
-            guestError(.addrUnmapped, [("cid", "\(req.cid)")])
-            return false
-        }
-        req.pin = pin
-        return true
-    }
-
     /// Issues one AIO per `maxBackendTransfer` bytes of the scatter-gather list.
     func submitSplit(_ req: Request, _ ns: Namespace, op: AIOOperation, offset: UInt64, iov: [IOVector]) {
         let chunk = parameters.maxBackendTransfer
@@ -124,15 +112,12 @@ extension NVMeController {
         let length = (Int(c.nlb) + 1) << Int(ns.lbads)
         if let bad = checkRange(req, ns, op: op, write: write, dataLength: length) { return bad }
         let iov: [IOVector]
-        switch mapData(req, length: length, direction: write ? .hostToController : .controllerToHost, checkMDTS: false) {
+        switch mapData(req, length: length, direction: write ? .hostToController : .controllerToHost, checkMDTS: false,
+                       pinning: true) {
         case .failure(let status):
             ns.accounting.invalid(op)
             return status
         case .success(let v): iov = v
-        }
-        guard pinData(req, iov) else {
-            ns.accounting.invalid(op)
-            return NVMeStatus.dataTransferError
         }
         req.accounting.append((ns, ns.accounting.start(op, bytes: UInt64(length))))
         submitSplit(req, ns, op: op, offset: c.slba << UInt64(ns.lbads), iov: iov)
@@ -210,15 +195,12 @@ extension NVMeController {
         let length = (Int(c.nlb) + 1) << Int(ns.lbads)
         if let bad = checkRange(req, ns, op: .read, write: false, dataLength: length) { return bad }
         let hostData: [IOVector]
-        switch mapData(req, length: length, direction: .hostToController, checkMDTS: false) {
+        // Pinned: the continuation reads the host data long after the mapping.
+        switch mapData(req, length: length, direction: .hostToController, checkMDTS: false, pinning: true) {
         case .failure(let status):
             ns.accounting.invalid(.read)
             return status
         case .success(let v): hostData = v
-        }
-        guard pinData(req, hostData) else {
-            ns.accounting.invalid(.read)
-            return NVMeStatus.dataTransferError
         }
         let bounce = UnsafeMutableRawBufferPointer.allocate(byteCount: length, alignment: 4096)
         req.bounce = bounce

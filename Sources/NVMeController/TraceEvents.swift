@@ -58,7 +58,6 @@ public struct GuestErrorName: Hashable, Sendable, CustomStringConvertible {
     public var description: String { rawValue }
 
     public static let addrRead = Self("pci_nvme_err_addr_read")
-    public static let addrUnmapped = Self("pci_nvme_err_addr_unmapped")
     public static let addrWrite = Self("pci_nvme_err_addr_write")
     public static let aerLimit = Self("pci_nvme_err_aer_limit")
     public static let cmbCbaInvalid = Self("pci_nvme_err_cmb_cba_invalid")

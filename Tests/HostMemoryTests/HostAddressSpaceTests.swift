@@ -149,6 +149,32 @@ struct HostAddressSpaceTests {
         #expect(s.unmapWhenIdle(u.id) == nil)
     }
 
+    /// The mappers pin the regions of a command's data in the lookup that
+    /// finds them; a failed mapping leaves nothing pinned.
+    @Test func mappingWithPinningPinsEachRegionOnce() throws {
+        let s = HostAddressSpace()
+        let t = try s.mapAnywhere(length: 0x4000, pointer: b.pointer, name: "t", kind: .temporary)
+        var iov: [IOVector] = []
+        var pin: DMAPin? = DMAPin()
+        // Three pages of one region (PRP list in the same region): one pin.
+        #expect(s.writeUInt64(t.base + 0x3000, t.base + 0x1000) && s.writeUInt64(t.base + 0x3008, t.base + 0x2000))
+        let status = PRPMapper.map(prp1: t.base, prp2: t.base + 0x3000, length: 0x3000, pageSize: 4096,
+                                   into: &iov, pinning: &pin, in: s)
+        #expect(status == .success && pin?.count == 1)
+        let release = try #require(s.unmapWhenIdle(t.id))
+        #expect(!release.isIdle)
+        s.unpin(pin!)
+        #expect(release.isIdle)
+        // A failure releases what the walk had pinned.
+        let u = try s.mapAnywhere(length: 0x1000, pointer: b.pointer, name: "u", kind: .temporary)
+        var failed: DMAPin? = DMAPin()
+        iov = []
+        let bad = PRPMapper.map(prp1: u.base, prp2: 0x7000_0000_0000, length: 0x2000, pageSize: 4096,
+                                into: &iov, pinning: &failed, in: s)
+        #expect(bad == .dataTransferError && failed?.count == 0)
+        #expect(s.unmapWhenIdle(u.id) == nil)   // nothing holds it
+    }
+
     @Test func mapAnywhereFillsGaps() throws {
         let s = HostAddressSpace()
         try s.map(base: 0, length: 0x10000, pointer: b.pointer, name: "mem", kind: .userMemory)
