@@ -55,7 +55,7 @@ section "4/5 conformance against QEMU (tools/conformance)"
 conf_rc=0 conf_state=""
 # A fixed seed keeps CI reproducible; set NVMEFS_CONFORMANCE_SEED to explore others.
 conf_seed="${NVMEFS_CONFORMANCE_SEED:-1}"
-bash tools/conformance --directed --random 6 --seed "$conf_seed" --time-budget 90 || conf_rc=$?
+bash tools/conformance --directed --random 30 --seed "$conf_seed" --time-budget 120 || conf_rc=$?
 case "$conf_rc" in
     0) conf_state="ok (seed $conf_seed)" ;;
     77)
@@ -64,7 +64,7 @@ case "$conf_rc" in
         else
             conf_state="SKIPPED: qemu-system-x86_64 is not installed"; conf_rc=0
         fi ;;
-    *) conf_state="FAILED (exit $conf_rc, seed $conf_seed: rerun with tools/conformance --random 6 --seed $conf_seed)" ;;
+    *) conf_state="FAILED (exit $conf_rc, seed $conf_seed: rerun with tools/conformance --random 30 --seed $conf_seed)" ;;
 esac
 echo "conformance: $conf_state"
 
