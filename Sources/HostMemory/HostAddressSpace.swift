@@ -219,14 +219,23 @@ public final class HostAddressSpace: @unchecked Sendable {
     ///   the same critical section that mapped them, under the table's read
     ///   lock; removal takes the write lock, so a pin either sees the region
     ///   (and the removal then sees the pin) or fails without touching memory.
+    ///
+    /// `barrier: false` skips the removal barriers, for a caller that knows
+    /// no controller critical section can hold a pointer into the region:
+    /// every command that used it has posted its completion (the handler
+    /// that looked pointers up finished before that). The built-in host's
+    /// I/O path, one region per FUSE request, relies on it: the barrier takes
+    /// the controller lock.
     @discardableResult
-    public func unmapWhenIdle(_ id: RegionID) -> RegionRelease? {
+    public func unmapWhenIdle(_ id: RegionID, barrier: Bool = true) -> RegionRelease? {
         let users: RegionUsers? = withWriteLock { (regions: inout [Region]) -> RegionUsers? in
             guard let i = regions.firstIndex(where: { $0.id == id }) else { return nil }
             return regions.remove(at: i).users
         }
         guard let users else { return nil }
-        for barrier in barrierLock.withLock({ barriers }) { barrier() }
+        if barrier {
+            for barrier in barrierLock.withLock({ barriers }) { barrier() }
+        }
         return users.retire()
     }
 
@@ -416,8 +425,11 @@ public struct DMAPin: Sendable {
 @usableFromInline
 final class RegionUsers: @unchecked Sendable {
     private let count = Atomic<Int>(0)
-    private let lock = ConditionLock()
-    /// Set when the region is removed (guarded by `lock`).
+    /// Guards `pending` of every region: taken only when a region is removed
+    /// while pinned and by the last unpin after that (rare), so one lock for
+    /// all saves a lock per region (one region per FUSE request).
+    private static let handoff = ConditionLock()
+    /// Set when the region is removed while pinned (guarded by `handoff`).
     private var pending: RegionRelease?
     private let retired = Atomic<Bool>(false)
 
@@ -426,15 +438,19 @@ final class RegionUsers: @unchecked Sendable {
     func leave() {
         if count.wrappingSubtract(1, ordering: .sequentiallyConsistent).newValue == 0,
            retired.load(ordering: .sequentiallyConsistent) {
-            lock.withLock { pending }?.fire()
+            Self.handoff.withLock { pending }?.fire()
         }
     }
 
-    /// The region left the table: nil if no user holds it, else its release.
+    /// The region left the table (no new pin can find it): nil if no user
+    /// holds it, else its release. `fire` is idempotent, so the last unpin
+    /// and the re-check below may both fire it.
     func retire() -> RegionRelease? {
-        let release = RegionRelease()
-        lock.withLock { pending = release }
         retired.store(true, ordering: .sequentiallyConsistent)
+        if count.load(ordering: .sequentiallyConsistent) == 0 { return nil }
+        let release = RegionRelease()
+        Self.handoff.withLock { pending = release }
+        // The last unpin may have come between the load and `pending`.
         if count.load(ordering: .sequentiallyConsistent) == 0 {
             release.fire()
             return nil

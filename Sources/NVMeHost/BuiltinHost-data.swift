@@ -198,7 +198,10 @@ extension BuiltinHost {
         } catch {
             return HostError(errno: ENOMEM, "cannot map an I/O buffer of \(bytes) bytes: \(error)")
         }
-        defer { retire(region.id, parking: parking) }
+        // Every command completed (its CQE seen): no controller critical
+        // section can still hold a pointer into the region (no barrier needed).
+        var allCompleted = false
+        defer { retire(region.id, parking: parking, barrier: !allCompleted) }
         let chunkBlocks = max(1, maxTransfer >> Int(ns.lbads))
         let chunks = (blocks + chunkBlocks - 1) / chunkBlocks
         let opcode = write ? NVMOpcode.write.rawValue : NVMOpcode.read.rawValue
@@ -215,6 +218,7 @@ extension BuiltinHost {
         switch result {
         case .failure(let e): return e
         case .success(let results):
+            allCompleted = results.allSatisfy { if case .completed = $0 { return true } else { return false } }
             return firstError(results, "\(write ? "Write" : "Read") namespace \(ns.nsid) LBA \(firstLBA)+\(blocks)")
         }
     }
@@ -222,8 +226,8 @@ extension BuiltinHost {
     /// Removes a temporary region. When a given-up command's backend I/O
     /// still uses its memory, the caller's buffer is parked until that I/O
     /// ends, or (no `parking`) this waits for it.
-    func retire(_ id: RegionID, parking: BufferParking?) {
-        guard let release = controller.space.unmapWhenIdle(id) else { return }
+    func retire(_ id: RegionID, parking: BufferParking?, barrier: Bool = true) {
+        guard let release = controller.space.unmapWhenIdle(id, barrier: barrier) else { return }
         logger.notice("built-in host: a buffer is still in use by backend I/O of a command given up; parked until it ends")
         if let parking {
             release.notify(parking())
@@ -280,10 +284,26 @@ extension BuiltinHost {
         }
     }
 
+    /// Lends a bounce page for `body`. The page is mapped as a temporary
+    /// region of its own, so that a command given up while its backend I/O
+    /// still runs pins it: the page then goes back to the pool only when that
+    /// I/O has ended, never to another command while it may still be written.
     func withBounce<R>(_ body: (BouncePage) -> R) -> R {
-        let (index, address, pointer) = bounce.take()
-        defer { bounce.give(index) }
-        return body(BouncePage(address: address, pointer: pointer))
+        let (index, privateAddress, pointer) = bounce.take()
+        guard let region = try? controller.space.mapAnywhere(length: Self.page, pointer: pointer, name: "host-bounce",
+                                                              kind: .temporary, above: regionEnd) else {
+            // No free host address range (never in practice): use the page's
+            // address in the private region; a late I/O could then reach it.
+            defer { bounce.give(index) }
+            return body(BouncePage(address: privateAddress, pointer: pointer))
+        }
+        var parked = false
+        defer {
+            let pool = bounce
+            retire(region.id, parking: { parked = true; return { pool.give(index) } })
+            if !parked { bounce.give(index) }
+        }
+        return body(BouncePage(address: region.base, pointer: pointer))
     }
 }
 

@@ -527,4 +527,7 @@ final class BouncePool: @unchecked Sendable {
             freed.signal()
         }
     }
+
+    /// Pages not lent out (tests).
+    var freeCount: Int { mutex.withLock { free.count } }
 }

@@ -272,3 +272,21 @@ extension StatusRulesTests {
         #expect(log.iocs[0x02].lbcc == false && log.iocs[0x01].lbcc)
     }
 }
+
+extension StatusRulesTests {
+    /// §4.6: SQHD is the SQ head when the entry is posted (as QEMU): commands
+    /// fetched by one doorbell and completed later all report the head after
+    /// the whole batch.
+    @Test func sqHeadIsTheHeadAtPostingTime() throws {
+        let tb = TestBackend(size: 1 << 20)
+        let h = try TestHost(backends: [(tb, 9)])
+        h.bringUp()
+        _ = tb.addRule(.hold(operations: [.read]))
+        for i in 0..<3 { h.place(TestHost.read(slba: UInt64(i), nlb: 1, prp1: TestHost.dataBase + UInt64(i) * 4096), qid: 1) }
+        h.ring(1)
+        #expect(tb.waitForHeld(count: 3))
+        #expect(tb.releaseAll() == 3)
+        let heads = (0..<3).compactMap { _ in h.reap(1)?.sqhd }
+        #expect(heads == [3, 3, 3])
+    }
+}

@@ -73,6 +73,24 @@ struct BufferLifetimeTests {
         #expect(buffer.contentsAtReturn.withLock { $0 } == data)
     }
 
+    /// An unaligned read goes through a bounce page; when its command is
+    /// given up, the page stays out of the pool until the stuck I/O ends, so
+    /// no other command can be handed memory a late I/O still writes.
+    @Test func givenUpBounceReadKeepsThePageUntilTheAIOEnds() throws {
+        let (tb, rig) = try Self.stuckRig()
+        let pages = rig.host.bounce.freeCount
+        tb.addRule(.hold(operations: [.read]))
+        var out = [UInt8](repeating: 0, count: 100)
+        let r = out.withUnsafeMutableBytes { rig.host.read(nsid: 1, offset: 10, into: $0) }
+        #expect(r.error?.errno == EIO)
+        #expect(tb.heldCount == 1)
+        #expect(rig.host.bounce.freeCount == pages - 1)
+        #expect(tb.releaseAll() == 1)
+        let end = Date().addingTimeInterval(30)   // hang guard
+        while rig.host.bounce.freeCount != pages && Date() < end { usleep(1000) }
+        #expect(rig.host.bounce.freeCount == pages)
+    }
+
     /// Without a way to park the buffer (a write from the caller's memory),
     /// the call returns only once the stuck I/O has ended.
     @Test func givenUpWriteReturnsOnlyAfterTheAIOEnds() throws {
