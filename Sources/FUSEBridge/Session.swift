@@ -33,9 +33,8 @@ public struct DaemonError: Error, CustomStringConvertible, Sendable {
 }
 
 /// One FUSE session, run as libfuse's ladder:
-/// session new → signal handlers → mount → (ready) → loop → (stopping:
-/// the device drains and syncs) → close replies → unmount → remove signal
-/// handlers → destroy.
+/// session new → mount → (ready) → signal watcher → loop → (stopping:
+/// the device drains and syncs) → close replies → unmount → destroy.
 public enum FUSESession {
     /// Mounts `fileSystem` and serves it until unmounted or signalled
     /// (SIGINT, SIGTERM, SIGHUP; see `TerminationSignals`).
@@ -61,10 +60,6 @@ public enum FUSESession {
             throw DaemonError("cannot create the FUSE session" + reason())
         }
         defer { fuse_session_destroy(session) }
-        guard fuse_set_signal_handlers(session) == 0 else {
-            throw DaemonError("cannot install signal handlers")
-        }
-        defer { fuse_remove_signal_handlers(session) }
         guard fuse_session_mount(session, options.mountpoint) == 0 else {
             throw DaemonError("cannot mount \(options.mountpoint)" + reason())
         }
@@ -77,13 +72,18 @@ public enum FUSESession {
         try ready()
         served = true
         logger.info("mounted at \(options.mountpoint)")
-        TerminationSignals.unblock()
-        let status = nvmefs_session_loop_mt(session, 0, options.maxIdleThreads, options.maxThreads)
         TerminationSignals.block()
-        if status < 0 {
+        let watcher = TerminationWatcher(session: session)
+        guard watcher.start() else { throw DaemonError("cannot start the signal watcher") }
+        let status = nvmefs_session_loop_mt(session, 0, options.maxIdleThreads, options.maxThreads)
+        watcher.stop()
+        let signal = watcher.signal.load(ordering: .acquiring)
+        if signal != 0 {
+            logger.info("stopping on signal \(signal)")
+        } else if status < 0 {
             logger.error("FUSE loop ended with error \(-status)")
         } else {
-            logger.info(status > 0 ? "stopping on signal \(status)" : "unmounted")
+            logger.info("unmounted")
         }
     }
 
