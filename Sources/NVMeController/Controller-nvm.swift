@@ -120,8 +120,21 @@ extension NVMeController {
         case .success(let v): iov = v
         }
         req.accounting.append((ns, ns.accounting.start(op, bytes: UInt64(length))))
+        if write { writeThroughWhenCacheDisabled(req, ns) }
         submitSplit(req, ns, op: op, offset: c.slba << UInt64(ns.lbads), iov: iov)
         return nil
+    }
+
+    /// With the volatile write cache disabled (Set Features 06h, WCE = 0),
+    /// a command that changes the medium completes only once its data is on
+    /// stable storage (§5.21.1.6): after its write AIOs, one flush AIO of the
+    /// namespace, issued by the request's continuation.
+    func writeThroughWhenCacheDisabled(_ req: Request, _ ns: Namespace) {
+        guard features.volatileWriteCache & 1 == 0 else { return }
+        req.continuation = { [unowned self] req in
+            self.submitAIO(req, ns, AIO(operation: .flush, offset: 0, length: 0))
+            return nil
+        }
     }
 
     /// One flush AIO per target namespace, each accounted on its namespace.
@@ -144,6 +157,7 @@ extension NVMeController {
         if let bad = checkRange(req, ns, op: .writeZeroes, write: true, dataLength: nil) { return bad }
         let length = (UInt64(c.nlb) + 1) << UInt64(ns.lbads)
         req.accounting.append((ns, ns.accounting.start(.writeZeroes, bytes: length)))
+        writeThroughWhenCacheDisabled(req, ns)
         submitAIO(req, ns, AIO(operation: .writeZeroes, offset: c.slba << UInt64(ns.lbads), length: length))
         return nil
     }
@@ -182,6 +196,7 @@ extension NVMeController {
         }
         if ranges.isEmpty { return .success }
         req.accounting.append((ns, ns.accounting.start(.discard, bytes: ranges.reduce(0) { $0 + $1.1 })))
+        writeThroughWhenCacheDisabled(req, ns)
         for (offset, length) in ranges {
             submitAIO(req, ns, AIO(operation: .discard, offset: offset, length: length))
         }

@@ -1,4 +1,5 @@
 import BlockIO
+import Glibc
 import NVMeController
 import NVMeSpec
 import Testing
@@ -288,5 +289,31 @@ extension StatusRulesTests {
         #expect(tb.releaseAll() == 3)
         let heads = (0..<3).compactMap { _ in h.reap(1)?.sqhd }
         #expect(heads == [3, 3, 3])
+    }
+}
+
+extension StatusRulesTests {
+    /// §5.21.1.6: with the volatile write cache disabled, a write completes
+    /// once it is on stable storage: its write AIO, then a flush AIO, before
+    /// the one completion. With the cache enabled, no flush.
+    @Test func writesAreWrittenThroughWhenTheCacheIsDisabled() throws {
+        let tb = TestBackend(size: 1 << 20)
+        let h = try TestHost(backends: [(tb, 9)])
+        h.bringUp()
+        h.poke(TestHost.dataBase, [UInt8](repeating: 7, count: 4096))
+        #expect(h.run(TestHost.write(slba: 0, nlb: 8, prp1: TestHost.dataBase), qid: 1).status == .success)
+        #expect(tb.submitted.map(\.operation) == [.write])
+        #expect(feature(h, get: false, 0x06, cdw11: 0).status == .success)
+        let before = tb.submitted.count
+        #expect(h.run(TestHost.write(slba: 8, nlb: 8, prp1: TestHost.dataBase), qid: 1).status == .success)
+        var wz = SubmissionQueueEntry(opcode: NVMOpcode.writeZeroes.rawValue, nsid: 1)
+        wz.slba = 16
+        #expect(h.run(wz, qid: 1).status == .success)
+        #expect(tb.submitted.dropFirst(before).map(\.operation) == [.write, .flush, .writeZeroes, .flush])
+        #expect(tb.read(offset: 4096, count: 4096) == [UInt8](repeating: 7, count: 4096))
+        // A failed write completes with its error, without the flush.
+        _ = tb.addRule(.fail(EIO, operations: [.write]))
+        #expect(h.run(TestHost.write(slba: 24, nlb: 1, prp1: TestHost.dataBase), qid: 1).status == .writeFault)
+        #expect(tb.submitted.last?.operation == .write)
     }
 }
