@@ -16,7 +16,7 @@ public struct ControllerStatistics: Sendable {
 extension NVMeController {
     /// Every existing queue, admin first, SQ before CQ.
     public func queueSnapshots() -> [QueueSnapshot] {
-        lock.withLock { _ in
+        lock.withLock {
             var out: [QueueSnapshot] = []
             for qid in 0..<sqs.count {
                 if let sq = sqs[qid] {
@@ -37,7 +37,7 @@ extension NVMeController {
 
     /// Per-vector interrupt state for the `interrupts` file.
     public func interruptSnapshots() -> [InterruptSnapshot] {
-        lock.withLock { _ in
+        lock.withLock {
             interrupts.enumerated().map { v, s in
                 InterruptSnapshot(vector: v, raised: s.raised, masked: v < 32 && intms & (1 << UInt32(v)) != 0, pending: s.pending)
             }
@@ -45,7 +45,7 @@ extension NVMeController {
     }
 
     public func statistics() -> ControllerStatistics {
-        lock.withLock { _ in
+        lock.withLock {
             ControllerStatistics(adminCommands: nonZero(stats.adminCommands), ioCommands: nonZero(stats.ioCommands), errors: stats.errors,
                                  doorbellWrites: stats.doorbellWrites, invalidDoorbellWrites: stats.invalidDoorbellWrites,
                                  guestErrors: stats.guestErrors, completionsPosted: stats.completionsPosted)
@@ -54,7 +54,7 @@ extension NVMeController {
 
     /// The last value written to a doorbell (CONTRACT §3 doorbells/ reads).
     public func doorbellValue(qid: Int, completion: Bool) -> UInt32? {
-        lock.withLock { _ in
+        lock.withLock {
             let i = 2 * qid + (completion ? 1 : 0)
             return i < doorbellValues.count ? doorbellValues[i] : nil
         }

@@ -287,6 +287,6 @@ extension NVMeController {
         }
     }
 
-    public var isReady: Bool { lock.withLock { _ in csts.rdy } }
-    public var controllerStatus: ControllerStatus { lock.withLock { _ in csts } }
+    public var isReady: Bool { lock.withLock { csts.rdy } }
+    public var controllerStatus: ControllerStatus { lock.withLock { csts } }
 }

@@ -25,7 +25,9 @@ public final class NVMeController: @unchecked Sendable {
     /// The CMB's region while CMBMSC.CMSE is set with a usable CBA.
     var cmbRegion: RegionID?
 
-    let lock = Mutex(())
+    /// A pthread mutex (ThreadSanitizer sees it; it does not see
+    /// Synchronization.Mutex on Linux).
+    let lock = ConditionLock()
     // MARK: register state (guarded by lock)
     var cap: ControllerCapabilities
     var cc = ControllerConfiguration(raw: 0)
@@ -137,7 +139,7 @@ public final class NVMeController: @unchecked Sendable {
         features.numberOfQueues = UInt32(parameters.maxIOQueuePairs - 1) | UInt32(parameters.maxIOQueuePairs - 1) << 16
         // Pointers the controller looks up are used within one critical
         // section: a region removal waits for the one in progress.
-        space.addRemovalBarrier { [weak self] in self?.lock.withLock { _ in } }
+        space.addRemovalBarrier { [weak self] in self?.lock.withLock {} }
     }
 
     deinit {
@@ -147,7 +149,7 @@ public final class NVMeController: @unchecked Sendable {
     /// Where the host has placed the CMB in its address space (CMBMSC.CBA
     /// with CMSE set and usable), or nil.
     public var cmbAddress: UInt64? {
-        lock.withLock { _ in cmbRegion == nil ? nil : cmbmsc.cba }
+        lock.withLock { cmbRegion == nil ? nil : cmbmsc.cba }
     }
 
     // MARK: - Locking and effects
@@ -172,7 +174,7 @@ public final class NVMeController: @unchecked Sendable {
         let depth = EffectsNesting.enter(self)
         defer { EffectsNesting.leave(self) }
         if depth > 1 { recordNesting(depth) }
-        let result = lock.withLock { _ in body() }
+        let result = lock.withLock { body() }
         if depth == 1 { runEffects() }
         return result
     }
@@ -190,7 +192,7 @@ public final class NVMeController: @unchecked Sendable {
     func runEffects() {
         while true {
             guard pendingEffects.load(ordering: .relaxed) > 0 else { return }
-            let batch: [Effect] = lock.withLock { _ in
+            let batch: [Effect] = lock.withLock {
                 if effects.isEmpty { return [] }
                 let b = effects
                 effects.removeAll(keepingCapacity: true)
@@ -207,7 +209,7 @@ public final class NVMeController: @unchecked Sendable {
                     }
                     // Completed already (inline backends): nothing to attach or cancel.
                     if request.lastFinished.isLast(key) { continue }
-                    let cancelLate: AIOCancellation? = lock.withLock { _ in
+                    let cancelLate: AIOCancellation? = lock.withLock {
                         guard request.generation == key.generation else { return nil }
                         // A cancel (Abort, SQ deletion, reset) that ran before the
                         // ticket was known could not reach this AIO: cancel it now.
@@ -275,12 +277,12 @@ public final class NVMeController: @unchecked Sendable {
 
     /// Registers the handler called (outside the lock) when `vector` fires.
     public func setInterruptHandler(vector: Int, _ handler: (@Sendable (Int) -> Void)?) {
-        lock.withLock { _ in interruptHandlers[vector] = handler }
+        lock.withLock { interruptHandlers[vector] = handler }
     }
 
     /// Registers a handler for controller state changes (ready, reset, fatal).
     public func addStateHandler(_ handler: @escaping @Sendable (ControllerEvent) -> Void) {
-        lock.withLock { _ in stateHandlers.append(handler) }
+        lock.withLock { stateHandlers.append(handler) }
     }
 
     func emit(_ event: ControllerEvent) {
