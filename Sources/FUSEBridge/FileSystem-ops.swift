@@ -3,8 +3,8 @@ import Glibc
 
 // The libfuse low-level callbacks for names, attributes and directories.
 // Each is a global function (never a closure in main.swift: see
-// FUSE-NOTES.md), finds its FileSystem through the session userdata and
-// replies exactly once.
+// docs/ARCHITECTURE.md, "Swift on libfuse3"), finds its FileSystem through
+// the session userdata and replies exactly once.
 
 /// The operation table of the bridge; no `poll` (it would slow every read).
 func makeLowLevelOperations() -> fuse_lowlevel_ops {
