@@ -5,8 +5,9 @@
 #      builds debug anyway, so the FS tests reuse that build)
 #   2. unit tests: swift test
 #   3. FS tests: bash Tests/fs/run.sh with NVMEFS=<the debug nvmefs binary>
-#   4. conformance against QEMU: tools/conformance, the directed table and a
-#      few seeded random sequences (debug build). A SKIP (exit 77) fails CI
+#   4. conformance against QEMU: tools/conformance, the directed table and
+#      30 seeded random sequences (debug build), then the README's
+#      conformance commands as written. A SKIP (exit 77) fails CI
 #      only when qemu-system-x86_64 is installed yet cannot start; with no
 #      QEMU at all it is reported and does not fail the run.
 #   5. benchmark smoke: the README's benchmark block (release build, quick runs)
@@ -66,6 +67,14 @@ case "$conf_rc" in
         fi ;;
     *) conf_state="FAILED (exit $conf_rc, seed $conf_seed: rerun with tools/conformance --random 30 --seed $conf_seed)" ;;
 esac
+if [ "$conf_rc" -eq 0 ] && command -v qemu-system-x86_64 >/dev/null 2>&1; then
+    # The README's conformance commands, as written.
+    bash scripts/readme-block.sh conformance >"${TMPDIR:-/tmp}/nvmefs-conformance-readme.sh"
+    if ! bash -e -o pipefail "${TMPDIR:-/tmp}/nvmefs-conformance-readme.sh" >/dev/null; then
+        conf_rc=1; conf_state="FAILED: the README's conformance commands"
+    fi
+    rm -f "${TMPDIR:-/tmp}/nvmefs-conformance-readme.sh"
+fi
 echo "conformance: $conf_state"
 
 section "5/5 benchmark smoke (the README's benchmark block, as written)"

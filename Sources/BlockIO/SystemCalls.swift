@@ -1,6 +1,15 @@
 import Glibc
 
 /// The current value of CLOCK_MONOTONIC in nanoseconds.
+/// `duration` in nanoseconds: negative ones are 0, too long ones `UInt64.max`.
+public func nanoseconds(_ duration: Duration) -> UInt64 {
+    let (seconds, attoseconds) = duration.components
+    guard seconds >= 0 else { return 0 }
+    let (whole, overflow) = UInt64(seconds).multipliedReportingOverflow(by: 1_000_000_000)
+    let (total, overflow2) = whole.addingReportingOverflow(UInt64(max(0, attoseconds) / 1_000_000_000))
+    return overflow || overflow2 ? .max : total
+}
+
 @inlinable public func monotonicNanoseconds() -> UInt64 {
     var ts = timespec()
     clock_gettime(CLOCK_MONOTONIC, &ts)

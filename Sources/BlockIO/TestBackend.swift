@@ -47,9 +47,7 @@ public final class TestBackend: BlockBackend, @unchecked Sendable {
 
         public static func delay(_ duration: Duration, operations: Set<AIOOperation> = [],
                                  range: Range<UInt64>? = nil, times: Int? = nil) -> Rule {
-            let (seconds, attoseconds) = duration.components
-            let ns = UInt64(max(0, seconds)) &* 1_000_000_000 &+ UInt64(max(0, attoseconds) / 1_000_000_000)
-            return Rule(.delay(nanoseconds: ns), operations: operations, range: range, times: times)
+            Rule(.delay(nanoseconds: nanoseconds(duration)), operations: operations, range: range, times: times)
         }
 
         public static func hold(operations: Set<AIOOperation> = [], range: Range<UInt64>? = nil,
@@ -209,9 +207,8 @@ public final class TestBackend: BlockBackend, @unchecked Sendable {
     /// Blocks until at least `count` AIOs are held, or the timeout passes.
     /// - Returns: whether the count was reached.
     public func waitForHeld(count: Int, timeout: Duration = .seconds(10)) -> Bool {
-        let (seconds, attoseconds) = timeout.components
-        let deadline = monotonicNanoseconds() &+ UInt64(max(0, seconds)) &* 1_000_000_000
-            &+ UInt64(max(0, attoseconds) / 1_000_000_000)
+        let (end, overflow) = monotonicNanoseconds().addingReportingOverflow(nanoseconds(timeout))
+        let deadline = overflow ? UInt64.max : end
         lock.lock()
         defer { lock.unlock() }
         while heldItems.count < count {

@@ -223,9 +223,10 @@ public final class HostAddressSpace: @unchecked Sendable {
     /// `barrier: false` skips the removal barriers, for a caller that knows
     /// no controller critical section can hold a pointer into the region:
     /// every command that used it has posted its completion (the handler
-    /// that looked pointers up finished before that). The built-in host's
-    /// I/O path, one region per FUSE request, relies on it: the barrier takes
-    /// the controller lock.
+    /// that looked pointers up finished before that), as on the built-in
+    /// host's I/O path (one region per FUSE request; the barrier takes the
+    /// controller lock); or the caller is inside that critical section itself
+    /// (the controller removing its CMB: the barrier would wait for itself).
     @discardableResult
     public func unmapWhenIdle(_ id: RegionID, barrier: Bool = true) -> RegionRelease? {
         let users: RegionUsers? = withWriteLock { (regions: inout [Region]) -> RegionUsers? in
@@ -239,51 +240,11 @@ public final class HostAddressSpace: @unchecked Sendable {
         return users.retire()
     }
 
-    /// As `unmapWhenIdle`, for a caller that is itself inside the removal
-    /// barriers' critical section (the controller removing its CMB under its
-    /// own lock): no short-lived user can hold a pointer into the region, so
-    /// the barriers are not run (running them here would wait for ourselves).
-    @discardableResult
-    public func unmapInsideBarrier(_ id: RegionID) -> RegionRelease? {
-        let users: RegionUsers? = withWriteLock { (regions: inout [Region]) -> RegionUsers? in
-            guard let i = regions.firstIndex(where: { $0.id == id }) else { return nil }
-            return regions.remove(at: i).users
-        }
-        return users?.retire()
-    }
-
     /// Registers a closure that returns once every critical section that may
     /// be using a pointer looked up before it was called has ended (the
     /// controller: take and drop its lock). Never call `unmap` inside one.
     public func addRemovalBarrier(_ barrier: @escaping @Sendable () -> Void) {
         barrierLock.withLock { barriers.append(barrier) }
-    }
-
-    /// Pins the regions holding the memory of `iov` for an AIO: a removal of
-    /// any of them is not complete until `unpin`. Nil (nothing pinned) if a
-    /// piece lies in no mapped region: its region was removed meanwhile.
-    public func pin(_ iov: [IOVector]) -> DMAPin? {
-        withLookup { lookup -> DMAPin? in
-            var pin = DMAPin()
-            for v in iov where v.length > 0 {
-                if pin.lastContains(v) { continue }
-                // SGL bit bucket pieces land in the space's own discard buffer,
-                // which lives as long as the space: nothing to pin.
-                if v.base >= discard && v.base + v.length <= discard + Self.discardSize { continue }
-                // By index: copying a Region would retain its name and users.
-                var found = -1
-                for i in 0..<lookup.regions.count where lookup.regions[i].contains(v) { found = i; break }
-                guard found >= 0 else {
-                    pin.release()
-                    return nil
-                }
-                let users = lookup.regions[found].users
-                users.enter()
-                pin.add(users: users, start: lookup.regions[found].pointer,
-                        length: lookup.regions[found].end - lookup.regions[found].base)
-            }
-            return pin
-        }
     }
 
     /// Ends the pins of `pin` (the AIOs using its memory have finished).
@@ -376,44 +337,27 @@ public final class HostAddressSpace: @unchecked Sendable {
     }
 }
 
-extension Region {
-    /// True if `v`'s memory lies inside this region's memory.
-    @inline(__always) func contains(_ v: IOVector) -> Bool {
-        let start = UInt(bitPattern: pointer), p = UInt(bitPattern: v.base)
-        return p >= start && p - start <= UInt(end - base) && UInt(v.length) <= UInt(end - base) - (p - start)
-    }
-}
-
 /// The regions an AIO's buffers lie in, pinned until `HostAddressSpace.unpin`.
 public struct DMAPin: Sendable {
     /// Almost every command uses one region: kept inline, no allocation.
-    fileprivate var regions = SmallList<(users: RegionUsers, start: UInt, length: UInt)>()
+    fileprivate var regions = SmallList<RegionUsers>()
 
     /// An empty pin, to collect regions in (`PRPMapper.map(...pinning:...)`).
     public init() {}
 
-    fileprivate func lastContains(_ v: IOVector) -> Bool {
-        guard let last = regions.last else { return false }
-        let p = UInt(bitPattern: v.base)
-        return p >= last.start && p - last.start <= last.length && UInt(v.length) <= last.length - (p - last.start)
-    }
-
-    fileprivate mutating func add(users: RegionUsers, start: UnsafeMutableRawPointer, length: UInt64) {
-        regions.append((users, UInt(bitPattern: start), UInt(length)))
-    }
 
     func release() {
-        regions.forEachElement { $0.users.leave() }
+        regions.forEachElement { $0.leave() }
     }
 
     /// Pins the region of `users` unless it is the one pinned last (a
     /// command's pieces mostly lie in one region). Call under the table's
     /// read lock, where the region was found.
     @inline(__always)
-    mutating func pin(users: RegionUsers, start: UnsafeMutableRawPointer, length: UInt64) {
-        if let last = regions.last, last.users === users { return }
+    mutating func pin(_ users: RegionUsers) {
+        if let last = regions.last, last === users { return }
         users.enter()
-        add(users: users, start: start, length: length)
+        regions.append(users)
     }
 
     /// How many regions are pinned.
@@ -582,7 +526,7 @@ struct RegionLookup {
             if let side = inCMB, side != isCMB { return NVMeStatus.invalidUseOfCMB.withDNR }
             inCMB = isCMB
             if pin != nil {
-                pin!.pin(users: regions[i].users, start: regions[i].pointer, length: regions[i].end - regions[i].base)
+                pin!.pin(regions[i].users)
             }
             let n = min(remaining, regions[i].end - addr)
             appendMerging(regions[i].pointer + Int(addr - regions[i].base), Int(n), to: &iov)

@@ -164,7 +164,7 @@ extension NVMeController {
         cmbmsc = new
         // Under the controller lock (the removal barrier). The CMB's memory
         // lives as long as the controller, so AIOs still using it need no wait.
-        if let id = cmbRegion { space.unmapInsideBarrier(id); cmbRegion = nil }
+        if let id = cmbRegion { space.unmapWhenIdle(id, barrier: false); cmbRegion = nil }
         guard new.cre, new.cmse else { return }
         do {
             cmbRegion = try space.map(base: new.cba, length: memory.size, pointer: memory.pointer, name: "cmb",

@@ -127,7 +127,7 @@ public final class BuiltinHost: @unchecked Sendable {
             throw HostError(errno: ENODEV, "controller minimum page size \(4096 << Int(cap.mpsmin)) is not 4096")
         }
         dstrd = cap.dstrd
-        readyTimeout = configuration.readyTimeout.map { d in UInt64(max(0, d.components.seconds)) * 1_000_000_000 + UInt64(max(0, d.components.attoseconds) / 1_000_000_000) } ?? UInt64(max(1, Int(cap.to))) * 500_000_000
+        readyTimeout = configuration.readyTimeout.map(nanoseconds) ?? UInt64(max(1, Int(cap.to))) * 500_000_000
         let maxEntries = Int(cap.mqes) + 1
         let ioDepth = max(2, min(configuration.ioQueueDepth, maxEntries, 4096))
         let adminDepth = max(2, min(configuration.adminQueueDepth, maxEntries, 4096))

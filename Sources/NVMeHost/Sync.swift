@@ -7,11 +7,7 @@ import Glibc
 
 /// A deadline `duration` from now; `.max` for an effectively unbounded one.
 func deadline(after duration: Duration) -> UInt64 {
-    let (seconds, attoseconds) = duration.components
-    guard seconds >= 0 else { return monotonicNow() }
-    guard seconds < 1 << 32 else { return .max }
-    let ns = UInt64(seconds) * 1_000_000_000 + UInt64(max(0, attoseconds) / 1_000_000_000)
-    let (d, overflow) = monotonicNow().addingReportingOverflow(ns)
+    let (d, overflow) = monotonicNow().addingReportingOverflow(nanoseconds(duration))
     return overflow ? .max : d
 }
 
