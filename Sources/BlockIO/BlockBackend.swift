@@ -22,6 +22,13 @@ public enum AIOOperation: Int, Sendable, CaseIterable, CustomStringConvertible {
     }
 }
 
+/// Which part of a namespace an AIO touches: the logical blocks' data (the
+/// image) or their metadata (the metadata file beside it).
+public enum AIOArea: UInt8, Sendable, CaseIterable, CustomStringConvertible {
+    case data, metadata
+    public var description: String { self == .data ? "data" : "metadata" }
+}
+
 /// One backend I/O: what, where, and the buffers (for read and write).
 public struct AIO: Sendable {
     public var operation: AIOOperation

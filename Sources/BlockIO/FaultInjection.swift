@@ -13,21 +13,45 @@ public struct FaultRule: Sendable, Hashable {
     public var id: Int = 0
     /// Operations matched; empty = every operation.
     public var operations: Set<AIOOperation>
+    /// The area matched (data or metadata); nil = both.
+    public var area: AIOArea?
     /// Bytes matched (overlap); nil = everywhere. A flush (length 0) matches any range.
     public var range: Range<UInt64>?
     public var action: Action
     /// Matches left; nil = always.
     public var remaining: Int?
 
-    public init(operations: Set<AIOOperation>, range: Range<UInt64>?, action: Action, remaining: Int?) {
-        self.operations = operations; self.range = range; self.action = action; self.remaining = remaining
+    public init(operations: Set<AIOOperation>, area: AIOArea? = nil, range: Range<UInt64>?, action: Action, remaining: Int?) {
+        self.operations = operations; self.area = area; self.range = range; self.action = action; self.remaining = remaining
     }
 
-    public func matches(_ aio: AIO) -> Bool {
+    /// `bytes` is the AIO's range in data bytes (a metadata AIO's LBAs
+    /// converted by its backend's `MetadataGeometry`).
+    public func matches(_ aio: AIO, area aioArea: AIOArea, bytes: Range<UInt64>?) -> Bool {
         if !operations.isEmpty && !operations.contains(aio.operation) { return false }
-        guard let range, aio.length > 0 else { return true }
-        let (end, overflow) = aio.offset.addingReportingOverflow(aio.length)
-        return aio.offset < range.upperBound && range.lowerBound < (overflow ? UInt64.max : end)
+        if let area, area != aioArea { return false }
+        guard let range, let bytes, !bytes.isEmpty else { return true }
+        return bytes.lowerBound < range.upperBound && range.lowerBound < bytes.upperBound
+    }
+}
+
+/// Where a namespace's metadata lies in its metadata backend: LBA n's
+/// `ms` bytes at `base + n * ms`. Lets fault rules written in LBAs match
+/// metadata AIOs.
+public struct MetadataGeometry: Sendable, Hashable {
+    public var base: UInt64
+    public var ms: UInt64
+    public var lbads: UInt8
+    public init(base: UInt64, ms: UInt64, lbads: UInt8) { self.base = base; self.ms = ms; self.lbads = lbads }
+
+    /// The data bytes of the LBAs a metadata range covers.
+    public func dataBytes(offset: UInt64, length: UInt64) -> Range<UInt64> {
+        guard ms > 0, offset >= base else { return 0..<0 }
+        let first = (offset - base) / ms
+        let end = (offset - base + length + ms - 1) / ms
+        let shift = UInt64(lbads)
+        let limit = UInt64.max >> shift
+        return (min(first, limit) << shift)..<(min(end, limit) << shift)
     }
 }
 
@@ -69,10 +93,21 @@ public final class FaultInjector: Sendable {
     public var rules: [FaultRule] { state.withLock { $0.rules } }
 
     /// The action for `aio`, consuming one use of the first matching rule.
-    public func action(for aio: AIO) -> FaultRule.Action? {
+    /// `geometry` is set for a metadata backend's AIOs.
+    public func action(for aio: AIO, geometry: MetadataGeometry? = nil) -> FaultRule.Action? {
         guard active.load(ordering: .acquiring) else { return nil }
+        let area: AIOArea = geometry == nil ? .data : .metadata
+        var bytes: Range<UInt64>?
+        if aio.length > 0 {
+            if let geometry {
+                bytes = geometry.dataBytes(offset: aio.offset, length: aio.length)
+            } else {
+                let (end, overflow) = aio.offset.addingReportingOverflow(aio.length)
+                bytes = aio.offset..<(overflow ? UInt64.max : end)
+            }
+        }
         return state.withLock { s in
-            guard let i = s.rules.firstIndex(where: { $0.matches(aio) }) else { return nil }
+            guard let i = s.rules.firstIndex(where: { $0.matches(aio, area: area, bytes: bytes) }) else { return nil }
             let action = s.rules[i].action
             if let left = s.rules[i].remaining {
                 if left <= 1 { s.rules.remove(at: i) } else { s.rules[i].remaining = left - 1 }
@@ -93,9 +128,13 @@ public final class FaultInjectingBackend: BlockBackend, @unchecked Sendable {
     private let delayed = Mutex<(items: [UInt64: @Sendable (Int32) -> Void], next: UInt64)>(([:], 1 << 63))
     private let queue = DispatchQueue(label: "nvmefs.faults", attributes: .concurrent)
 
-    public init(inner: any BlockBackend, injector: FaultInjector) {
+    /// Set when `inner` holds a namespace's metadata (rules see the AIO's LBAs).
+    public let metadataGeometry: MetadataGeometry?
+
+    public init(inner: any BlockBackend, injector: FaultInjector, metadata: MetadataGeometry? = nil) {
         self.inner = inner
         self.injector = injector
+        self.metadataGeometry = metadata
     }
 
     public var name: String { inner.name }
@@ -103,7 +142,7 @@ public final class FaultInjectingBackend: BlockBackend, @unchecked Sendable {
     public var isReadOnly: Bool { inner.isReadOnly }
 
     public func submit(_ aio: AIO, completion: @escaping @Sendable (Int32) -> Void) -> AIOTicket {
-        guard let action = injector.action(for: aio) else { return inner.submit(aio, completion: completion) }
+        guard let action = injector.action(for: aio, geometry: metadataGeometry) else { return inner.submit(aio, completion: completion) }
         switch action {
         case .fail(let errno):
             // Completed off the caller's thread, like a real failed I/O.

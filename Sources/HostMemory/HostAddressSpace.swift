@@ -362,6 +362,11 @@ public struct DMAPin: Sendable {
 
     /// How many regions are pinned.
     public var count: Int { regions.count }
+
+    /// Takes over `other`'s pins (a command's data and metadata mappings).
+    public mutating func absorb(_ other: DMAPin) {
+        other.regions.forEachElement { regions.append($0) }
+    }
 }
 
 /// Counts the long-lived DMA users of one region and releases its memory

@@ -78,7 +78,7 @@ extension NVMeController {
         id.oncs = 0x01 | 0x04 | 0x08 | 0x10 | 0x40
         id.fuses = 0
         id.vwc = 0x07                    // present; Flush with NSID FFFFFFFFh supported
-        id.sgls = 0x1 | 1 << 16          // SGLs without alignment, bit bucket
+        id.sgls = 0x1 | 1 << 16 | 1 << 19  // SGLs without alignment, bit bucket, MPTR to one SGL descriptor
         id.subnqn = "nqn.2026-11.io.nvmefs:\(parameters.serial)"
         var ps = id.psd[0]
         ps.mp = 0x9C4
@@ -88,16 +88,21 @@ extension NVMeController {
         return id
     }
 
-    /// Identify Namespace data (Figure 249). LBA formats as QEMU's list.
+    /// Identify Namespace data (Figure 249). LBA formats as QEMU's list;
+    /// metadata and protection as `docs/METADATA.md` describes.
     public func identifyNamespaceData(_ ns: Namespace) -> IdentifyNamespace {
         var id = IdentifyNamespace()
         id.nsze = ns.nsze
         id.ncap = ns.nsze
         id.nuse = ns.nsze
-        id.nlbaf = 7
-        let formats: [(UInt16, UInt8)] = [(0, 9), (8, 9), (16, 9), (64, 9), (0, 12), (8, 12), (16, 12), (64, 12)]
-        for (i, f) in formats.enumerated() { id.lbaf[i] = LBAFormat(ms: f.0, lbads: f.1) }
-        id.flbas = ns.lbads == 12 ? 4 : 0
+        id.nlbaf = UInt8(NamespaceFormat.lbaFormats.count - 1)
+        for (i, f) in NamespaceFormat.lbaFormats.enumerated() { id.lbaf[i] = f }
+        id.flbas = ns.format.flbas
+        // MC: extended LBAs and a separate buffer. DPC: types 1-3, PI in the
+        // first or the last eight bytes of metadata.
+        id.mc = 0x03
+        id.dpc = 0x1F
+        id.dps = ns.format.dps
         id.dlfeat = 0x09                 // deallocated blocks read as zeroes; Write Zeroes may deallocate
         id.nvmcap = UInt128(ns.nsze) << UInt128(ns.lbads)
         id.nguid = ns.nguid

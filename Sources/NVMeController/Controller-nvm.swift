@@ -81,7 +81,8 @@ extension NVMeController {
     }
 
     /// Issues one AIO per `maxBackendTransfer` bytes of the scatter-gather list.
-    func submitSplit(_ req: Request, _ ns: Namespace, op: AIOOperation, offset: UInt64, iov: [IOVector]) {
+    func submitSplit(_ req: Request, _ ns: Namespace, op: AIOOperation, offset: UInt64, iov: [IOVector],
+                     area: AIOArea = .data) {
         let chunk = parameters.maxBackendTransfer
         var pieces: [IOVector] = []
         var pieceLength = 0
@@ -94,7 +95,7 @@ extension NVMeController {
                 v.base += take
                 v.length -= take
                 if pieceLength == chunk {
-                    submitAIO(req, ns, AIO(operation: op, offset: pieceOffset, length: UInt64(pieceLength), iov: pieces))
+                    submitAIO(req, ns, AIO(operation: op, offset: pieceOffset, length: UInt64(pieceLength), iov: pieces), area: area)
                     pieceOffset += UInt64(pieceLength)
                     pieces.removeAll(keepingCapacity: true)
                     pieceLength = 0
@@ -102,11 +103,12 @@ extension NVMeController {
             }
         }
         if pieceLength > 0 {
-            submitAIO(req, ns, AIO(operation: op, offset: pieceOffset, length: UInt64(pieceLength), iov: pieces))
+            submitAIO(req, ns, AIO(operation: op, offset: pieceOffset, length: UInt64(pieceLength), iov: pieces), area: area)
         }
     }
 
     func readWrite(_ req: Request, _ ns: Namespace, write: Bool) -> NVMeStatus? {
+        if ns.format.hasMetadata { return readWriteWithMetadata(req, ns, write: write) }
         let c = req.cmd
         let op: AIOOperation = write ? .write : .read
         let length = (Int(c.nlb) + 1) << Int(ns.lbads)
@@ -133,16 +135,19 @@ extension NVMeController {
         guard features.volatileWriteCache & 1 == 0 else { return }
         req.continuation = { [unowned self] req in
             self.submitAIO(req, ns, AIO(operation: .flush, offset: 0, length: 0))
+            if ns.metadataBackend != nil { self.submitAIO(req, ns, AIO(operation: .flush, offset: 0, length: 0), area: .metadata) }
             return nil
         }
     }
 
-    /// One flush AIO per target namespace, each accounted on its namespace.
+    /// One flush AIO per target namespace and backend (its metadata too),
+    /// each accounted on its namespace.
     func flush(_ req: Request, _ targets: [Namespace]) -> NVMeStatus? {
         guard !targets.isEmpty else { return .success }
         for ns in targets {
             req.accounting.append((ns, ns.accounting.start(.flush, bytes: 0)))
             submitAIO(req, ns, AIO(operation: .flush, offset: 0, length: 0))
+            if ns.metadataBackend != nil { submitAIO(req, ns, AIO(operation: .flush, offset: 0, length: 0), area: .metadata) }
         }
         return nil
     }
@@ -156,6 +161,10 @@ extension NVMeController {
         let c = req.cmd
         if let bad = checkRange(req, ns, op: .writeZeroes, write: true, dataLength: nil) { return bad }
         let length = (UInt64(c.nlb) + 1) << UInt64(ns.lbads)
+        if ns.format.hasMetadata, let bad = writeZeroesMetadata(req, ns) {
+            ns.accounting.invalid(.writeZeroes)
+            return bad
+        }
         req.accounting.append((ns, ns.accounting.start(.writeZeroes, bytes: length)))
         writeThroughWhenCacheDisabled(req, ns)
         submitAIO(req, ns, AIO(operation: .writeZeroes, offset: c.slba << UInt64(ns.lbads), length: length))
@@ -200,12 +209,14 @@ extension NVMeController {
         for (offset, length) in ranges {
             submitAIO(req, ns, AIO(operation: .discard, offset: offset, length: length))
         }
+        if ns.format.hasMetadata { deallocateMetadata(req, ns, ranges: ranges) }
         return nil
     }
 
     /// Compare (§6.6): reads the LBAs into a bounce buffer, then compares them
     /// with the host data; a mismatch is Compare Failure.
     func compare(_ req: Request, _ ns: Namespace) -> NVMeStatus? {
+        if ns.format.hasMetadata { return compareWithMetadata(req, ns) }
         let c = req.cmd
         let length = (Int(c.nlb) + 1) << Int(ns.lbads)
         if let bad = checkRange(req, ns, op: .read, write: false, dataLength: length) { return bad }

@@ -116,13 +116,16 @@ extension NVMeController {
     // MARK: - Backend I/O (CONTRACT §5)
 
     /// Queues one AIO of `req` for submission once the lock is released.
-    func submitAIO(_ req: Request, _ ns: Namespace, _ aio: AIO) {
-        let index = req.aios.reserve(on: ns.backend)
+    /// Queues one AIO of `req` on the namespace's data backend, or on its
+    /// metadata backend (`area: .metadata`; the namespace has metadata).
+    func submitAIO(_ req: Request, _ ns: Namespace, _ aio: AIO, area: AIOArea = .data) {
+        let backend = area == .data ? ns.backend : ns.metadataBackend!
+        let index = req.aios.reserve(on: backend)
         if tracing {
             traceEvent(.reqAddAio, [("cid", "\(req.cid)"), ("nsid", "\(ns.nsid)"), ("op", aio.operation.description),
-                                                ("offset", "\(aio.offset)"), ("len", "\(aio.length)")])
+                                    ("area", area.description), ("offset", "\(aio.offset)"), ("len", "\(aio.length)")])
         }
-        addEffect(.submit(ns.backend, req, AIOKey(generation: req.generation, index: index), aio))
+        addEffect(.submit(backend, req, AIOKey(generation: req.generation, index: index), aio))
     }
 
     /// Backend completion (any thread, no lock held).

@@ -230,7 +230,7 @@ public final class NVMeController: @unchecked Sendable {
                     // wait for itself. The shutdown queue drains and syncs, then
                     // reports completion (NVMe 1.4 §7.6.2, CSTS.SHST = 10b).
                     shutdownQueue.async { [self] in
-                        for ns in namespaces { ns.backend.drainAndSync() }
+                        for b in lock.withLock({ namespaces.flatMap(\.backends) }) { b.drainAndSync() }
                         locked {
                             guard shutdownGeneration == generation, cc.shn != 0, csts.shst == 1 else { return }
                             csts.shst = 2  // shutdown processing complete
@@ -312,7 +312,21 @@ public final class NVMeController: @unchecked Sendable {
 
     /// Waits for every backend to finish its I/O and syncs the images (clean unmount).
     public func drainAndSync() {
-        for ns in namespaces { ns.backend.drainAndSync() }
+        for b in lock.withLock({ namespaces.flatMap(\.backends) }) { b.drainAndSync() }
+    }
+
+    /// Closes every backend of every namespace (after `drainAndSync`, at unmount).
+    public func closeBackends() {
+        for b in lock.withLock({ namespaces.flatMap(\.backends) }) { b.close() }
+    }
+
+    /// The namespace's layout as of now (FUSE files, the built-in host).
+    public func namespaceGeometry(_ nsid: UInt32) -> NamespaceGeometry? {
+        lock.withLock {
+            guard let ns = namespace(nsid) else { return nil }
+            return NamespaceGeometry(nsid: nsid, format: ns.format, nsze: ns.nsze, isReadOnly: ns.isReadOnly,
+                                     formatProgress: nil)
+        }
     }
 }
 

@@ -30,6 +30,12 @@ final class Request: @unchecked Sendable {
     var pin: DMAPin?
     /// Scratch buffer owned by the request (Compare data, DSM ranges).
     var bounce: UnsafeMutableRawBufferPointer?
+    /// Scratch metadata owned by the request (PI inserted or stripped by the
+    /// controller, Compare's media metadata, deallocated metadata).
+    var metadataBounce: UnsafeMutableRawBufferPointer?
+    /// The LBA an error belongs to when it is not the command's SLBA (the
+    /// first block whose protection information failed a check).
+    var errorLBA: UInt64?
     /// Status when the request completes with no AIO error.
     var pendingStatus: NVMeStatus = .success
     /// Admin: this request is an Asynchronous Event Request parked for events.
@@ -54,12 +60,14 @@ final class Request: @unchecked Sendable {
         accounting.removeAll()
         continuation = nil
         releaseBounce()
+        errorLBA = nil
         pendingStatus = .success
         isAER = false
     }
 
     func releaseBounce() {
         if let b = bounce { b.deallocate(); bounce = nil }
+        if let b = metadataBounce { b.deallocate(); metadataBounce = nil }
     }
 
     var sqid: UInt16 { sq.sqid }

@@ -111,7 +111,7 @@ extension StatusRulesTests {
         // Identify Controller: NN 256, LPA with per-namespace SMART, KAS.
         let id = try #require(IdentifyController(bytes: identify(h, cns: 1, nsid: 0).1))
         #expect(id.nn == 256 && id.lpa == 0x07 && id.kas == 1)
-        #expect(id.oacs == 0 && id.oncs == 0x5D && id.sgls == 0x1_0001 && id.vwc == 0x07)
+        #expect(id.oacs == 0 && id.oncs == 0x5D && id.sgls == 0x9_0001 && id.vwc == 0x07)
     }
 
     func smart(_ h: TestHost, nsid: UInt32) -> (NVMeStatus, SMARTHealthLog?) {
