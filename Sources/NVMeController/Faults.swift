@@ -13,7 +13,10 @@ public struct FaultSpecError: Error, CustomStringConvertible, Sendable {
 ///     NSID OP LBAS ACTION [COUNT]
 ///
 /// - NSID: a namespace id, or `*` for every namespace
-/// - OP: read | write | flush | write-zeroes | discard | any
+/// - OP: read | write | flush | write-zeroes | discard | any, optionally
+///   followed by `:data` or `:metadata` to match only the AIOs on the
+///   namespace's image or only those on its metadata (docs/METADATA.md);
+///   without it a rule matches both
 /// - LBAS: `all`, `N`, `N-M` (inclusive) or `N+COUNT`
 /// - ACTION: an errno name (`EIO`, `ENOSPC`, ...) or number, or `delay=MS`
 /// - COUNT: `once`, `times=N` or `always` (the default)
@@ -38,6 +41,7 @@ enum FaultGrammar {
     struct Parsed {
         var nsid: UInt32?      // nil = every namespace
         var operations: Set<AIOOperation>
+        var area: AIOArea?
         var lbas: ClosedRange<UInt64>?
         var action: FaultRule.Action
         var remaining: Int?
@@ -53,8 +57,16 @@ enum FaultGrammar {
             guard let n = number(words[0]), n >= 1, n <= UInt64(UInt32.max) else { throw FaultSpecError("bad namespace id '\(words[0])'") }
             nsid = UInt32(n)
         }
-        guard let ops = operations.first(where: { $0.0 == words[1] })?.1 else {
-            throw FaultSpecError("bad operation '\(words[1])' (read, write, flush, write-zeroes, discard, any)")
+        let opWords = words[1].split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
+        guard let ops = operations.first(where: { $0.0 == opWords[0] })?.1 else {
+            throw FaultSpecError("bad operation '\(words[1])' (read, write, flush, write-zeroes, discard, any; :data or :metadata after it)")
+        }
+        var area: AIOArea?
+        if opWords.count == 2 {
+            guard let a = AIOArea.allCases.first(where: { $0.description == opWords[1] }) else {
+                throw FaultSpecError("bad area '\(opWords[1])' in '\(words[1])' (data or metadata)")
+            }
+            area = a
         }
         var lbas: ClosedRange<UInt64>?
         let r = words[2]
@@ -90,11 +102,11 @@ enum FaultGrammar {
             else if c.hasPrefix("times="), let n = number(c.dropFirst(6)), n >= 1, n <= 1_000_000_000 { remaining = Int(n) }
             else { throw FaultSpecError("bad count '\(c)' (once, times=N or always)") }
         }
-        return Parsed(nsid: nsid, operations: ops, lbas: lbas, action: action, remaining: remaining)
+        return Parsed(nsid: nsid, operations: ops, area: area, lbas: lbas, action: action, remaining: remaining)
     }
 
     static func format(nsid: UInt32, lbads: UInt8, rule: FaultRule) -> String {
-        let op = operations.first(where: { $0.1 == rule.operations })?.0 ?? "any"
+        let op = (operations.first(where: { $0.1 == rule.operations })?.0 ?? "any") + (rule.area.map { ":\($0)" } ?? "")
         var lbas = "all"
         if let r = rule.range {
             let first = r.lowerBound >> UInt64(lbads)
@@ -128,11 +140,12 @@ extension NVMeController {
         for ns in targets {
             var range: Range<UInt64>?
             if let l = p.lbas {
-                guard l.lowerBound < ns.nsze else { throw FaultSpecError("LBA \(l.lowerBound) is past the end of namespace \(ns.nsid) (\(ns.nsze) blocks)") }
-                let end = min(l.upperBound, ns.nsze - 1) + 1
-                range = (l.lowerBound << UInt64(ns.lbads))..<(end << UInt64(ns.lbads))
+                let (nsze, lbads) = lock.withLock { (ns.nsze, ns.lbads) }
+                guard l.lowerBound < nsze else { throw FaultSpecError("LBA \(l.lowerBound) is past the end of namespace \(ns.nsid) (\(nsze) blocks)") }
+                let end = min(l.upperBound, nsze - 1) + 1
+                range = (l.lowerBound << UInt64(lbads))..<(end << UInt64(lbads))
             }
-            let id = ns.faults.add(FaultRule(operations: p.operations, range: range, action: p.action, remaining: p.remaining))
+            let id = ns.faults.add(FaultRule(operations: p.operations, area: p.area, range: range, action: p.action, remaining: p.remaining))
             if first == 0 { first = id }
         }
         logger.info("fault rule added: \(line.trimmingCharacters(in: " \t\n"))")
@@ -145,7 +158,8 @@ extension NVMeController {
 
     /// Every rule in canonical form, namespace by namespace.
     public func faultLines() -> [String] {
-        namespaces.flatMap { ns in ns.faults.rules.map { FaultGrammar.format(nsid: ns.nsid, lbads: ns.lbads, rule: $0) } }
+        let shifts = lock.withLock { namespaces.map { ($0, $0.lbads) } }
+        return shifts.flatMap { ns, lbads in ns.faults.rules.map { FaultGrammar.format(nsid: ns.nsid, lbads: lbads, rule: $0) } }
     }
 }
 
