@@ -9,6 +9,10 @@ public struct FaultRule: Sendable, Hashable {
     public enum Action: Sendable, Hashable {
         case fail(errno: Int32)
         case delay(milliseconds: UInt64)
+        /// A read that succeeds with one bit flipped: bit 0 of the first
+        /// byte the rule's range covers in the AIO (silent corruption, for
+        /// end-to-end protection to catch).
+        case corrupt
     }
     public var id: Int = 0
     /// Operations matched; empty = every operation.
@@ -95,6 +99,12 @@ public final class FaultInjector: Sendable {
     /// The action for `aio`, consuming one use of the first matching rule.
     /// `geometry` is set for a metadata backend's AIOs.
     public func action(for aio: AIO, geometry: MetadataGeometry? = nil) -> FaultRule.Action? {
+        match(aio, geometry: geometry)?.action
+    }
+
+    /// The matching rule's action and the byte of the AIO its range starts
+    /// at (0 without a range), consuming one use of the rule.
+    public func match(_ aio: AIO, geometry: MetadataGeometry? = nil) -> (action: FaultRule.Action, at: UInt64)? {
         guard active.load(ordering: .acquiring) else { return nil }
         let area: AIOArea = geometry == nil ? .data : .metadata
         var bytes: Range<UInt64>?
@@ -109,12 +119,30 @@ public final class FaultInjector: Sendable {
         return state.withLock { s in
             guard let i = s.rules.firstIndex(where: { $0.matches(aio, area: area, bytes: bytes) }) else { return nil }
             let action = s.rules[i].action
+            var at: UInt64 = 0
+            if let range = s.rules[i].range, let bytes, range.lowerBound > bytes.lowerBound {
+                // Back from data bytes to the AIO's own bytes.
+                let skipped = range.lowerBound - bytes.lowerBound
+                at = geometry.map { (skipped >> UInt64($0.lbads)) * $0.ms } ?? skipped
+            }
             if let left = s.rules[i].remaining {
                 if left <= 1 { s.rules.remove(at: i) } else { s.rules[i].remaining = left - 1 }
                 active.store(!s.rules.isEmpty, ordering: .releasing)
             }
-            return action
+            return (action, at)
         }
+    }
+}
+
+/// Flips bit 0 of byte `at` of a scatter-gather list.
+func flipBit(at: Int, in iov: [IOVector]) {
+    var left = at
+    for v in iov {
+        if left < v.length {
+            v.base.storeBytes(of: v.base.load(fromByteOffset: left, as: UInt8.self) ^ 1, toByteOffset: left, as: UInt8.self)
+            return
+        }
+        left -= v.length
     }
 }
 
@@ -142,8 +170,15 @@ public final class FaultInjectingBackend: BlockBackend, @unchecked Sendable {
     public var isReadOnly: Bool { inner.isReadOnly }
 
     public func submit(_ aio: AIO, completion: @escaping @Sendable (Int32) -> Void) -> AIOTicket {
-        guard let action = injector.action(for: aio, geometry: metadataGeometry) else { return inner.submit(aio, completion: completion) }
+        guard let (action, at) = injector.match(aio, geometry: metadataGeometry) else { return inner.submit(aio, completion: completion) }
         switch action {
+        case .corrupt:
+            guard aio.operation == .read, at < aio.length else { return inner.submit(aio, completion: completion) }
+            let iov = aio.iov
+            return inner.submit(aio) { err in
+                if err == 0 { flipBit(at: Int(at), in: iov) }
+                completion(err)
+            }
         case .fail(let errno):
             // Completed off the caller's thread, like a real failed I/O.
             // Not cancellable: `cancel` finds no delayed item for its ticket.

@@ -18,7 +18,9 @@ public struct FaultSpecError: Error, CustomStringConvertible, Sendable {
 ///   namespace's image or only those on its metadata (docs/METADATA.md);
 ///   without it a rule matches both
 /// - LBAS: `all`, `N`, `N-M` (inclusive) or `N+COUNT`
-/// - ACTION: an errno name (`EIO`, `ENOSPC`, ...) or number, or `delay=MS`
+/// - ACTION: an errno name (`EIO`, `ENOSPC`, ...) or number, `delay=MS`, or
+///   `corrupt` (reads only: the read succeeds with bit 0 of the first byte
+///   of the rule's LBAs flipped — silent corruption for PI to catch)
 /// - COUNT: `once`, `times=N` or `always` (the default)
 ///
 /// Example: `1 read 0-1023 EIO times=2`.
@@ -87,12 +89,15 @@ enum FaultGrammar {
         if a.hasPrefix("delay=") {
             guard let ms = number(a.dropFirst(6)), ms <= 600_000 else { throw FaultSpecError("bad delay '\(a)' (milliseconds, at most 600000)") }
             action = .delay(milliseconds: ms)
+        } else if a == "corrupt" {
+            guard ops == [.read] else { throw FaultSpecError("corrupt applies to reads only (OP read)") }
+            action = .corrupt
         } else if let e = errnoNames.first(where: { $0.0 == a })?.1 {
             action = .fail(errno: e)
         } else if let n = number(a), n >= 1, n < 4096 {
             action = .fail(errno: Int32(n))
         } else {
-            throw FaultSpecError("bad action '\(a)' (an errno such as EIO, or delay=MS)")
+            throw FaultSpecError("bad action '\(a)' (an errno such as EIO, delay=MS or corrupt)")
         }
         var remaining: Int?
         if words.count == 5 {
@@ -117,6 +122,7 @@ enum FaultGrammar {
         switch rule.action {
         case .fail(let e): action = errnoNames.first(where: { $0.1 == e })?.0 ?? "\(e)"
         case .delay(let ms): action = "delay=\(ms)"
+        case .corrupt: action = "corrupt"
         }
         let count = rule.remaining.map { "times=\($0)" } ?? "always"
         return "\(nsid) \(op) \(lbas) \(action) \(count) # id \(rule.id)"

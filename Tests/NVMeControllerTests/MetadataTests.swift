@@ -332,6 +332,31 @@ struct MetadataTests {
         #expect(rig.read(slba: 8, nlb: 4, prinfo: 0x8 | 0x1, ilbrt: 9).status == NVMeStatus.invalidProtectionInformation.withDNR)
     }
 
+    @Test("The corrupt fault flips a bit of a read; PI catches it in the data or in the metadata")
+    func corruptFault() throws {
+        let f = NamespaceFormat(lbads: 9, ms: 16, pi: .type1, piFirst: false)
+        let rig = try MetadataRig(f)
+        let data = TestHost.pattern(4 * 512, seed: 12)
+        #expect(rig.write(slba: 0, data: data, meta: [UInt8](repeating: 0, count: 64), prinfo: 0x8, ilbrt: 0) == .success)
+        let c = rig.host.controller
+        try c.addFault("1 read:data 2 corrupt once")
+        var r = rig.read(slba: 0, nlb: 4, prinfo: 0x4, ilbrt: 0)
+        #expect(r.status == NVMeStatus.endToEndGuardCheckError)
+        var flipped = data
+        flipped[2 * 512] ^= 1
+        #expect(r.data == flipped)
+        // Metadata: the first byte of LBA 3's metadata (before the PI, so in the guard's range).
+        try c.addFault("1 read:metadata 3 corrupt once")
+        r = rig.read(slba: 1, nlb: 3, prinfo: 0x4, ilbrt: 1)
+        #expect(r.status == NVMeStatus.endToEndGuardCheckError)
+        #expect(r.meta[2 * 16] == 1)
+        #expect(rig.read(slba: 0, nlb: 4, prinfo: 0x7, ilbrt: 0).status == .success)
+        #expect(throws: FaultSpecError.self) { try c.addFault("1 write 0 corrupt") }
+        #expect(c.faultLines().isEmpty)
+        try c.addFault("* read 0-1 corrupt times=2")
+        #expect(c.faultLines() == ["1 read 0-1 corrupt times=2 # id 3"])
+    }
+
     @Test("A bad PI in a Write is refused before anything is written")
     func writeCheckedBeforeWriting() throws {
         let f = NamespaceFormat(lbads: 9, ms: 8, pi: .type2)
