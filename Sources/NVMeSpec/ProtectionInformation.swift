@@ -4,44 +4,50 @@
 
 /// CRC-16 T10-DIF (polynomial 8BB7h, initial value 0, not reflected, no
 /// final XOR) — the Guard field of the PI tuple (NVMe 1.4 §8.3.1.1).
-/// Slice-by-8: eight bytes per step through eight 256-entry tables.
+/// Slice-by-16: sixteen bytes per step through sixteen 256-entry tables
+/// (measured in `nvmefs-bench controller`; faster than slice-by-8 here).
 public enum CRC16T10DIF {
     static let polynomial: UInt16 = 0x8BB7
 
-    /// tables[k][b]: the CRC contribution of byte b followed by k zero bytes.
-    static let tables: [[UInt16]] = {
-        var t = [[UInt16]](repeating: [UInt16](repeating: 0, count: 256), count: 8)
+    /// The sixteen tables in one flat array: entry k * 256 + b is the CRC
+    /// contribution of byte b followed by k zero bytes.
+    /// Built once, never freed, never written after: safe to share.
+    nonisolated(unsafe) static let tables: UnsafePointer<UInt16> = {
+        let t = UnsafeMutablePointer<UInt16>.allocate(capacity: 16 * 256)
+        t.initialize(repeating: 0, count: 16 * 256)
         for b in 0..<256 {
             var crc = UInt16(b) << 8
             for _ in 0..<8 { crc = crc & 0x8000 != 0 ? (crc << 1) ^ polynomial : crc << 1 }
-            t[0][b] = crc
+            t[b] = crc
         }
-        for k in 1..<8 {
-            for b in 0..<256 { t[k][b] = (t[k - 1][b] << 8) ^ t[0][Int(t[k - 1][b] >> 8)] }
+        for k in 1..<16 {
+            for b in 0..<256 { t[k * 256 + b] = (t[(k - 1) * 256 + b] << 8) ^ t[Int(t[(k - 1) * 256 + b] >> 8)] }
         }
-        return t
+        return UnsafePointer(t)
     }()
-    /// The eight tables in one flat array (index k * 256 + byte).
-    static let flat: [UInt16] = tables.flatMap { $0 }
 
     /// Continues `crc` over `bytes`.
     public static func update(_ crc: UInt16, _ bytes: UnsafeRawBufferPointer) -> UInt16 {
         guard var p = bytes.baseAddress, bytes.count > 0 else { return crc }
         var n = bytes.count
         var c = crc
-        flat.withUnsafeBufferPointer { t in
-            while n >= 8 {
+        let t = tables
+        do {
+            @inline(__always) func at(_ k: Int, _ byte: UInt64) -> UInt16 { t[k &* 256 &+ Int(byte & 0xFF)] }
+            while n >= 16 {
                 let w = p.loadUnaligned(as: UInt64.self).bigEndian
-                let hi = UInt16(truncatingIfNeeded: w >> 48) ^ c
-                c = t[7 * 256 + Int(hi >> 8)] ^ t[6 * 256 + Int(hi & 0xFF)]
-                    ^ t[5 * 256 + Int((w >> 40) & 0xFF)] ^ t[4 * 256 + Int((w >> 32) & 0xFF)]
-                    ^ t[3 * 256 + Int((w >> 24) & 0xFF)] ^ t[2 * 256 + Int((w >> 16) & 0xFF)]
-                    ^ t[1 * 256 + Int((w >> 8) & 0xFF)] ^ t[Int(w & 0xFF)]
-                p += 8
-                n -= 8
+                let v = p.loadUnaligned(fromByteOffset: 8, as: UInt64.self).bigEndian
+                let hi = UInt64(UInt16(truncatingIfNeeded: w >> 48) ^ c)
+                var x = at(15, hi >> 8) ^ at(14, hi) ^ at(13, w >> 40) ^ at(12, w >> 32)
+                x ^= at(11, w >> 24) ^ at(10, w >> 16) ^ at(9, w >> 8) ^ at(8, w)
+                x ^= at(7, v >> 56) ^ at(6, v >> 48) ^ at(5, v >> 40) ^ at(4, v >> 32)
+                x ^= at(3, v >> 24) ^ at(2, v >> 16) ^ at(1, v >> 8) ^ at(0, v)
+                c = x
+                p += 16
+                n -= 16
             }
             while n > 0 {
-                c = (c << 8) ^ t[Int((c >> 8) ^ UInt16(p.load(as: UInt8.self)))]
+                c = (c << 8) ^ at(0, UInt64((c >> 8) ^ UInt16(p.load(as: UInt8.self))))
                 p += 1
                 n -= 1
             }

@@ -197,7 +197,7 @@ public func runControllerBench(arguments: [String]) {
     let t0 = wallSeconds()
     for _ in 0..<n { crc ^= CRC16T10DIF.checksum(UnsafeRawBufferPointer(block)) }
     let t = wallSeconds() - t0
-    print("CRC-16 T10-DIF (slice-by-8): \(fmt(t / Double(n) * 1e6)) µs per 4 KiB block, "
+    print("CRC-16 T10-DIF (slice-by-16): \(fmt(t / Double(n) * 1e6)) µs per 4 KiB block, "
           + "\(fmt(Double(n) * 4096 / t / 1e9)) GB/s (check \(crc))")
 }
 
