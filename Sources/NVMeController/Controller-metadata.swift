@@ -115,7 +115,9 @@ extension NVMeController {
                     return status
                 }
             }
-        } else if plan.stripped {
+        } else if plan.stripped && plan.checks {
+            // The PI is read only to be checked; with PRACT and no PRCHK
+            // there is nothing to read it for (no metadata AIO at all).
             let bounce = UnsafeMutableRawBufferPointer.allocate(byteCount: plan.metadataBytes, alignment: 4096)
             req.metadataBounce = bounce
             metadata = [IOVector(base: bounce.baseAddress!, length: bounce.count)]

@@ -251,6 +251,15 @@ struct MetadataTests {
         #expect(rig.trace.lines.filter { $0.hasPrefix("pci_nvme_enqueue_req_completion") }.count == 1)
     }
 
+    @Test("PRACT without PRCHK on a read of PI-only metadata reads no metadata at all")
+    func strippedUncheckedReadSkipsMetadata() throws {
+        let rig = try MetadataRig(NamespaceFormat(lbads: 12, ms: 8, pi: .type3))
+        #expect(rig.write(slba: 0, data: TestHost.pattern(4096, seed: 1), meta: [], prinfo: 0x8) == .success)
+        rig.trace.clear()
+        #expect(rig.read(slba: 0, nlb: 1, prinfo: 0x8).status == .success)
+        #expect(rig.trace.lines.filter { $0.hasPrefix("pci_nvme_req_add_aio") }.map { $0.contains("area=data") } == [true])
+    }
+
     @Test("Failing only the metadata AIO is Unrecovered Read Error; failing both keeps the first error, one CQE")
     func metadataAIOErrors() throws {
         let rig = try MetadataRig(NamespaceFormat(lbads: 9, ms: 8))
