@@ -19,9 +19,10 @@ import Glibc
 ///   scratch buffer of its own, mapped as a temporary region while the
 ///   commands run: zeros on write (the controller fills the PI with PRACT),
 ///   discarded after a read. A separate format points MPTR at it (PSDT 0,
-///   dword aligned, §4.2); an extended format gets an SGL in the slot's list
-///   page alternating each LBA's data (the caller's memory, no copy) and its
-///   metadata (the scratch buffer), §8.2.1.
+///   dword aligned, §4.2); an extended format gets an SGL alternating each
+///   LBA's data (the caller's memory, no copy) and its metadata (the scratch
+///   buffer), §8.2.1: one Last Segment per command, its descriptors in the
+///   same scratch buffer after the metadata.
 extension NamespaceInfo {
     /// The namespace as Identify Namespace describes it; nil for an LBA data
     /// size the host does not serve (below 512 B or above 4 KiB).
@@ -42,12 +43,17 @@ extension NamespaceInfo {
     /// Metadata interleaved with the data in the data buffer.
     var interleaved: Bool { metadataOnBus && format.extended }
 
-    /// Blocks per Read/Write command: MDTS counts the whole data buffer
-    /// (metadata included when extended), and an extended command's SGL (two
-    /// descriptors per block) must fit the slot's list page.
+    /// Blocks per Read/Write command: MDTS counts the whole data buffer,
+    /// metadata included when extended (§8.2.1).
     func blocksPerCommand(maxTransfer: Int) -> Int {
-        guard interleaved else { return max(1, maxTransfer >> Int(lbads)) }
-        return max(1, min(maxTransfer / format.extendedLBASize, BuiltinHost.page / (2 * SGLDescriptor.size)))
+        max(1, maxTransfer / (interleaved ? format.extendedLBASize : blockSize))
+    }
+
+    /// Scratch bytes for `blocks` blocks: their metadata, then (extended)
+    /// two SGL descriptors per block, 16-byte aligned.
+    func scratchLayout(blocks: Int) -> (descriptors: Int, total: Int) {
+        let metadata = (blocks * Int(format.ms) + 15) & ~15
+        return (metadata, metadata + (interleaved ? blocks * 2 * SGLDescriptor.size : 0))
     }
 
     /// Sets PRINFO (CDW12 bits 29:26) and ILBRT (CDW14) of a Read, Write or
@@ -84,8 +90,9 @@ extension BuiltinHost {
     func runBlocks(_ ns: NamespaceInfo, write: Bool, firstLBA: UInt64, blocks: Int,
                    dataAddress: UInt64) -> Result<[SlotResult], HostError> {
         var metadata: (region: RegionInfo, memory: ScratchMemory)?
+        let layout = ns.scratchLayout(blocks: blocks)
         if ns.metadataOnBus {
-            let scratch = ScratchMemory(count: blocks * Int(ns.format.ms), zeroed: write)
+            let scratch = ScratchMemory(count: layout.total, zeroed: write)
             do {
                 let region = try controller.space.mapAnywhere(length: scratch.count, pointer: scratch.pointer,
                                                               name: "host-metadata", kind: .temporary, above: regionEnd)
@@ -112,12 +119,13 @@ extension BuiltinHost {
             sqe.nlb = UInt16(n - 1)
             ns.protect(&sqe, slba: sqe.slba, check: true)
             let data = dataAddress + UInt64(first * lbaSize)
-            let md = metadata.map { $0.region.base + UInt64(first * ms) }
-            if let md, ns.interleaved {
-                fillInterleavedSGL(&sqe, data: data, metadata: md, blocks: n, lbaSize: lbaSize, ms: ms, slot: slot, queue: q)
+            if let (region, scratch) = metadata, ns.interleaved {
+                let list = layout.descriptors + first * 2 * SGLDescriptor.size
+                fillInterleavedSGL(&sqe, data: data, metadata: region.base + UInt64(first * ms), blocks: n, lbaSize: lbaSize,
+                                   ms: ms, list: (region.base + UInt64(list), scratch.pointer + list))
             } else {
                 fillPRP(&sqe, address: data, length: n * lbaSize, slot: slot, queue: q)
-                if let md { sqe.mptr = md }
+                if let (region, _) = metadata { sqe.mptr = region.base + UInt64(first * ms) }
             }
             return sqe
         }
@@ -128,20 +136,20 @@ extension BuiltinHost {
     }
 
     /// An extended-LBA transfer as one SGL (§4.4, §8.2.1): SGL1 is a Last
-    /// Segment descriptor for the slot's list page, which holds for each
-    /// block a Data Block descriptor of its data, then one of its metadata.
+    /// Segment descriptor for `list` (host address, memory), which gets for
+    /// each block a Data Block descriptor of its data, then one of its metadata.
     func fillInterleavedSGL(_ sqe: inout SubmissionQueueEntry, data: UInt64, metadata: UInt64, blocks: Int,
-                            lbaSize: Int, ms: Int, slot: UInt16, queue: QueuePair) {
-        let (listAddress, list) = queue.prpList(slot)
-        let out = UnsafeMutableRawBufferPointer(start: list, count: Self.page)
+                            lbaSize: Int, ms: Int, list: (address: UInt64, pointer: UnsafeMutableRawPointer)) {
+        let out = UnsafeMutableRawBufferPointer(start: list.pointer, count: 2 * blocks * SGLDescriptor.size)
         for k in 0..<blocks {
-            SGLDescriptor(address: data + UInt64(k * lbaSize), length: UInt32(lbaSize))
-                .encode(into: UnsafeMutableRawBufferPointer(rebasing: out[(2 * k) * 16..<(2 * k + 1) * 16]))
-            SGLDescriptor(address: metadata + UInt64(k * ms), length: UInt32(ms))
-                .encode(into: UnsafeMutableRawBufferPointer(rebasing: out[(2 * k + 1) * 16..<(2 * k + 2) * 16]))
+            let at = 2 * k * SGLDescriptor.size
+            out.put64(data + UInt64(k * lbaSize), at: at)
+            out.put64(UInt64(lbaSize), at: at + 8)  // length; type Data Block (0), sub type Address (0)
+            out.put64(metadata + UInt64(k * ms), at: at + 16)
+            out.put64(UInt64(ms), at: at + 24)
         }
-        let segment = SGLDescriptor(address: listAddress, length: UInt32(2 * blocks * SGLDescriptor.size), type: .lastSegment)
-        sqe.psdt = 1  // SGL for data, MPTR unused (extended)
+        let segment = SGLDescriptor(address: list.address, length: UInt32(out.count), type: .lastSegment)
+        sqe.psdt = 1  // SGL for data; MPTR unused (extended LBAs)
         sqe.prp1 = segment.low
         sqe.prp2 = segment.high
     }

@@ -45,7 +45,21 @@ import Glibc
 
     @Test(arguments: formats)
     func roundTripsAndStoresValidPI(format: NamespaceFormat) throws {
-        let (rig, data, _) = try Self.rig(format)
+        try roundTrip(format, parameters: ControllerParameters())
+    }
+
+    /// MDTS of 8 KiB: many commands per transfer, each with its slice of
+    /// the metadata buffer (and, extended, of the SGL descriptors).
+    @Test(arguments: [NamespaceFormat(lbads: 9, ms: 8, extended: true), NamespaceFormat(lbads: 9, ms: 64, extended: true, pi: .type2),
+                      NamespaceFormat(lbads: 9, ms: 16), NamespaceFormat(lbads: 12, ms: 16, extended: true, pi: .type1, piFirst: true)])
+    func roundTripsWithSmallMDTS(format: NamespaceFormat) throws {
+        var p = ControllerParameters()
+        p.mdts = 1
+        try roundTrip(format, parameters: p)
+    }
+
+    func roundTrip(_ format: NamespaceFormat, parameters: ControllerParameters) throws {
+        let (rig, data, _) = try Self.rig(format, parameters: parameters)
         let info = try #require(rig.host.namespaceInfo(1))
         #expect(info.format == format)
         let bs = format.lbaSize
