@@ -64,14 +64,23 @@ final class NVMeDevice: DeviceProvider {
             }
             mem = m
         }
+        // Each image with its metadata file (README, "Metadata and protection
+        // information"): the recorded format wins unless format options were
+        // given, which must agree.
         var namespaces: [Namespace] = []
+        func closeOpened() { for n in namespaces { for b in n.backends { b.close() } } }
         for (i, ns) in configuration.namespaces.enumerated() {
-            let backend: ImageBackend
-            do { backend = try ImageBackend(path: ns.path, readOnly: ns.readOnly, mode: .default) } catch {
-                for n in namespaces { n.backend.close() }
-                throw ConfigurationError("image \(ns.path): \(error)")
+            let storage: NamespaceStorage
+            do {
+                storage = try NamespaceStorage.open(imagePath: ns.path, requested: ns.format, explicit: ns.formatGiven,
+                                                    readOnly: ns.readOnly)
+            } catch {
+                closeOpened()
+                throw ConfigurationError("\(error)")
             }
-            namespaces.append(Namespace(nsid: UInt32(i + 1), backend: backend, lbads: ns.lbads, readOnly: ns.readOnly))
+            namespaces.append(Namespace(nsid: UInt32(i + 1), backend: storage.data, format: storage.format,
+                                        metadata: storage.metadata, metadataBase: MetadataFile.headerSize,
+                                        metadataStore: storage.store, readOnly: ns.readOnly))
         }
         var parameters = ControllerParameters()
         parameters.maxIOQueuePairs = configuration.queues
@@ -92,7 +101,7 @@ final class NVMeDevice: DeviceProvider {
                 host = try BuiltinHost(controller: controller, configuration: hostConfiguration, logger: logger)
             } catch {
                 controller.drainAndSync()
-                for n in namespaces { n.backend.close() }
+                controller.closeBackends()
                 throw ConfigurationError("built-in host: \(error)")
             }
         }
@@ -116,7 +125,7 @@ final class NVMeDevice: DeviceProvider {
         // then every backend is drained and synced again for --host none.
         device.host?.shutdown()
         device.controller.drainAndSync()
-        for ns in device.controller.namespaces { ns.backend.close() }
+        device.controller.closeBackends()
     }
 }
 

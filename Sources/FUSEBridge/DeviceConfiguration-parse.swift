@@ -1,3 +1,5 @@
+import NVMeSpec
+
 /// Parsing of the command line's value syntax (CONTRACT §2).
 extension DeviceConfiguration {
     /// Parses a size: decimal digits with an optional binary suffix K, M, G
@@ -30,9 +32,10 @@ extension DeviceConfiguration {
         !text.isEmpty && text.utf8.allSatisfy { $0 >= 0x30 && $0 <= 0x39 }
     }
 
-    /// Parses `PATH[,size=SIZE][,lbads=9|12][,ms=BYTES][,readonly]`, each
-    /// option at most once. The path is returned as given (made absolute by
-    /// `resolvePaths`).
+    /// Parses `PATH[,size=SIZE][,lbads=9|12][,ms=0|8|16|64][,mset=0|1]
+    /// [,pi=0|1|2|3][,pil=0|1][,readonly]`, each option at most once. The
+    /// path is returned as given (made absolute by `resolvePaths`); value
+    /// ranges and combinations are checked by `validate()`.
     public static func parseNamespace(_ spec: String) throws(ConfigurationError) -> Namespace {
         let parts = spec.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
         guard let path = parts.first, !path.isEmpty else {
@@ -40,15 +43,18 @@ extension DeviceConfiguration {
         }
         var ns = Namespace(path: path)
         var seen = Set<String>()
+        let formatKeys: Set<String> = ["lbads", "ms", "mset", "pi", "pil"]
         for part in parts.dropFirst() {
             let kv = part.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
             let key = kv[0], value = kv.count > 1 ? kv[1] : nil
             let option: String? = switch (key, value) {
-            case ("size", _?), ("lbads", _?), ("ms", _?): key + "="
+            case ("size", _?): key + "="
+            case (_, _?) where formatKeys.contains(key): key + "="
             case ("readonly", nil), ("ro", nil): "readonly"
             default: nil
             }
             if let option, !seen.insert(option).inserted { throw ConfigurationError("--namespace: \(option) given twice") }
+            if formatKeys.contains(key) && value != nil { ns.formatGiven = true }
             switch (key, value) {
             case ("size", let v?):
                 ns.size = try parseSize(v)
@@ -57,15 +63,34 @@ extension DeviceConfiguration {
                 guard isDecimal(v), let l = UInt8(v) else { throw ConfigurationError("--namespace: invalid lbads '\(v)' (expected 9 or 12)") }
                 ns.lbads = l
             case ("ms", let v?):
-                guard isDecimal(v), let m = UInt16(v) else { throw ConfigurationError("--namespace: invalid ms '\(v)' (expected 0...65535)") }
+                guard isDecimal(v), let m = UInt16(v) else { throw ConfigurationError("--namespace: invalid ms '\(v)' (expected 0, 8, 16 or 64)") }
                 ns.ms = m
+            case ("mset", let v?):
+                ns.extended = try flag(v, "mset")
+            case ("pi", let v?):
+                guard isDecimal(v), let t = UInt8(v), let type = ProtectionType(rawValue: t) else {
+                    throw ConfigurationError("--namespace: invalid pi '\(v)' (expected 0, 1, 2 or 3)")
+                }
+                ns.pi = type
+            case ("pil", let v?):
+                ns.piFirst = try flag(v, "pil")
             case ("readonly", nil), ("ro", nil):
                 ns.readOnly = true
             default:
-                throw ConfigurationError("--namespace: unknown option '\(part)' (expected size=, lbads=, ms= or readonly)")
+                throw ConfigurationError("--namespace: unknown option '\(part)' "
+                                         + "(expected size=, lbads=, ms=, mset=, pi=, pil= or readonly)")
             }
         }
         return ns
+    }
+
+    /// A 0|1 option value.
+    private static func flag(_ v: String, _ name: String) throws(ConfigurationError) -> Bool {
+        switch v {
+        case "0": return false
+        case "1": return true
+        default: throw ConfigurationError("--namespace: invalid \(name) '\(v)' (expected 0 or 1)")
+        }
     }
 
     /// Range checks that need no file system: lbads, sizes, queue counts,
@@ -75,6 +100,13 @@ extension DeviceConfiguration {
         for ns in namespaces {
             guard ns.lbads == 9 || ns.lbads == 12 else {
                 throw ConfigurationError("namespace \(ns.path): lbads must be 9 or 12, not \(ns.lbads)")
+            }
+            if let why = ns.format.invalidReason { throw ConfigurationError("namespace \(ns.path): \(why)") }
+            guard !ns.extended || ns.ms > 0 else {
+                throw ConfigurationError("namespace \(ns.path): mset=1 needs metadata (ms=8, 16 or 64)")
+            }
+            guard !ns.piFirst || ns.pi != .none else {
+                throw ConfigurationError("namespace \(ns.path): pil=1 needs protection information (pi=1, 2 or 3)")
             }
             guard ns.size > 0 else { throw ConfigurationError("namespace \(ns.path): size must not be 0") }
             guard ns.size % ns.lbaSize == 0 else {

@@ -1,3 +1,5 @@
+import NVMeSpec
+
 /// Everything the device is built from, as given on the command line
 /// (CONTRACT §2), validated. Plain values: the CLI fills it, `validate()` and
 /// `checkFiles()` reject what cannot work, `prepare()` creates what is missing.
@@ -13,21 +15,38 @@ public struct DeviceConfiguration: Sendable, Equatable {
         public var sizeGiven: Bool
         /// LBA data size as a power of two: 9 (512 bytes) or 12 (4096 bytes).
         public var lbads: UInt8
-        /// Metadata bytes per LBA (0 = none).
+        /// Metadata bytes per LBA (0 = none): 0, 8, 16 or 64.
         public var ms: UInt16
+        /// `mset=1`: extended LBAs (metadata at the end of each LBA's data);
+        /// otherwise a separate metadata buffer (FLBAS bit 4, NVMe 1.4 §5.15.2.1).
+        public var extended: Bool
+        /// `pi=`: end-to-end protection information type (DPS bits 2:0).
+        public var pi: ProtectionType
+        /// `pil=1`: the PI is the first 8 bytes of the metadata (DPS bit 3).
+        public var piFirst: Bool
+        /// True when any format option (lbads=, ms=, mset=, pi=, pil=) was
+        /// given: the image's recorded format must then be this one.
+        public var formatGiven: Bool
         /// Writes fail (the image is opened read-only).
         public var readOnly: Bool
         /// The image is the default one: its directory is created if missing.
         public var isDefaultImage: Bool
 
         public init(path: String, size: UInt64 = DeviceConfiguration.defaultImageSize, sizeGiven: Bool = false,
-                    lbads: UInt8 = 9, ms: UInt16 = 0, readOnly: Bool = false, isDefaultImage: Bool = false) {
+                    lbads: UInt8 = 9, ms: UInt16 = 0, extended: Bool = false, pi: ProtectionType = .none,
+                    piFirst: Bool = false, formatGiven: Bool = false, readOnly: Bool = false,
+                    isDefaultImage: Bool = false) {
             self.path = path; self.size = size; self.sizeGiven = sizeGiven; self.lbads = lbads
-            self.ms = ms; self.readOnly = readOnly; self.isDefaultImage = isDefaultImage
+            self.ms = ms; self.extended = extended; self.pi = pi; self.piFirst = piFirst
+            self.formatGiven = formatGiven; self.readOnly = readOnly; self.isDefaultImage = isDefaultImage
         }
 
         /// LBA data size in bytes.
         public var lbaSize: UInt64 { 1 << UInt64(lbads) }
+        /// The format the options ask for (the default one when none was given).
+        public var format: NamespaceFormat {
+            NamespaceFormat(lbads: lbads, ms: ms, extended: extended, pi: pi, piFirst: piFirst)
+        }
     }
 
     /// Whether the daemon's built-in host driver runs.

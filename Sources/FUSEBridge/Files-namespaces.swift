@@ -3,9 +3,9 @@ import NVMeController
 import NVMeHost
 import NVMeSpec
 
-/// `namespaces/N/`: `info` and `stats` always (they read the device model
-/// without a command); `data` and `identify` with the built-in host (they
-/// are NVMe commands).
+/// `namespaces/N/`: `info`, `metadata` and `stats` always (they read the
+/// device model without a command); `data` and `identify` with the built-in
+/// host (they are NVMe commands).
 enum NamespaceFiles {
     static func directory(_ d: DeviceContext) -> Node {
         var children: [Node] = []
@@ -22,31 +22,37 @@ enum NamespaceFiles {
                                        }
                                    })))
             }
-            files.append(.file("info", about: "namespace facts, key: value (nsze, ncap, nuse, lba size, ms, image...)",
+            files.append(.file("info", about: "namespace facts, key: value (nsze, lba size, ms, metadata, pi type, "
+                                 + "metadata file, format progress, image...)",
                                GeneratedFile(mode: 0o444, text: { info(d, ns, config) })))
+            files.append(.file("metadata", about: "the stored metadata, read-only: ms bytes per LBA at offset "
+                                 + "LBA × ms, as on the wire (PI big-endian)",
+                               MetadataFileHandler(controller: d.controller, nsid: ns.nsid)))
             files.append(.file("stats", about: "block accounting per operation: ops, bytes, failed, invalid, "
                                  + "total and max latency",
                                GeneratedFile(mode: 0o444, text: { stats(ns.accounting.snapshot()) })))
             children.append(.directory(String(ns.nsid), about: "",
                                        files))
         }
-        return .directory("namespaces", about: "one directory per namespace: info and stats always, data and identify with the built-in host", children)
+        return .directory("namespaces", about: "one directory per namespace: info, metadata and stats always, data and identify with the built-in host", children)
     }
 
     static func info(_ d: DeviceContext, _ ns: Namespace, _ config: DeviceConfiguration.Namespace?) -> String {
-        let id = d.controller.identifyNamespaceData(ns)
-        var out = "nsid: \(ns.nsid)\n"
-        out += "nsze: \(id.nsze)\n"
-        out += "ncap: \(id.ncap)\n"
-        out += "nuse: \(id.nuse)\n"
-        out += "lba size: \(ns.blockSize)\n"
-        out += "lbads: \(ns.lbads)\n"
-        out += "ms: \(config?.ms ?? 0)\n"
-        out += "capacity: \(ns.nsze << UInt64(ns.lbads))\n"
-        out += "image: \(config?.path ?? ns.backend.name)\n"
-        out += "readonly: \(Text.yesNo(ns.isReadOnly))\n"
-        out += "data file: \(d.host != nil ? "yes" : "no (--host none)")\n"
-        return out
+        // The geometry, not the Namespace's fields: Format NVM changes them under the controller's lock.
+        guard let g = d.controller.namespaceGeometry(ns.nsid) else { return "nsid: \(ns.nsid)\n" }
+        let f = g.format
+        let pil = f.pi == .none ? "no PI" : f.piFirst ? "PI in the first 8 bytes" : "PI in the last 8 bytes"
+        var rows: [(String, String)] = [
+            ("nsid", "\(ns.nsid)"), ("nsze", "\(g.nsze)"), ("ncap", "\(g.nsze)"), ("nuse", "\(g.nsze)"),
+            ("lba size", "\(f.lbaSize)"), ("lbads", "\(f.lbads)"), ("ms", "\(f.ms)"),
+            ("metadata", f.ms == 0 ? "none" : f.extended ? "extended" : "separate"),
+            ("pi type", "\(f.pi.rawValue)"), ("pil", "\(f.piFirst ? 1 : 0) (\(pil))"), ("lba format", "\(f)"),
+            ("capacity", "\(g.capacity)"), ("image", config?.path ?? ns.backend.name),
+        ]
+        if let path = config?.path { rows.append(("metadata file", MetadataFile.path(forImage: path))) }
+        rows += [("format", g.formatProgress.map { "\($0)%" } ?? "idle"), ("readonly", Text.yesNo(g.isReadOnly)),
+                 ("data file", d.host != nil ? "yes" : "no (--host none)")]
+        return rows.map { "\($0.0): \($0.1)\n" }.joined()
     }
 
     static func stats(_ s: BlockAccounting.Snapshot) -> String {
@@ -63,23 +69,24 @@ enum NamespaceFiles {
     static func data(_ d: DeviceContext, _ host: BuiltinHost, _ ns: Namespace) -> Node {
         .file("data", about: "the namespace's bytes (Read/Write commands; fsync = Flush, fallocate punch hole = "
                 + "deallocate, zero range = Write Zeroes; past the end: reads 0 bytes, writes ENOSPC)",
-              DataFile(host: host, nsid: ns.nsid, capacity: ns.nsze << UInt64(ns.lbads),
-                       cache: d.configuration.cache))
+              DataFile(host: host, nsid: ns.nsid, cache: d.configuration.cache))
     }
 }
 
-/// `namespaces/N/data`: the namespace as a fixed-size block-device-like file
-/// served by the built-in host (CONTRACT §3). Every error's errno comes from the
-/// host's one status → errno map (`errnoForStatus`).
+/// `namespaces/N/data`: the namespace's data (never its metadata) as a
+/// block-device-like file served by the built-in host (CONTRACT §3). Its size
+/// is the host's current view of the namespace (NSZE × LBA data size), so it
+/// follows a Format NVM once the host has re-identified the namespace. Every
+/// error's errno comes from the host's one status → errno map (`errnoForStatus`).
 struct DataFile: FileHandler {
     let host: BuiltinHost
     let nsid: UInt32
-    let capacity: UInt64
     let cache: Bool
 
     var mode: UInt16 { 0o644 }
     var directIO: Bool { !cache }
     var keepCache: Bool { cache }
+    var capacity: UInt64 { host.namespaceInfo(nsid)?.capacity ?? 0 }
     func size() -> UInt64 { capacity }
 
     func read(_ request: ReadRequest) {
@@ -112,5 +119,29 @@ struct DataFile: FileHandler {
             throw .notSupported
         }
         if case .failure(let e) = result { throw FileError(e.errno) }
+    }
+}
+
+/// `namespaces/N/metadata`: the metadata the controller stores for each LBA
+/// (`IMAGE.nvmefs-md`), read straight from the metadata backend without a
+/// command; its size (NSZE × ms) follows Format NVM.
+struct MetadataFileHandler: FileHandler {
+    let controller: NVMeController
+    let nsid: UInt32
+
+    var mode: UInt16 { 0o444 }
+
+    func size() -> UInt64 {
+        guard let g = controller.namespaceGeometry(nsid) else { return 0 }
+        return g.nsze * UInt64(g.format.ms)
+    }
+
+    func read(_ request: ReadRequest) {
+        do throws(ImageBackendError) {
+            let n = try controller.readMetadata(nsid: nsid, offset: request.offset, into: request.buffer)
+            request.reply(bufferCount: n)
+        } catch {
+            request.fail(FileError(error.errno))
+        }
     }
 }

@@ -1,4 +1,7 @@
+import BlockIO
 import NVMeSpec
+
+import Glibc
 
 /// Controller-wide counters for the `stats` file.
 public struct ControllerStatistics: Sendable {
@@ -57,6 +60,56 @@ extension NVMeController {
         lock.withLock {
             let i = 2 * qid + (completion ? 1 : 0)
             return i < doorbellValues.count ? doorbellValues[i] : nil
+        }
+    }
+}
+
+extension NVMeController {
+    /// Reads the stored metadata of namespace `nsid` (`namespaces/N/metadata`):
+    /// `ms` bytes per LBA, LBA n's at byte n × ms, as on the wire (PI
+    /// big-endian). Bypasses the fault injector (inspection is not I/O) and
+    /// never holds the controller lock while the read runs.
+    /// - Returns: bytes read: short at the end, 0 at or past it and on a
+    ///   namespace without metadata.
+    /// - Throws: `ImageBackendError` with the errno of a failed read
+    ///   (ENODEV for an inactive namespace).
+    public func readMetadata(nsid: UInt32, offset: UInt64,
+                             into buffer: UnsafeMutableRawBufferPointer) throws(ImageBackendError) -> Int {
+        let found: (any BlockBackend, UInt64, UInt64)?? = lock.withLock {
+            guard let ns = namespace(nsid) else { return .none }
+            guard let backend = ns.metadataBackend, ns.format.hasMetadata else { return .some(nil) }
+            let inner = (backend as? FaultInjectingBackend)?.inner ?? backend
+            return (inner, ns.metadataBase, ns.nsze * UInt64(ns.format.ms))
+        }
+        guard let found else { throw ImageBackendError(path: "namespace \(nsid)", operation: "read metadata of", errno: ENODEV) }
+        guard let (backend, base, size) = found, offset < size, buffer.count > 0, let p = buffer.baseAddress else { return 0 }
+        let n = Int(min(UInt64(buffer.count), size - offset))
+        let done = CompletionSlot()
+        backend.submit(AIO(operation: .read, offset: base + offset, length: UInt64(n), iov: [IOVector(base: p, length: n)])) {
+            done.post($0)
+        }
+        let rc = done.wait()
+        guard rc == 0 else { throw ImageBackendError(path: backend.name, operation: "read metadata from", errno: rc) }
+        return n
+    }
+}
+
+/// One AIO's completion, waited for by the thread that submitted it.
+private final class CompletionSlot: @unchecked Sendable {
+    private let lock = ConditionLock()
+    private var result: Int32?   // lock
+
+    func post(_ rc: Int32) {
+        lock.withLock {
+            result = rc
+            lock.signal()
+        }
+    }
+
+    func wait() -> Int32 {
+        lock.withLock {
+            while result == nil { lock.wait() }
+            return result!
         }
     }
 }

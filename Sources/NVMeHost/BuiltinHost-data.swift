@@ -105,6 +105,8 @@ extension BuiltinHost {
                 var sqe = SubmissionQueueEntry(opcode: NVMOpcode.writeZeroes.rawValue, nsid: ns.nsid)
                 sqe.slba = lba
                 sqe.nlb = UInt16(n - 1)
+                // PI formats: the controller writes the zeroed blocks' PI (PRACT, §6.16).
+                ns.protect(&sqe, slba: lba, check: false)
                 return sqe
             }
         }
@@ -202,20 +204,7 @@ extension BuiltinHost {
         // section can still hold a pointer into the region (no barrier needed).
         var allCompleted = false
         defer { retire(region.id, parking: parking, barrier: !allCompleted) }
-        let chunkBlocks = max(1, maxTransfer >> Int(ns.lbads))
-        let chunks = (blocks + chunkBlocks - 1) / chunkBlocks
-        let opcode = write ? NVMOpcode.write.rawValue : NVMOpcode.read.rawValue
-        let result = runIO(count: chunks) { i, slot, q in
-            let first = i * chunkBlocks
-            let n = min(chunkBlocks, blocks - first)
-            var sqe = SubmissionQueueEntry(opcode: opcode, nsid: ns.nsid)
-            sqe.slba = firstLBA + UInt64(first)
-            sqe.nlb = UInt16(n - 1)
-            fillPRP(&sqe, address: region.base + UInt64(first << Int(ns.lbads)), length: n << Int(ns.lbads),
-                    slot: slot, queue: q)
-            return sqe
-        }
-        switch result {
+        switch runBlocks(ns, write: write, firstLBA: firstLBA, blocks: blocks, dataAddress: region.base) {
         case .failure(let e): return e
         case .success(let results):
             allCompleted = results.allSatisfy { if case .completed = $0 { return true } else { return false } }
@@ -261,17 +250,13 @@ extension BuiltinHost {
         sqe.prp2 = listAddress
     }
 
-    /// One block through a bounce page (PRP1 only: a block is at most 4 KiB).
+    /// One block's data through a bounce page (a block is at most 4 KiB; its
+    /// metadata, if any crosses the bus, in a buffer of its own).
     func blockIO(_ ns: NamespaceInfo, write: Bool, lba: UInt64, page: BouncePage) -> HostError? {
-        let opcode = write ? NVMOpcode.write.rawValue : NVMOpcode.read.rawValue
-        let r = runSimple("\(write ? "Write" : "Read") namespace \(ns.nsid) LBA \(lba)") { _, _, _ in
-            var sqe = SubmissionQueueEntry(opcode: opcode, nsid: ns.nsid, prp1: page.address, prp2: BuiltinHost.poison)
-            sqe.slba = lba
-            sqe.nlb = 0
-            return sqe
+        switch runBlocks(ns, write: write, firstLBA: lba, blocks: 1, dataAddress: page.address) {
+        case .failure(let e): return e
+        case .success(let results): return firstError(results, "\(write ? "Write" : "Read") namespace \(ns.nsid) LBA \(lba)")
         }
-        if case .failure(let e) = r { return e }
-        return nil
     }
 
     /// Reads block `lba` into a bounce page, lets `patch` change it, writes it back.

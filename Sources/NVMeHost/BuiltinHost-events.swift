@@ -111,7 +111,11 @@ extension BuiltinHost {
         default: length = 512                           // SMART / health, firmware slot
         }
         do throws(HostError) {
-            _ = try getLogPage(lid: completion.logPage.rawValue, length: length, rae: false)
+            let log = try getLogPage(lid: completion.logPage.rawValue, length: length, rae: false)
+            if completion.type == .notice && completion.info == .noticeNamespaceAttributeChanged
+                && completion.logPage == .changedNamespaceList {
+                namespacesChanged(log: log)
+            }
         } catch {
             logger.warning("built-in host: reading log page \(completion.logPage.name) for an event failed: \(error)")
         }

@@ -32,10 +32,15 @@ public struct NamespaceInfo: Sendable, Hashable {
     public var nsid: UInt32
     /// Size in logical blocks.
     public var nsze: UInt64
+    /// The formatted LBA format (FLBAS: index and extended bit) and the
+    /// protection settings (DPS).
+    public var format: NamespaceFormat
+    /// Metadata capabilities (MC): bit 0 extended LBAs, bit 1 a separate buffer.
+    public var mc: UInt8
     /// LBA data size as a power of two.
-    public var lbads: UInt8
+    public var lbads: UInt8 { format.lbads }
     /// Metadata bytes per LBA of the formatted LBA format.
-    public var metadataSize: UInt16
+    public var metadataSize: UInt16 { format.ms }
     public var blockSize: Int { 1 << Int(lbads) }
     /// Size in bytes (the size of `namespaces/N/data`).
     public var capacity: UInt64 { nsze << UInt64(lbads) }
@@ -325,12 +330,11 @@ public final class BuiltinHost: @unchecked Sendable {
         for nsid in list.withUnsafeBytes({ NamespaceList(bytes: $0)?.nsids ?? [] }) {
             let data = try internalIdentify(cns: 0, nsid: nsid, "Identify Namespace \(nsid)")
             guard let id = data.withUnsafeBytes({ IdentifyNamespace(bytes: $0) }) else { continue }
-            let format = id.formattedLBAFormat
-            guard format.lbads >= 9, format.lbads <= 12 else {
-                logger.warning("namespace \(nsid): LBA data size 2^\(format.lbads) not supported; skipped")
+            guard let info = NamespaceInfo(nsid: nsid, identify: id) else {
+                logger.warning("namespace \(nsid): LBA data size 2^\(id.formattedLBAFormat.lbads) not supported; skipped")
                 continue
             }
-            table[nsid] = NamespaceInfo(nsid: nsid, nsze: id.nsze, lbads: format.lbads, metadataSize: format.ms)
+            table[nsid] = info
         }
 
         // Set Features, Number of Queues (§5.21.1.7): dword 0 holds what was allocated, 0's based.

@@ -34,7 +34,7 @@ public struct HostError: Error, Sendable, Hashable, CustomStringConvertible {
 /// | Namespace is Write Protected (0/20h), Attempted Write to Read Only Range (1/82h) | EROFS |
 /// | Invalid Namespace or Format (0/0Bh)                          | ENODEV  |
 /// | Namespace Not Ready (0/82h), Format In Progress (0/84h)      | EBUSY   |
-/// | Invalid Command Opcode (0/01h), Invalid Field (0/02h), PRP Offset Invalid (0/13h), SGL errors (0/0Dh-11h, 0/16h, 0/1Eh), Invalid Use of CMB (0/12h), Command Sequence Error (0/0Ch), Fused errors (0/09h, 0/0Ah), any Command Specific status (SCT 1) other than the above | EINVAL |
+/// | Invalid Command Opcode (0/01h), Invalid Field (0/02h), PRP Offset Invalid (0/13h), SGL errors (0/0Dh-11h, 0/16h, 0/1Eh), Invalid Use of CMB (0/12h), Command Sequence Error (0/0Ch), Fused errors (0/09h, 0/0Ah), Invalid Format (1/0Ah), Invalid Protection Information (1/81h), any Command Specific status (SCT 1) other than the above | EINVAL |
 /// | Compare Failure (2/85h)                                      | EILSEQ  |
 /// | Write Fault (2/80h), Unrecovered Read Error (2/81h), end-to-end guard/application/reference tag errors (2/82h-84h), Access Denied (2/86h), Deallocated or Unwritten Logical Block (2/87h) | EIO |
 /// | Data Transfer Error (0/04h), Internal Error (0/06h), Power Loss Abort (0/05h) | EIO |
@@ -54,10 +54,13 @@ public func errnoForStatus(_ s: NVMeStatus) -> Int32 {
     case .invalidOpcode, .invalidField, .prpOffsetInvalid, .invalidSGLSegmentDescriptor,
          .invalidNumberOfSGLDescriptors, .dataSGLLengthInvalid, .metadataSGLLengthInvalid,
          .sglDescriptorTypeInvalid, .sglOffsetInvalid, .sglDataBlockGranularityInvalid, .invalidUseOfCMB,
-         .commandSequenceError, .failedFused, .missingFused, .commandIDConflict:
+         .commandSequenceError, .failedFused, .missingFused, .commandIDConflict,
+         .invalidFormat, .invalidProtectionInformation:
         return EINVAL
     case .compareFailure:
         return EILSEQ
+    case .endToEndGuardCheckError, .endToEndApplicationTagCheckError, .endToEndReferenceTagCheckError:
+        return EIO  // §8.3.1.5: the data on the medium does not match its PI
     default:
         break
     }

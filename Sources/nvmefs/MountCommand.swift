@@ -13,8 +13,12 @@ struct MountCommand: ParsableCommand {
     var mountpoint: String
 
     @Option(name: .customLong("namespace"),
-            help: ArgumentHelp("A namespace image (repeatable; NSID = order). A missing image is created sparse.",
-                               valueName: "PATH[,size=SIZE][,lbads=9|12][,ms=BYTES][,readonly]"))
+            help: ArgumentHelp("A namespace image (repeatable; NSID = order). A missing image is created sparse; "
+                               + "size= is the data capacity. Format: lbads= LBA data size (2^9 or 2^12), ms= "
+                               + "metadata bytes per LBA, mset=1 extended LBAs (else a separate buffer), pi= "
+                               + "protection type, pil=1 PI in the first 8 metadata bytes. The format is recorded "
+                               + "in PATH.nvmefs-md; later mounts without format options use it.",
+                               valueName: "PATH[,size=SIZE][,lbads=9|12][,ms=0|8|16|64][,mset=0|1][,pi=0|1|2|3][,pil=0|1][,readonly]"))
     var namespaces: [String] = []
 
     @Option(help: ArgumentHelp("builtin: the built-in host driver brings the controller up; none: raw files only.",

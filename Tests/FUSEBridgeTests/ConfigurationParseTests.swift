@@ -1,4 +1,5 @@
 import FUSEBridge
+import NVMeSpec
 import Testing
 
 /// The command line's value syntax: sizes, `--namespace` specs, and the
@@ -47,22 +48,28 @@ struct ConfigurationParseTests {
         ("/dir with space/x=y.img", Namespace(path: "/dir with space/x=y.img")),
         ("/a.img,size=1M", Namespace(path: "/a.img", size: 1 << 20, sizeGiven: true)),
         ("/a.img,size=0", Namespace(path: "/a.img", size: 0, sizeGiven: true)),  // refused by validate()
-        ("/a.img,lbads=9", Namespace(path: "/a.img", lbads: 9)),
-        ("/a.img,lbads=12", Namespace(path: "/a.img", lbads: 12)),
-        ("/a.img,lbads=10", Namespace(path: "/a.img", lbads: 10)),  // refused by validate()
-        ("/a.img,ms=0", Namespace(path: "/a.img", ms: 0)),
-        ("/a.img,ms=65535", Namespace(path: "/a.img", ms: 65535)),
+        ("/a.img,lbads=9", Namespace(path: "/a.img", lbads: 9, formatGiven: true)),
+        ("/a.img,lbads=12", Namespace(path: "/a.img", lbads: 12, formatGiven: true)),
+        ("/a.img,lbads=10", Namespace(path: "/a.img", lbads: 10, formatGiven: true)),  // refused by validate()
+        ("/a.img,ms=0", Namespace(path: "/a.img", ms: 0, formatGiven: true)),
+        ("/a.img,ms=65535", Namespace(path: "/a.img", ms: 65535, formatGiven: true)),  // refused by validate()
+        ("/a.img,mset=0", Namespace(path: "/a.img", formatGiven: true)),
+        ("/a.img,ms=16,mset=1", Namespace(path: "/a.img", ms: 16, extended: true, formatGiven: true)),
+        ("/a.img,pi=0", Namespace(path: "/a.img", formatGiven: true)),
+        ("/a.img,ms=8,pi=3,pil=1", Namespace(path: "/a.img", ms: 8, pi: .type3, piFirst: true, formatGiven: true)),
+        ("/a.img,pil=0,pi=2,ms=64,lbads=12,mset=1",
+         Namespace(path: "/a.img", lbads: 12, ms: 64, extended: true, pi: .type2, formatGiven: true)),
         ("/a.img,readonly", Namespace(path: "/a.img", readOnly: true)),
         ("/a.img,ro", Namespace(path: "/a.img", readOnly: true)),
         ("/a.img,readonly,ms=8,lbads=12,size=2G",
-         Namespace(path: "/a.img", size: 2 << 30, sizeGiven: true, lbads: 12, ms: 8, readOnly: true)),
+         Namespace(path: "/a.img", size: 2 << 30, sizeGiven: true, lbads: 12, ms: 8, formatGiven: true, readOnly: true)),
     ])
     func namespaceAccepted(_ spec: String, _ expected: Namespace) throws {
         #expect(try DeviceConfiguration.parseNamespace(spec) == expected)
     }
 
     static let sizeRule = "(expected a number with an optional K, M, G or T suffix)"
-    static let optionRule = "(expected size=, lbads=, ms= or readonly)"
+    static let optionRule = "(expected size=, lbads=, ms=, mset=, pi=, pil= or readonly)"
 
     @Test(arguments: [
         ("", "--namespace '': missing image path"),
@@ -76,10 +83,10 @@ struct ConfigurationParseTests {
         ("/a,lbads=-1", "--namespace: invalid lbads '-1' (expected 9 or 12)"),
         ("/a,lbads=+9", "--namespace: invalid lbads '+9' (expected 9 or 12)"),
         ("/a,lbads=0x9", "--namespace: invalid lbads '0x9' (expected 9 or 12)"),
-        ("/a,ms=", "--namespace: invalid ms '' (expected 0...65535)"),
-        ("/a,ms=65536", "--namespace: invalid ms '65536' (expected 0...65535)"),
-        ("/a,ms=-1", "--namespace: invalid ms '-1' (expected 0...65535)"),
-        ("/a,ms=+8", "--namespace: invalid ms '+8' (expected 0...65535)"),
+        ("/a,ms=", "--namespace: invalid ms '' (expected 0, 8, 16 or 64)"),
+        ("/a,ms=65536", "--namespace: invalid ms '65536' (expected 0, 8, 16 or 64)"),
+        ("/a,ms=-1", "--namespace: invalid ms '-1' (expected 0, 8, 16 or 64)"),
+        ("/a,ms=+8", "--namespace: invalid ms '+8' (expected 0, 8, 16 or 64)"),
         ("/a,", "--namespace: unknown option '' \(optionRule)"),
         ("/a,,size=1M", "--namespace: unknown option '' \(optionRule)"),
         ("/a,size", "--namespace: unknown option 'size' \(optionRule)"),
@@ -93,6 +100,14 @@ struct ConfigurationParseTests {
         ("/a,lbads=9,lbads=12", "--namespace: lbads= given twice"),
         ("/a,ms=0,ms=8", "--namespace: ms= given twice"),
         ("/a,readonly,ro", "--namespace: readonly given twice"),
+        ("/a,mset=2", "--namespace: invalid mset '2' (expected 0 or 1)"),
+        ("/a,mset=", "--namespace: invalid mset '' (expected 0 or 1)"),
+        ("/a,pil=yes", "--namespace: invalid pil 'yes' (expected 0 or 1)"),
+        ("/a,pi=4", "--namespace: invalid pi '4' (expected 0, 1, 2 or 3)"),
+        ("/a,pi=x", "--namespace: invalid pi 'x' (expected 0, 1, 2 or 3)"),
+        ("/a,pi", "--namespace: unknown option 'pi' \(optionRule)"),
+        ("/a,pi=1,pi=2", "--namespace: pi= given twice"),
+        ("/a,mset=1,mset=1", "--namespace: mset= given twice"),
     ])
     func namespaceRefused(_ spec: String, _ message: String) {
         let error = #expect(throws: ConfigurationError.self) { try DeviceConfiguration.parseNamespace(spec) }
@@ -113,6 +128,11 @@ struct ConfigurationParseTests {
         ("defaults", valid()),
         ("lbads 12, size one LBA", with { $0.namespaces[0] = Namespace(path: "/a.img", size: 4096, lbads: 12) }),
         ("lbads 9, size one LBA", with { $0.namespaces[0].size = 512 }),
+        ("4096+8 PI type 1", with { $0.namespaces[0] = Namespace(path: "/a.img", size: 4096, lbads: 12, ms: 8, pi: .type1) }),
+        ("512+64 extended PI type 3 first", with {
+            $0.namespaces[0] = Namespace(path: "/a.img", size: 512, ms: 64, extended: true, pi: .type3, piFirst: true)
+        }),
+        ("512+16 separate", with { $0.namespaces[0].ms = 16 }),
         ("two namespaces", with { $0.namespaces.append(Namespace(path: "/b.img", size: 512)) }),
         ("no mem", with { $0.memSize = 0 }),
         ("mem one page", with { $0.memSize = 4096 }),
@@ -137,6 +157,13 @@ struct ConfigurationParseTests {
         (with { $0.namespaces[0].lbads = 10 }, "namespace /a.img: lbads must be 9 or 12, not 10"),
         (with { $0.namespaces[0].lbads = 0 }, "namespace /a.img: lbads must be 9 or 12, not 0"),
         (with { $0.namespaces[0].size = 0 }, "namespace /a.img: size must not be 0"),
+        (with { $0.namespaces[0].ms = 7 }, "namespace /a.img: ms must be 0, 8, 16 or 64, not 7"),
+        (with { $0.namespaces[0].ms = 65535 }, "namespace /a.img: ms must be 0, 8, 16 or 64, not 65535"),
+        (with { $0.namespaces[0].pi = .type1 },
+         "namespace /a.img: protection information needs at least 8 bytes of metadata (ms=0)"),
+        (with { $0.namespaces[0].extended = true }, "namespace /a.img: mset=1 needs metadata (ms=8, 16 or 64)"),
+        (with { $0.namespaces[0].ms = 8; $0.namespaces[0].piFirst = true },
+         "namespace /a.img: pil=1 needs protection information (pi=1, 2 or 3)"),
         (with { $0.namespaces[0].size = 513 }, "namespace /a.img: size 513 is not a multiple of the LBA size 512"),
         (with { $0.namespaces[0] = Namespace(path: "/a.img", size: 512, lbads: 12) },
          "namespace /a.img: size 512 is not a multiple of the LBA size 4096"),

@@ -14,13 +14,17 @@ final class Rig: @unchecked Sendable {
     let controller: NVMeController
     let host: BuiltinHost
 
-    init(_ namespaces: [(any BlockBackend, UInt8)], parameters: ControllerParameters = ControllerParameters(),
+    convenience init(_ namespaces: [(any BlockBackend, UInt8)], parameters: ControllerParameters = ControllerParameters(),
+                     configuration: BuiltinHostConfiguration = BuiltinHostConfiguration()) throws {
+        try self.init(namespaces: namespaces.enumerated().map { i, ns in
+            Namespace(nsid: UInt32(i + 1), backend: ns.0, lbads: ns.1)
+        }, parameters: parameters, configuration: configuration)
+    }
+
+    init(namespaces nss: [Namespace], parameters: ControllerParameters = ControllerParameters(),
          configuration: BuiltinHostConfiguration = BuiltinHostConfiguration()) throws {
         mem = try AnonymousMemory(size: 1 << 20)
         try space.map(base: 0, length: 1 << 20, pointer: mem.pointer, name: "mem", kind: .userMemory)
-        let nss = namespaces.enumerated().map { i, ns in
-            Namespace(nsid: UInt32(i + 1), backend: ns.0, lbads: ns.1)
-        }
         controller = NVMeController(parameters: parameters, namespaces: nss, space: space)
         host = try BuiltinHost(controller: controller, configuration: configuration)
     }

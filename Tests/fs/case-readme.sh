@@ -19,9 +19,16 @@ if is_mounted "$CASE_DIR/raw"; then
     "$NVMEFS" unmount "$CASE_DIR/raw" || fusermount3 -u "$CASE_DIR/raw"
     fail "the walkthrough's raw mount was left behind (walkthrough exit $rc): $out"
 fi
+if is_mounted "$CASE_DIR/pi"; then
+    "$NVMEFS" unmount "$CASE_DIR/pi" || fusermount3 -u "$CASE_DIR/pi"
+    fail "the walkthrough's PI mount was left behind (walkthrough exit $rc): $out"
+fi
 [ "$rc" -eq 0 ] || fail "walkthrough failed (exit $rc): $out"
 echo "$out" | grep -qx same || fail "dd round trip did not print 'same': $out"
 echo "$out" | grep -q "read failed as asked" || fail "fault injection did not fail the read: $out"
+echo "$out" | grep -qx "same with PI" || fail "dd round trip on the PI namespace did not print 'same with PI': $out"
+echo "$out" | grep -q "00000008: 0000 0000 0000 0001" || fail "xxd of the metadata file did not show LBA 1's PI: $out"
+echo "$out" | grep -qx "guard check failed" || fail "the flipped guard did not fail the read: $out"
 echo "$out" | grep -q "status SUCCESS" || fail "cmd did not show a successful completion: $out"
 echo "$out" | grep -q "^nvmefs NVMe Ctrl" || fail "raw Identify did not print the model: $out"
 echo "$out" | grep -q "^0x00000001$" || fail "raw bring-up never showed CSTS.RDY: $out"
