@@ -41,7 +41,8 @@ public struct NamespaceStorage {
     /// wins over `requested` unless the format was given explicitly
     /// (`explicit`), in which case the two must agree. A format with
     /// metadata and no metadata file yet gets a new one (every block
-    /// deallocated).
+    /// deallocated); so does a format given explicitly (header only), so
+    /// that it is recorded.
     /// - Throws: `NamespaceStorageError` (one line).
     public static func open(imagePath: String, requested: NamespaceFormat, explicit: Bool, readOnly: Bool,
                             mode: ImageBackend.ExecutionMode = .default) throws -> NamespaceStorage {
@@ -69,6 +70,14 @@ public struct NamespaceStorage {
             throw NamespaceStorageError("image \(imagePath): smaller than one \(format.lbaSize)-byte block")
         }
         let store = SidecarMetadataStore(path: mdPath, readOnly: readOnly)
+        if recorded == nil && !format.hasMetadata && explicit && !readOnly {
+            // A format chosen by options is recorded even without metadata,
+            // so a later mount without options finds it.
+            do { try MetadataFile.create(path: mdPath, format: format, nsze: nsze) } catch {
+                data.close()
+                throw NamespaceStorageError("metadata file \(mdPath): \(error)")
+            }
+        }
         var metadata: ImageBackend?
         if format.hasMetadata {
             do {

@@ -250,6 +250,12 @@ public final class HostAddressSpace: @unchecked Sendable {
     /// Ends the pins of `pin` (the AIOs using its memory have finished).
     public func unpin(_ pin: DMAPin) { pin.release() }
 
+    /// True if `piece` lies in the discard buffer SGL bit buckets map to
+    /// (shared by every command: its contents mean nothing).
+    public func isDiscard(_ piece: IOVector) -> Bool {
+        piece.base >= discard && piece.base < discard + Self.discardSize
+    }
+
     // MARK: Lookup and access
 
     /// A pointer to `[address, address+length)` if it lies entirely inside one

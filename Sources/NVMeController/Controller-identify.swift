@@ -90,7 +90,8 @@ extension NVMeController {
 
     /// Identify Namespace data (Figure 249). LBA formats as QEMU's list;
     /// metadata and protection as `docs/METADATA.md` describes.
-    public func identifyNamespaceData(_ ns: Namespace) -> IdentifyNamespace {
+    /// Call under the lock (format and size change with Format NVM).
+    func identifyNamespaceData(_ ns: Namespace) -> IdentifyNamespace {
         var id = IdentifyNamespace()
         id.nsze = ns.nsze
         id.ncap = ns.nsze

@@ -121,6 +121,10 @@ extension NVMeController {
             let bounce = UnsafeMutableRawBufferPointer.allocate(byteCount: plan.metadataBytes, alignment: 4096)
             req.metadataBounce = bounce
             metadata = [IOVector(base: bounce.baseAddress!, length: bounce.count)]
+        } else if plan.checks && (data.contains(where: space.isDiscard) || metadata.contains(where: space.isDiscard)) {
+            // Bit buckets (§4.4) land in a buffer every command shares: read
+            // into buffers of the command's own, check, then hand them over.
+            return checkedReadThroughBounce(req, ns, plan, hostData: data, hostMetadata: metadata)
         }
         req.accounting.append((ns, ns.accounting.start(op, bytes: UInt64(plan.dataBytes))))
         if write {
@@ -140,6 +144,35 @@ extension NVMeController {
         }
         submitSplit(req, ns, op: op, offset: c.slba << UInt64(ns.lbads), iov: data)
         submitSplit(req, ns, op: op, offset: ns.metadataOffset(c.slba), iov: metadata, area: .metadata)
+        return nil
+    }
+
+    /// A checked Read whose host buffers include bit buckets: data and
+    /// metadata go to bounce buffers, are checked there, and are then
+    /// scattered to the host's pieces (bit buckets included, harmlessly).
+    func checkedReadThroughBounce(_ req: Request, _ ns: Namespace, _ plan: MetadataPlan,
+                                  hostData: [IOVector], hostMetadata: [IOVector]) -> NVMeStatus? {
+        let slba = req.cmd.slba
+        let data = UnsafeMutableRawBufferPointer.allocate(byteCount: plan.dataBytes, alignment: 4096)
+        req.bounce = data
+        let metadata = UnsafeMutableRawBufferPointer.allocate(byteCount: plan.metadataBytes, alignment: 4096)
+        req.metadataBounce = metadata
+        req.accounting.append((ns, ns.accounting.start(.read, bytes: UInt64(plan.dataBytes))))
+        req.continuation = { [unowned self] req in
+            guard let data = req.bounce, let metadata = req.metadataBounce else { return NVMeStatus.internalError }
+            scatter(UnsafeRawBufferPointer(data), into: hostData)
+            scatter(UnsafeRawBufferPointer(metadata), into: hostMetadata)
+            let pieces = [IOVector(base: data.baseAddress!, length: data.count)]
+            guard let (status, index) = checkProtection(plan, data: pieces, metadata: UnsafeRawBufferPointer(metadata)) else {
+                return .success
+            }
+            req.errorLBA = slba + UInt64(index)
+            guestError(.piCheck, [("cid", "\(req.cid)"), ("lba", "\(slba + UInt64(index))"), ("status", hex(status.raw))])
+            return status
+        }
+        submitSplit(req, ns, op: .read, offset: slba << UInt64(ns.lbads), iov: [IOVector(base: data.baseAddress!, length: data.count)])
+        submitSplit(req, ns, op: .read, offset: ns.metadataOffset(slba),
+                    iov: [IOVector(base: metadata.baseAddress!, length: metadata.count)], area: .metadata)
         return nil
     }
 

@@ -472,6 +472,24 @@ struct MetadataTests {
         #expect(rig.data.submitted.count == 1 && rig.metadata.submitted.count == 1)
     }
 
+    @Test("A checked read whose metadata goes to a bit bucket is checked on the command's own copy")
+    func bitBucketMetadataIsStillChecked() throws {
+        let f = NamespaceFormat(lbads: 9, ms: 16, pi: .type1)
+        let rig = try MetadataRig(f)
+        #expect(rig.write(slba: 0, data: TestHost.pattern(2048, seed: 2), meta: [UInt8](repeating: 0, count: 64),
+                          prinfo: 0x8, ilbrt: 0) == .success)
+        var e = rig.command(.read, slba: 0, nlb: 4, prinfo: 0x7, ilbrt: 0, hostDataBytes: 2048)
+        e.psdt = 2
+        e.mptr = 0x300000
+        rig.host.poke(0x300000, SGLDescriptor(address: 0, length: 64, type: .bitBucket).bytes)
+        #expect(rig.host.run(e, qid: 1).status == .success)
+        #expect(rig.host.peek(MetadataRig.dataAddress, 2048) == TestHost.pattern(2048, seed: 2))
+        var b = rig.metadata.read(offset: 2 * 16 + 8, count: 1)  // guard of LBA 2 (PI last)
+        b[0] ^= 0x10
+        rig.metadata.write(b, at: 2 * 16 + 8)
+        #expect(rig.host.run(e, qid: 1).status == NVMeStatus.endToEndGuardCheckError)
+    }
+
     @Test("Compare checks data and metadata (not the PI tuple), Flush flushes both backends")
     func compareAndFlush() throws {
         let f = NamespaceFormat(lbads: 9, ms: 16, pi: .type1, piFirst: true)

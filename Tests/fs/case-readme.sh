@@ -29,6 +29,8 @@ echo "$out" | grep -q "read failed as asked" || fail "fault injection did not fa
 echo "$out" | grep -qx "same with PI" || fail "dd round trip on the PI namespace did not print 'same with PI': $out"
 echo "$out" | grep -q "00000008: 0000 0000 0000 0001" || fail "xxd of the metadata file did not show LBA 1's PI: $out"
 echo "$out" | grep -qx "guard check failed" || fail "the flipped guard did not fail the read: $out"
+echo "$out" | grep -q "^status E2E_GUARD_ERROR (0x0282)" || fail "cmd did not show the guard check status: $out"
+echo "$out" | grep -qx "corruption caught" || fail "the corrupt fault was not caught by the PI check: $out"
 echo "$out" | grep -q "status SUCCESS" || fail "cmd did not show a successful completion: $out"
 echo "$out" | grep -q "^nvmefs NVMe Ctrl" || fail "raw Identify did not print the model: $out"
 echo "$out" | grep -q "^0x00000001$" || fail "raw bring-up never showed CSTS.RDY: $out"
