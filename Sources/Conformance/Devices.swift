@@ -43,32 +43,51 @@ public struct DeviceConfiguration: Sendable {
     public var serial = "NVMEFS0001"
     /// CMB in MiB; 0 = none.
     public var cmbMiB = 0
+    /// Namespace 1's format (docs/METADATA.md). nil: the plain device every
+    /// scenario without metadata runs on — 512-byte LBAs, QEMU's namespace
+    /// from `-device nvme,drive=`. A format: QEMU gets an `nvme-ns` device
+    /// with `logical_block_size`, `ms`, `mset`, `pi` and `pil`, nvmefs a
+    /// namespace with a metadata file (`NamespaceStorage`).
+    public var namespaceFormat: NamespaceFormat?
     public init() {}
 }
 
 // MARK: - nvmefs in process
 
 /// nvmefs's controller with a 64 MiB `mem` region at guest address 0 and one
-/// namespace on a private copy of the image (ImageBackend, inline mode).
+/// namespace on a private copy of the image (ImageBackend, inline mode); a
+/// namespace with a format has its metadata file beside the image, opened
+/// as a mount opens it (`NamespaceStorage.open`: every block deallocated).
 public final class NVMefsDevice: ConformanceDevice {
     public let name = "nvmefs"
     let controller: NVMeController
     let space: HostAddressSpace
     let memory: AnonymousMemory
-    let backend: ImageBackend
+    let backends: [ImageBackend]
 
     public init(imagePath: String, configuration: DeviceConfiguration) throws {
         space = HostAddressSpace()
         memory = try AnonymousMemory(size: GuestMemory.size)
         try space.map(base: 0, length: GuestMemory.size, pointer: memory.pointer, name: "mem", kind: .userMemory)
-        backend = try ImageBackend(path: imagePath, mode: .inline)
+        let namespace: Namespace
+        if let format = configuration.namespaceFormat {
+            let storage = try NamespaceStorage.open(imagePath: imagePath, requested: format, explicit: true, readOnly: false,
+                                                    mode: .inline)
+            backends = [storage.data] + (storage.metadata.map { [$0] } ?? [])
+            namespace = Namespace(nsid: 1, backend: storage.data, format: storage.format, metadata: storage.metadata,
+                                  metadataBase: storage.store.base, metadataStore: storage.store)
+        } else {
+            let backend = try ImageBackend(path: imagePath, mode: .inline)
+            backends = [backend]
+            namespace = Namespace(nsid: 1, backend: backend, lbads: 9)
+        }
         var p = ControllerParameters()
         p.maxIOQueuePairs = configuration.maxIOQueuePairs
         p.mdts = configuration.mdts
         p.aerl = configuration.aerl
         p.serial = configuration.serial
         p.cmbSize = configuration.cmbMiB << 20
-        controller = NVMeController(parameters: p, namespaces: [Namespace(nsid: 1, backend: backend, lbads: 9)], space: space,
+        controller = NVMeController(parameters: p, namespaces: [namespace], space: space,
                                    logger: Logger(label: "nvmefs.conformance", factory: { _ in SwiftLogNoOpLogHandler() }))
     }
 
@@ -89,7 +108,7 @@ public final class NVMefsDevice: ConformanceDevice {
     public var cmbBase: UInt64? { controller.cmbMemory == nil ? nil : QEMUDevice.bar2 }
     public func close() {
         controller.drainAndSync()
-        backend.close()
+        for b in backends { b.close() }
     }
 }
 
@@ -140,9 +159,12 @@ public final class QEMUDevice: ConformanceDevice {
 
     /// The QEMU command line for an image and configuration (documented in docs/CONFORMANCE.md).
     public static func arguments(socket: String, image: String, configuration c: DeviceConfiguration, clock: Clock) -> [String] {
-        var device = "nvme,serial=\(c.serial),drive=d0,max_ioqpairs=\(c.maxIOQueuePairs),mdts=\(c.mdts),aerl=\(c.aerl)"
+        var device = "nvme,serial=\(c.serial)" + (c.namespaceFormat == nil ? ",drive=d0" : ",id=nvme0")
+        device += ",max_ioqpairs=\(c.maxIOQueuePairs),mdts=\(c.mdts),aerl=\(c.aerl)"
         device += ",msix_qsize=\(c.maxIOQueuePairs + 1)"
         if c.cmbMiB > 0 { device += ",cmb_size_mb=\(c.cmbMiB)" }
+        var namespace: [String] = []
+        if let f = c.namespaceFormat { namespace = ["-device", namespaceDevice(f)] }
         let accel: [String]
         switch clock {
         case .qtestAccelerator: accel = ["-accel", "qtest"]
@@ -151,7 +173,14 @@ public final class QEMUDevice: ConformanceDevice {
         return ["-machine", "q35", "-nodefaults", "-display", "none", "-m", "\(GuestMemory.size >> 20)M"] + accel + [
                 "-qtest", "unix:\(socket)", "-qtest-log", "/dev/null",
                 "-drive", "file=\(image),if=none,id=d0,format=raw,cache=writeback,discard=unmap",
-                "-device", device]
+                "-device", device] + namespace
+    }
+
+    /// QEMU's `nvme-ns` device for namespace 1 of `format` on drive d0 (its
+    /// image: the data, then every block's metadata, QEMU's layout).
+    public static func namespaceDevice(_ f: NamespaceFormat) -> String {
+        "nvme-ns,drive=d0,bus=nvme0,nsid=1,logical_block_size=\(f.lbaSize),physical_block_size=\(f.lbaSize)"
+            + ",ms=\(f.ms),mset=\(f.extended ? 1 : 0),pi=\(f.pi.rawValue),pil=\(f.piFirst ? 1 : 0)"
     }
 
     public init(binary: String, imagePath: String, configuration: DeviceConfiguration, workDirectory: String,

@@ -58,14 +58,16 @@ public struct FieldTable: Sendable {
         ("msdbd", 1803, 1), ("psd0", 2048, 32), ("psd1-31", 2080, 992), ("vs", 3072, 1024),
     ], text: ["sn", "mn", "fr", "subnqn"], size: 4096)
 
-    /// Identify Namespace (NVMe 1.4 §5.15.2.1, Figure 245).
+    /// Identify Namespace (NVMe 1.4 §5.15.2.1, Figure 245); bytes 74-80 are
+    /// reserved in NVMe 1.4 and named for what QEMU's `nvme-ns` puts there
+    /// (the Copy limits MSSRL, MCL, MSRC of later revisions).
     public static let identifyNamespace: FieldTable = {
         var l: [(String, Int, Int)] = [
             ("nsze", 0, 8), ("ncap", 8, 8), ("nuse", 16, 8), ("nsfeat", 24, 1), ("nlbaf", 25, 1), ("flbas", 26, 1),
             ("mc", 27, 1), ("dpc", 28, 1), ("dps", 29, 1), ("nmic", 30, 1), ("rescap", 31, 1), ("fpi", 32, 1),
             ("dlfeat", 33, 1), ("nawun", 34, 2), ("nawupf", 36, 2), ("nacwu", 38, 2), ("nabsn", 40, 2), ("nabo", 42, 2),
             ("nabspf", 44, 2), ("noiob", 46, 2), ("nvmcap", 48, 16), ("npwg", 64, 2), ("npwa", 66, 2), ("npdg", 68, 2),
-            ("npda", 70, 2), ("nows", 72, 2), ("anagrpid", 92, 4), ("nsattr", 99, 1), ("nvmsetid", 100, 2),
+            ("npda", 70, 2), ("nows", 72, 2), ("mssrl", 74, 2), ("mcl", 76, 4), ("msrc", 80, 1), ("anagrpid", 92, 4), ("nsattr", 99, 1), ("nvmsetid", 100, 2),
             ("endgid", 102, 2), ("nguid", 104, 16), ("eui64", 120, 8),
         ]
         for i in 0..<16 { l.append(("lbaf\(i)", 128 + 4 * i, 4)) }

@@ -1,5 +1,6 @@
 import Glibc
 import Foundation
+import NVMeSpec
 
 /// A sequence written once against `Session` and run on both devices.
 public struct Scenario: Sendable {
@@ -92,6 +93,22 @@ public final class Runner {
         return s.observations
     }
 
+    /// Gives QEMU's image of a namespace with metadata the layout QEMU
+    /// expects — the data, then every block's metadata (NSZE = image size /
+    /// (LBA data size + MS)) — with every block's metadata as nvmefs creates
+    /// its metadata file: deallocated (zeros, PI all FFh; docs/METADATA.md).
+    /// QEMU reads the PI of blocks whose data is a hole as FFh too, but the
+    /// base image's data is written, so it would read the stored PI.
+    public static func appendMetadata(image: String, format: NamespaceFormat) throws {
+        let handle = try FileHandle(forUpdating: URL(fileURLWithPath: image))
+        defer { try? handle.close() }
+        let size = try handle.seekToEnd()
+        let nsze = Int(size) >> Int(format.lbads)
+        var metadata = [UInt8](repeating: 0, count: nsze * Int(format.ms))
+        metadata.withUnsafeMutableBytes { format.deallocatedMetadata(into: $0) }
+        try handle.write(contentsOf: metadata)
+    }
+
     public func run(_ scenario: Scenario) throws -> ScenarioResult {
         let dir = workDirectory + "/" + scenario.name.replacingOccurrences(of: "/", with: "_")
         try? FileManager.default.removeItem(atPath: dir)
@@ -99,6 +116,9 @@ public final class Runner {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try FileManager.default.copyItem(atPath: baseImage, toPath: dir + "/qemu.img")
         try FileManager.default.copyItem(atPath: baseImage, toPath: dir + "/nvmefs.img")
+        if let format = scenario.configuration.namespaceFormat, format.hasMetadata {
+            try Self.appendMetadata(image: dir + "/qemu.img", format: format)
+        }
 
         let q = try QEMUDevice(binary: qemuBinary, imagePath: dir + "/qemu.img", configuration: scenario.configuration,
                                workDirectory: dir, clock: clock)

@@ -1,4 +1,7 @@
-import Conformance
+@testable import Conformance
+import Foundation
+import Glibc
+import NVMeSpec
 import Testing
 
 @Suite struct QTestProtocolTests {
@@ -76,5 +79,95 @@ import Testing
         var a = SeededGenerator(seed: 42), b = SeededGenerator(seed: 42)
         #expect((0..<8).map { _ in a.next() } == (0..<8).map { _ in b.next() })
         #expect(RandomSequences.scenarios(count: 2, seed: 7, commands: 3).map(\.name) == ["random-7-0", "random-7-1"])
+    }
+}
+
+@Suite struct MetadataDeviceTests {
+    static func configuration(_ f: NamespaceFormat?) -> DeviceConfiguration {
+        var c = DeviceConfiguration()
+        c.namespaceFormat = f
+        return c
+    }
+
+    @Test func qemuGetsAnNVMeNamespaceDeviceOnlyForAFormat() {
+        let plain = QEMUDevice.arguments(socket: "s", image: "i", configuration: Self.configuration(nil), clock: .qtestAccelerator)
+        #expect(plain.contains { $0.hasPrefix("nvme,serial=NVMEFS0001,drive=d0,") })
+        #expect(!plain.contains { $0.hasPrefix("nvme-ns") })
+        let f = NamespaceFormat(lbads: 12, ms: 16, extended: true, pi: .type2, piFirst: true)
+        let md = QEMUDevice.arguments(socket: "s", image: "i", configuration: Self.configuration(f), clock: .qtestAccelerator)
+        #expect(md.contains { $0.hasPrefix("nvme,serial=NVMEFS0001,id=nvme0,") })
+        #expect(md.suffix(2) == ["-device", "nvme-ns,drive=d0,bus=nvme0,nsid=1,logical_block_size=4096,physical_block_size=4096"
+                                 + ",ms=16,mset=1,pi=2,pil=1"])
+    }
+
+    @Test func qemuImageHoldsTheDataThenDeallocatedMetadata() throws {
+        let path = NSTemporaryDirectory() + "/conformance-md-\(getpid()).img"
+        defer { unlink(path) }
+        let data = [UInt8](repeating: 0x5A, count: 4 * 512)
+        try Data(data).write(to: URL(fileURLWithPath: path))
+        try Runner.appendMetadata(image: path, format: NamespaceFormat(lbads: 9, ms: 16, pi: .type1))
+        let image = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
+        #expect(image.count == 4 * (512 + 16))
+        #expect(Array(image.prefix(4 * 512)) == data)
+        // Each block: 8 zero bytes, then the PI (last eight bytes) all FFh.
+        let block = [UInt8](repeating: 0, count: 8) + [UInt8](repeating: 0xFF, count: 8)
+        #expect(Array(image.suffix(4 * 16)) == block + block + block + block)
+    }
+
+    @Test func metadataFormatsAreValidAndNamedOnce() {
+        let formats = DirectedTable.metadataFormats
+        #expect(Set(formats.map(\.tag)).count == formats.count)
+        for (_, f) in formats { #expect(f.invalidReason == nil && f.hasMetadata) }
+        let names = DirectedTable.all.map(\.name)
+        #expect(Set(names).count == names.count)
+        #expect(names.filter { $0.hasPrefix("md-") }.count == 6 * formats.count)
+    }
+}
+
+@Suite struct MetadataHostTests {
+    /// A device no test touches: the host's block builders do not use it.
+    final class NoDevice: ConformanceDevice {
+        let name = "none"
+        struct Unused: Error {}
+        func read32(_ offset: Int) throws -> UInt32 { throw Unused() }
+        func read64(_ offset: Int) throws -> UInt64 { throw Unused() }
+        func write32(_ offset: Int, _ value: UInt32) throws { throw Unused() }
+        func write64(_ offset: Int, _ value: UInt64) throws { throw Unused() }
+        func memWrite(_ address: UInt64, _ bytes: [UInt8]) throws { throw Unused() }
+        func memRead(_ address: UInt64, _ count: Int) throws -> [UInt8] { throw Unused() }
+        func advance() throws {}
+        var cmbBase: UInt64? { nil }
+        func close() {}
+    }
+
+    func host(_ f: NamespaceFormat) -> MetadataHost { MetadataHost(s: Session(device: NoDevice()), f: f) }
+
+    @Test func hostPIFollowsTheFormat() {
+        // PI last of 16 bytes: the guard covers the data and the 8 metadata bytes before the tuple.
+        let last = host(NamespaceFormat(lbads: 9, ms: 16, pi: .type1))
+        let b = last.blocks(slba: 0x1_0000_0005, count: 2, seed: 3, app: 0xABCD)
+        let md = b.metadata[1]
+        let crc = (b.data[1] + md[0..<8]).withUnsafeBytes { CRC16T10DIF.checksum($0) }
+        #expect(md[8..<16] == [UInt8(crc >> 8), UInt8(crc & 0xFF), 0xAB, 0xCD, 0, 0, 0, 6])
+        // PI first: the guard covers the data only; type 3 keeps ILBRT on every block.
+        let first = host(NamespaceFormat(lbads: 9, ms: 16, pi: .type3, piFirst: true))
+        let c = first.blocks(slba: 40, count: 2, seed: 3, app: 1, ilbrt: 7)
+        let crc1 = c.data[1].withUnsafeBytes { CRC16T10DIF.checksum($0) }
+        #expect(c.metadata[1][0..<8] == [UInt8(crc1 >> 8), UInt8(crc1 & 0xFF), 0, 1, 0, 0, 0, 7])
+    }
+
+    @Test func transferLengthsFollowPRACT() {
+        typealias P = MetadataHost.Protection
+        let ext8 = host(NamespaceFormat(lbads: 12, ms: 8, extended: true, pi: .type1))
+        #expect(ext8.dataLength(2, P()) == 2 * 4104)
+        #expect(ext8.dataLength(2, P(prinfo: P.pract)) == 2 * 4096)
+        let sep16 = host(NamespaceFormat(lbads: 9, ms: 16, pi: .type1))
+        #expect(sep16.metadataLength(4, P(prinfo: P.pract)) == 64)
+        #expect(sep16.dataLength(4, P(prinfo: P.pract)) == 2048)
+        let noPI = host(NamespaceFormat(lbads: 9, ms: 8))
+        #expect(noPI.metadataLength(4, P(prinfo: P.pract)) == 32)
+        let type3 = host(NamespaceFormat(lbads: 12, ms: 8, extended: true, pi: .type3))
+        #expect(type3.prchk(P.allChecks, slba: 9).prinfo == P.guardCheck | P.appCheck)
+        #expect(type3.prchk(P.allChecks, slba: 9, keepReferenceCheck: true).prinfo == P.allChecks)
     }
 }
