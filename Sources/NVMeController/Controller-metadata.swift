@@ -36,10 +36,16 @@ extension NVMeController {
     }
 
     /// §8.3.1.5 (as QEMU): for type 1 with the reference tag checked, ILBRT
-    /// must be the low 32 bits of the SLBA.
+    /// must be the low 32 bits of the SLBA (Invalid Protection Information,
+    /// DNR); type 3 has no reference tag to check, so PRCHK bit 0 is Invalid
+    /// Protection Information (without DNR, as QEMU 7.2).
     func checkPRInfo(_ plan: MetadataPlan, slba: UInt64) -> NVMeStatus? {
-        guard plan.protected, plan.format.pi == .type1, plan.expectation.prinfo.checkReferenceTag,
-              UInt32(truncatingIfNeeded: slba) != plan.expectation.initialReferenceTag else { return nil }
+        guard plan.protected, plan.expectation.prinfo.checkReferenceTag else { return nil }
+        if plan.format.pi == .type3 {
+            guestError(.invalidPi, [("slba", "\(slba)"), ("prinfo", hex(plan.expectation.prinfo.raw))])
+            return NVMeStatus.invalidProtectionInformation
+        }
+        guard plan.format.pi == .type1, UInt32(truncatingIfNeeded: slba) != plan.expectation.initialReferenceTag else { return nil }
         guestError(.invalidPi, [("slba", "\(slba)"), ("ilbrt", hex(plan.expectation.initialReferenceTag))])
         return NVMeStatus.invalidProtectionInformation.withDNR
     }

@@ -141,7 +141,8 @@ public struct ProtectionExpectation: Hashable, Sendable {
     }
 
     /// The reference tag block `index` of the command carries: ILBRT + index
-    /// for types 1 and 2 (modulo 2^32), ILBRT for every block of type 3.
+    /// for types 1 and 2 (modulo 2^32), ILBRT for every block of type 3 (what
+    /// PRACT writes there; it is never checked).
     public func referenceTag(_ type: ProtectionType, block index: UInt64) -> UInt32 {
         type == .type3 ? initialReferenceTag : initialReferenceTag &+ UInt32(truncatingIfNeeded: index)
     }
@@ -163,8 +164,9 @@ public struct ProtectionExpectation: Hashable, Sendable {
         if prinfo.checkApplicationTag, pi.applicationTag & applicationTagMask != applicationTag & applicationTagMask {
             return .endToEndApplicationTagCheckError
         }
-        // Type 3 compares every block with ILBRT itself (no increment), as QEMU.
-        if prinfo.checkReferenceTag, pi.referenceTag != referenceTag(type, block: index) {
+        // Type 3 has no reference tag to check (the controller refuses
+        // PRCHK bit 0 there before any transfer).
+        if prinfo.checkReferenceTag, type != .type3, pi.referenceTag != referenceTag(type, block: index) {
             return .endToEndReferenceTagCheckError
         }
         return nil

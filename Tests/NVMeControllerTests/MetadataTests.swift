@@ -205,7 +205,8 @@ struct MetadataTests {
         let ilbrt = f.pi == .type1 ? UInt32(slba) : 0xABC0
         let data = TestHost.pattern(nlb * f.lbaSize, seed: 7)
         var meta = TestHost.pattern(nlb * ms, seed: 99)
-        let prinfo: UInt8 = (c.pract ? 0x8 : 0) | 0x7
+        // Every check the type has (type 3 has no reference tag check).
+        let prinfo: UInt8 = (c.pract ? 0x8 : 0) | (f.pi == .type3 ? 0x6 : 0x7)
         if f.pi != .none && !c.pract {
             // The host supplies valid PI itself.
             for i in 0..<nlb {
@@ -393,11 +394,17 @@ struct MetadataTests {
             var meta = [UInt8](repeating: 0, count: 8)
             ProtectionInformation(guardTag: 0xBAD, applicationTag: 0xFFFF, referenceTag: 0x1234).withStore(into: &meta)
             #expect(rig.write(slba: 3, data: data, meta: meta) == .success)
-            let s = rig.read(slba: 3, nlb: 1, prinfo: 0x7, ilbrt: 3, appTag: 1, appMask: 0xFFFF).status
+            let checks: UInt8 = type == .type3 ? 0x6 : 0x7
+            let s = rig.read(slba: 3, nlb: 1, prinfo: checks, ilbrt: 3, appTag: 1, appMask: 0xFFFF).status
             #expect(s == (type == .type1 ? .success : NVMeStatus.endToEndGuardCheckError))
             ProtectionInformation(guardTag: 0xBAD, applicationTag: 0xFFFF, referenceTag: 0xFFFF_FFFF).withStore(into: &meta)
             #expect(rig.write(slba: 3, data: data, meta: meta) == .success)
-            #expect(rig.read(slba: 3, nlb: 1, prinfo: 0x7, ilbrt: 3, appTag: 1, appMask: 0xFFFF).status == .success)
+            #expect(rig.read(slba: 3, nlb: 1, prinfo: checks, ilbrt: 3, appTag: 1, appMask: 0xFFFF).status == .success)
+            if type == .type3 {
+                // No reference tag check on type 3: PRCHK bit 0 is refused, without DNR (QEMU 7.2).
+                #expect(rig.read(slba: 3, nlb: 1, prinfo: 0x1, ilbrt: 3).status == NVMeStatus.invalidProtectionInformation)
+                #expect(rig.write(slba: 3, data: data, meta: meta, prinfo: 0x9, ilbrt: 3) == NVMeStatus.invalidProtectionInformation)
+            }
         }
     }
 
