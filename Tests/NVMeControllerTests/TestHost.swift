@@ -27,15 +27,21 @@ final class TestHost: @unchecked Sendable {
     var nextCID: UInt16 = 1
     let interrupts = InterruptCounter()
 
-    init(backends: [(any BlockBackend, UInt8)], parameters: ControllerParameters = ControllerParameters(),
-         readOnly: Set<Int> = []) throws {
-        space = HostAddressSpace()
-        memory = try AnonymousMemory(size: Self.memorySize)
-        try space.map(base: 0, length: Self.memorySize, pointer: memory.pointer, name: "mem", kind: .userMemory)
-        self.backends = backends.map(\.0)
+    convenience init(backends: [(any BlockBackend, UInt8)], parameters: ControllerParameters = ControllerParameters(),
+                     readOnly: Set<Int> = []) throws {
         let namespaces = backends.enumerated().map { i, b in
             Namespace(nsid: UInt32(i + 1), backend: b.0, lbads: b.1, readOnly: readOnly.contains(i + 1))
         }
+        try self.init(namespaces: namespaces, backends: backends.map(\.0), parameters: parameters)
+    }
+
+    /// A host for namespaces built by the test; `backends` are their
+    /// inner backends (what `testBackend` returns the first of).
+    init(namespaces: [Namespace], backends: [any BlockBackend], parameters: ControllerParameters = ControllerParameters()) throws {
+        space = HostAddressSpace()
+        memory = try AnonymousMemory(size: Self.memorySize)
+        try space.map(base: 0, length: Self.memorySize, pointer: memory.pointer, name: "mem", kind: .userMemory)
+        self.backends = backends
         controller = NVMeController(parameters: parameters, namespaces: namespaces, space: space)
         for v in 0..<parameters.interruptVectors {
             let counter = interrupts
