@@ -52,6 +52,10 @@ public struct RequestAIOs: Sendable {
     public var isEmpty: Bool { entries.isEmpty }
     public var count: Int { entries.count }
 
+    /// True if an outstanding AIO was submitted to `backend` (Format NVM
+    /// waits until no AIO of its namespace's backends is in flight).
+    public func uses(_ backend: any BlockBackend) -> Bool { entries.contains { $0.backend === backend } }
+
     /// The state of an outstanding AIO; nil once it has finished (or never existed).
     public subscript(index: Int) -> State? { entries.first { $0.index == index }?.state }
 

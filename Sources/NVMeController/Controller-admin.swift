@@ -32,6 +32,7 @@ extension NVMeController {
         case .setFeatures: return setFeatures(req)
         case .getFeatures: return getFeatures(req)
         case .asyncEventRequest: return asyncEventRequest(req)
+        case .formatNVM: return formatNVM(req)
         case .keepAlive:
             restartKeepAliveTimer()
             return .success
@@ -45,7 +46,7 @@ extension NVMeController {
     /// Supported and Effects log's admin half).
     static let supportedAdminOpcodes: Set<AdminOpcode> = [
         .deleteIOSQ, .createIOSQ, .getLogPage, .deleteIOCQ, .createIOCQ, .identify, .abort,
-        .setFeatures, .getFeatures, .asyncEventRequest, .keepAlive,
+        .setFeatures, .getFeatures, .asyncEventRequest, .keepAlive, .formatNVM,
     ]
     /// `supportedAdminOpcodes` indexed by opcode.
     static let isSupportedAdminOpcode: [Bool] = (0..<256).map { supportedAdminOpcodes.contains(AdminOpcode(UInt8($0))) }

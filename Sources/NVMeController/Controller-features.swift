@@ -162,7 +162,7 @@ extension NVMeController {
             features.volatileWriteCache = dw11 & 1
             // Turning the cache off writes back what it holds first (as QEMU):
             // one flush AIO per namespace; the command completes after them.
-            if wasEnabled && dw11 & 1 == 0 { return flush(req, namespaces) }
+            if wasEnabled && dw11 & 1 == 0 { return flush(req, namespacesNotFormatting) }
         case .numberOfQueues:
             // §5.21.1.7: only before any I/O queue is created (since the last reset, as QEMU).
             if ioQueuesCreated { return NVMeStatus.commandSequenceError.withDNR }

@@ -28,14 +28,8 @@ extension NVMeController {
             let list = NamespaceList(namespaces.map(\.nsid).filter { $0 > c.nsid }.prefix(1024).map { $0 })
             return transferToHost(req, list.bytes)
         case .namespaceIdentificationDescriptorList:
-            guard isValidNSID(c.nsid) else {
-                guestError(.invalidNs, [("nsid", hex(c.nsid))])
-                return NVMeStatus.invalidNamespace.withDNR
-            }
-            guard let ns = namespace(c.nsid) else {
-                guestError(.inactiveNs, [("nsid", hex(c.nsid))])
-                return NVMeStatus.invalidField.withDNR
-            }
+            if let bad = inactiveNamespaceStatus(c.nsid) { return bad }
+            let ns = namespace(c.nsid)!
             // In QEMU's order: NGUID, EUI-64, command set identifier.
             let list = NamespaceIdentificationDescriptorList([.nguid(ns.nguid), .eui64(ns.eui64), .csi(0)])
             return transferToHost(req, list.bytes)
@@ -60,7 +54,7 @@ extension NVMeController {
         id.ver = Version.v1_4.raw
         id.oaes = 1 << 8                 // namespace attribute notices
         id.cntrltype = 1                 // I/O controller
-        id.oacs = 0
+        id.oacs = 1 << 1                 // Format NVM; FNA 0 (per namespace, as QEMU)
         id.acl = parameters.acl
         id.aerl = parameters.aerl
         id.frmw = 0x03                   // slot 1 read-only, 1 slot
@@ -104,6 +98,8 @@ extension NVMeController {
         id.mc = 0x03
         id.dpc = 0x1F
         id.dps = ns.format.dps
+        // §5.15.2.1 FPI: bit 7, progress is reported; bits 6:0, percent remaining.
+        id.fpi = 0x80 | UInt8(ns.formatProgress.map { 100 - $0 } ?? 0)
         id.dlfeat = 0x09                 // deallocated blocks read as zeroes; Write Zeroes may deallocate
         id.nvmcap = UInt128(ns.nsze) << UInt128(ns.lbads)
         id.nguid = ns.nguid

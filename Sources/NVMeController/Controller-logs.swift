@@ -39,8 +39,13 @@ extension NVMeController {
         case .firmwareSlot:
             page = FirmwareSlotLog(activeSlot: 1, revisions: [parameters.firmwareRevision]).bytes
         case .changedNamespaceList:
-            page = NamespaceList([]).bytes
-            if !rae { clearEventMask(.notice) }
+            // §5.14.1.4: up to 1024 NSIDs, FFFFFFFFh first when more changed;
+            // the list starts over once read with RAE = 0.
+            page = NamespaceList.changedNamespaces(changedNamespaces.sorted()).bytes
+            if !rae {
+                changedNamespaces.removeAll()
+                clearEventMask(.notice)
+            }
         case .commandsSupportedAndEffects:
             page = commandEffectsLog().bytes
         default:
@@ -102,7 +107,8 @@ extension NVMeController {
     func commandEffectsLog() -> CommandsSupportedAndEffectsLog {
         var log = CommandsSupportedAndEffectsLog()
         for op in Self.supportedAdminOpcodes {
-            log.acs[Int(op.rawValue)] = CommandEffects(csupp: true)
+            // Format NVM changes logical block content (LBCC), as QEMU says.
+            log.acs[Int(op.rawValue)] = CommandEffects(csupp: true, lbcc: op == .formatNVM)
         }
         // Commands that change logical block content carry LBCC.
         let changesContent: Set<NVMOpcode> = [.flush, .write, .writeZeroes, .datasetManagement]

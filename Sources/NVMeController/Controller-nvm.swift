@@ -10,7 +10,9 @@ extension NVMeController {
     ///
     /// Checks in QEMU's order: an invalid NSID, then Flush (which alone
     /// takes the broadcast NSID), then an inactive NSID, Flush again (which
-    /// QEMU runs whatever its fused bits), the opcode, and the fused bits.
+    /// QEMU runs whatever its fused bits), the opcode, a format in
+    /// progress, and the fused bits. Unlike QEMU, a Flush of a namespace
+    /// being formatted gets Format In Progress too (docs/FORMAT.md).
     func ioCommand(_ req: Request) -> NVMeStatus? {
         let c = req.cmd
         let isFlush = NVMOpcode(c.opcode) == .flush
@@ -29,11 +31,12 @@ extension NVMeController {
             return NVMeStatus.invalidField.withDNR
         }
         // As QEMU, Flush is dispatched before the fused bits are looked at.
-        if isFlush { return flush(req, [ns]) }
+        if isFlush { return formatInProgress(req, ns) ?? flush(req, [ns]) }
         guard Self.isSupportedIOOpcode[Int(c.opcode)] else {
             guestError(.invalidOpc, [("opc", hex(c.opcode))])
             return NVMeStatus.invalidOpcode.withDNR
         }
+        if let busy = formatInProgress(req, ns) { return busy }
         // Fused operations are not supported (FUSES = 0); QEMU leaves DNR clear.
         if c.fuse != 0 {
             guestError(.invalidFuse, [("cid", "\(c.cid)")])
@@ -152,9 +155,11 @@ extension NVMeController {
         return nil
     }
 
-    /// Flush with NSID FFFFFFFFh flushes every namespace: one AIO each (VWC bits 2:1 = 11b).
+    /// Flush with NSID FFFFFFFFh flushes every namespace: one AIO each (VWC
+    /// bits 2:1 = 11b). A namespace being formatted is skipped: its backends
+    /// are being rewritten, and the format syncs them itself.
     func flushAll(_ req: Request) -> NVMeStatus? {
-        flush(req, namespaces)
+        flush(req, namespacesNotFormatting)
     }
 
     func writeZeroes(_ req: Request, _ ns: Namespace) -> NVMeStatus? {

@@ -115,11 +115,15 @@ extension NVMeController {
 
     // MARK: - Backend I/O (CONTRACT §5)
 
-    /// Queues one AIO of `req` for submission once the lock is released.
-    /// Queues one AIO of `req` on the namespace's data backend, or on its
-    /// metadata backend (`area: .metadata`; the namespace has metadata).
+    /// Queues one AIO of `req` for submission once the lock is released, on
+    /// the namespace's data backend, or on its metadata backend (`area:
+    /// .metadata`; the namespace has metadata).
     func submitAIO(_ req: Request, _ ns: Namespace, _ aio: AIO, area: AIOArea = .data) {
-        let backend = area == .data ? ns.backend : ns.metadataBackend!
+        submitAIO(req, ns, aio, on: area == .data ? ns.backend : ns.metadataBackend!, area: area)
+    }
+
+    /// Queues one AIO of `req` on `backend`, traced as touching `ns`'s `area`.
+    func submitAIO(_ req: Request, _ ns: Namespace, _ aio: AIO, on backend: any BlockBackend, area: AIOArea) {
         let index = req.aios.reserve(on: backend)
         if tracing {
             traceEvent(.reqAddAio, [("cid", "\(req.cid)"), ("nsid", "\(ns.nsid)"), ("op", aio.operation.description),
@@ -131,6 +135,8 @@ extension NVMeController {
     /// Backend completion (any thread, no lock held).
     func aioCompleted(_ req: Request, key: AIOKey, operation: AIOOperation, errno err: Int32) {
         locked {
+            // A format waiting for its namespaces' I/O may start now.
+            defer { if !formatJobs.isEmpty { startFormatsNoLongerBlocked() } }
             if tracing { traceEvent(.aioCb, [("cid", "\(req.cid)"), ("op", operation.description), ("ret", "\(-err)")]) }
             if tracing, let status = req.aios.failureStatus(operation: operation, errno: err) {
                 traceEvent(.aio, [("cid", "\(req.cid)"), ("op", operation.description), ("errno", "\(err)"), ("status", hex(status.raw))])
@@ -159,6 +165,7 @@ extension NVMeController {
     /// the CQE is queued (posted when the CQ has room).
     func finish(_ req: Request, status handlerStatus: NVMeStatus) {
         let status = req.aios.completionStatus(handler: handlerStatus)
+        if req.formatJob != nil { endFormat(req) }
         closeAccounting(req, success: status.isSuccess)
         if !status.isSuccess {
             stats.errors += 1
@@ -175,9 +182,10 @@ extension NVMeController {
         postCompletions(cq)
     }
 
-    /// Frees the request's bounce buffer and unpins its host memory: no AIO
-    /// of it runs any more.
+    /// Frees the request's bounce buffer and unpins its host memory, and
+    /// ends its format if it runs one: no AIO of it runs any more.
     func releaseMemory(_ req: Request) {
+        if req.formatJob != nil { endFormat(req) }
         req.releaseBounce()
         if let pin = req.pin {
             req.pin = nil

@@ -68,6 +68,12 @@ public final class NVMeController: @unchecked Sendable {
     var shutdownGeneration: UInt64 = 0
     /// Runs shutdown drains (they block; see the `.shutdown` effect).
     let shutdownQueue = DispatchQueue(label: "nvmefs.controller.shutdown")
+    /// Runs Format NVM's metadata re-creation (it blocks; docs/FORMAT.md).
+    let formatQueue = DispatchQueue(label: "nvmefs.controller.format")
+    /// Format NVM commands in progress.
+    var formatJobs: [FormatJob] = []
+    /// NSIDs for the Changed Namespace List log (§5.14.1.4), until read with RAE = 0.
+    var changedNamespaces: Set<UInt32> = []
     /// Deepest `locked` nesting seen (see `debugMaxLockedNesting`).
     let maxNesting = Atomic<Int>(0)
     var enableAfterReset = false
@@ -230,6 +236,8 @@ public final class NVMeController: @unchecked Sendable {
                     // wait for itself. The shutdown queue drains and syncs, then
                     // reports completion (NVMe 1.4 §7.6.2, CSTS.SHST = 10b).
                     shutdownQueue.async { [self] in
+                        // A format's metadata re-creation ends first (it syncs its file).
+                        formatQueue.sync {}
                         for b in lock.withLock({ namespaces.flatMap(\.backends) }) { b.drainAndSync() }
                         locked {
                             guard shutdownGeneration == generation, cc.shn != 0, csts.shst == 1 else { return }
@@ -304,6 +312,22 @@ public final class NVMeController: @unchecked Sendable {
         nsid != 0 && UInt64(nsid) <= UInt64(nn)
     }
 
+    /// The status of an admin command naming `nsid` that is not an active
+    /// namespace: Invalid Namespace or Format for an invalid NSID, Invalid
+    /// Field in Command for an inactive one (both DNR, as QEMU); nil when
+    /// `namespace(nsid)` exists.
+    func inactiveNamespaceStatus(_ nsid: UInt32) -> NVMeStatus? {
+        guard isValidNSID(nsid) else {
+            guestError(.invalidNs, [("nsid", hex(nsid))])
+            return NVMeStatus.invalidNamespace.withDNR
+        }
+        guard namespace(nsid) != nil else {
+            guestError(.inactiveNs, [("nsid", hex(nsid))])
+            return NVMeStatus.invalidField.withDNR
+        }
+        return nil
+    }
+
     /// Identify Controller NN: the configured maximum, never below the
     /// namespaces actually attached.
     var nn: Int { max(parameters.maxNamespaces, namespaces.count) }
@@ -312,11 +336,13 @@ public final class NVMeController: @unchecked Sendable {
 
     /// Waits for every backend to finish its I/O and syncs the images (clean unmount).
     public func drainAndSync() {
+        formatQueue.sync {}
         for b in lock.withLock({ namespaces.flatMap(\.backends) }) { b.drainAndSync() }
     }
 
     /// Closes every backend of every namespace (after `drainAndSync`, at unmount).
     public func closeBackends() {
+        formatQueue.sync {}
         for b in lock.withLock({ namespaces.flatMap(\.backends) }) { b.close() }
     }
 
@@ -325,7 +351,7 @@ public final class NVMeController: @unchecked Sendable {
         lock.withLock {
             guard let ns = namespace(nsid) else { return nil }
             return NamespaceGeometry(nsid: nsid, format: ns.format, nsze: ns.nsze, isReadOnly: ns.isReadOnly,
-                                     formatProgress: nil)
+                                     formatProgress: ns.formatProgress)
         }
     }
 }

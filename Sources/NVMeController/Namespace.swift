@@ -5,9 +5,9 @@ import NVMeSpec
 /// metadata, a second backend holding the metadata (docs/METADATA.md). Only
 /// the namespace knows its backends (the controller never opens images).
 ///
-/// `format`, `nsze` and `metadataBackend` change only by Format NVM and
-/// are guarded by the controller's lock; outside the controller, read them
-/// through `NVMeController.namespaceGeometry(_:)`.
+/// `format`, `nsze`, `metadataBackend` and `formatProgress` change only by
+/// Format NVM and are guarded by the controller's lock; outside the
+/// controller, read them through `NVMeController.namespaceGeometry(_:)`.
 public final class Namespace: @unchecked Sendable {
     public let nsid: UInt32
     /// The data backend as the engine sees it: the image behind the fault injector.
@@ -36,6 +36,10 @@ public final class Namespace: @unchecked Sendable {
     public internal(set) var metadataBackend: (any BlockBackend)?
     /// Offset of LBA 0's metadata in `metadataBackend`.
     public internal(set) var metadataBase: UInt64
+    /// Percent of a Format NVM done while one runs on this namespace
+    /// (docs/FORMAT.md); nil otherwise. I/O to the namespace meanwhile
+    /// gets Format In Progress.
+    public internal(set) var formatProgress: Int?
 
     /// A namespace without metadata (LBA data size 2^lbads).
     public convenience init(nsid: UInt32, backend: any BlockBackend, lbads: UInt8, readOnly: Bool = false) {

@@ -24,6 +24,9 @@ public struct ControllerParameters: Sendable {
     public var elpe: UInt8 = 63
     /// Largest single backend operation in bytes; bigger commands issue several AIOs.
     public var maxBackendTransfer: Int = 512 * 1024
+    /// Bytes one Write Zeroes AIO of a Format NVM covers (docs/FORMAT.md);
+    /// a format keeps `formatWindow` of them in flight.
+    public var formatChunk: Int = 8 << 20
     /// Controller Memory Buffer size in bytes (`--cmb`); 0 = none. A multiple of 4 KiB.
     public var cmbSize: Int = 0
     /// MSI-X vectors (QEMU: max_ioqpairs + 1).

@@ -40,6 +40,9 @@ final class Request: @unchecked Sendable {
     var pendingStatus: NVMeStatus = .success
     /// Admin: this request is an Asynchronous Event Request parked for events.
     var isAER = false
+    /// Admin: the Format NVM this request runs (ended when the request
+    /// completes or is dropped; see `endFormat`).
+    var formatJob: FormatJob?
     /// Fetched and not yet posted (guarded by the controller lock).
     var isOutstanding = false
 
@@ -63,6 +66,7 @@ final class Request: @unchecked Sendable {
         errorLBA = nil
         pendingStatus = .success
         isAER = false
+        formatJob = nil
     }
 
     func releaseBounce() {

@@ -22,6 +22,14 @@ public struct TraceEventName: Hashable, Sendable, CustomStringConvertible {
     public static let enqueueEvent = Self("pci_nvme_enqueue_event")
     public static let enqueueEventNoqueue = Self("pci_nvme_enqueue_event_noqueue")
     public static let enqueueReqCompletion = Self("pci_nvme_enqueue_req_completion")
+    /// A Format NVM installed a namespace's new format (QEMU's event).
+    public static let formatSet = Self("pci_nvme_format_set")
+    /// A Format NVM began on its namespaces (after its checks).
+    public static let formatStart = Self("nvmefs_format_start")
+    /// A batch of a format's zeroing was issued (percent done so far).
+    public static let formatProgress = Self("nvmefs_format_progress")
+    /// A Format NVM command ended: `done`, or `abandoned` namespaces kept their format.
+    public static let formatEnd = Self("nvmefs_format_end")
     public static let aio = Self("pci_nvme_err_aio")
     public static let getLog = Self("pci_nvme_get_log")
     public static let getfeat = Self("pci_nvme_getfeat")
@@ -64,6 +72,10 @@ public struct GuestErrorName: Hashable, Sendable, CustomStringConvertible {
     public static let featNotChangeable = Self("pci_nvme_err_feat_not_changeable")
     public static let featNotNsSpec = Self("pci_nvme_err_feat_not_ns_spec")
     public static let featNotSaveable = Self("pci_nvme_err_feat_not_saveable")
+    /// A command reached a namespace being formatted (Format In Progress).
+    public static let formatInProgress = Self("pci_nvme_err_format_in_progress")
+    /// Format NVM asked for a format the namespace cannot have, or SES > 2.
+    public static let invalidFormat = Self("pci_nvme_err_invalid_format")
     public static let inactiveNs = Self("pci_nvme_err_inactive_ns")
     public static let invalidAdminOpc = Self("pci_nvme_err_invalid_admin_opc")
     public static let invalidCreateCqAddr = Self("pci_nvme_err_invalid_create_cq_addr")

@@ -268,7 +268,7 @@ struct AdminTests {
         let effects = try #require(CommandsSupportedAndEffectsLog(bytes: eff))
         #expect(effects.iocs[Int(NVMOpcode.write.rawValue)].csupp && effects.iocs[Int(NVMOpcode.write.rawValue)].lbcc)
         #expect(effects.acs[Int(AdminOpcode.identify.rawValue)].csupp)
-        #expect(!effects.acs[Int(AdminOpcode.formatNVM.rawValue)].csupp)
+        #expect(effects.acs[Int(AdminOpcode.formatNVM.rawValue)] == .supportedLBCC)
         // Offset into the firmware slot log: frs1 starts at byte 8.
         let (so, part) = getLog(h, lid: 3, dwords: 2, offset: 8)
         #expect(so == .success && Array(part[0..<4]) == Array("FW42".utf8))
