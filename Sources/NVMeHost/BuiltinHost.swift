@@ -344,6 +344,16 @@ public final class BuiltinHost: @unchecked Sendable {
                                                          cdw11: wanted | wanted << 16), "Set Features (Number of Queues)")
         let granted = min(io.count, Int(noq.dw0 & 0xFFFF) + 1, Int(noq.dw0 >> 16) + 1)
 
+        // Asynchronous Event Configuration (§5.21.1.11), as Linux: the notices
+        // OAES says the controller sends (Namespace Attribute, bit 8, tells
+        // the host a Format NVM changed a namespace; Firmware Activation, bit 9).
+        let oaes = idctl.withUnsafeBytes { $0.le32(IdentifyController.Offset.oaes) } & 0x300
+        if oaes != 0 {
+            _ = try internalAdmin(SubmissionQueueEntry(opcode: AdminOpcode.setFeatures.rawValue,
+                                                       cdw10: UInt32(FeatureIdentifier.asyncEventConfiguration.rawValue),
+                                                       cdw11: oaes), "Set Features (Asynchronous Event Configuration)")
+        }
+
         for q in io.prefix(granted) {
             let size = UInt32(q.depth - 1) << 16
             // Create I/O CQ (§5.3): physically contiguous, interrupts enabled on vector qid.
