@@ -130,7 +130,8 @@ public func runControllerBench(arguments: [String]) {
         }
         i += 1
     }
-    let path = "/tmp/nvmefs-bench-controller.img"
+    // Per process: two benches running at once must not share (and unlink) an image.
+    let path = "/tmp/nvmefs-bench-controller-\(getpid()).img"
     unlink(path)
     do { try ImageBackend.create(path: path, size: UInt64(o.sizeMiB) << 20) } catch { benchFail("\(error)") }
     defer { unlink(path) }
@@ -146,7 +147,7 @@ public func runControllerBench(arguments: [String]) {
     var overhead = 0.0, inlineCost = 0.0
     let size = UInt64(o.sizeMiB) << 20
     func plain(_ label: String, _ make: @escaping () throws -> any BlockBackend) -> ControllerBenchRow {
-        ControllerBenchRow(label: label, makeNamespace: { Namespace(nsid: 1, backend: try! make(), lbads: 9) })
+        ControllerBenchRow(label: label, makeNamespace: { Namespace(nsid: 1, backend: opened(make), lbads: 9) })
     }
     let pi1 = NamespaceFormat(lbads: 12, ms: 8, pi: .type1)
     let mdPath = MetadataFile.path(forImage: path)
@@ -154,8 +155,8 @@ public func runControllerBench(arguments: [String]) {
     do { try writeValidPI(metadataPath: mdPath, format: pi1, blocks: size >> 12, fill: 0xA5) } catch { benchFail("\(error)") }
     func protected(_ label: String, write: Bool) -> ControllerBenchRow {
         ControllerBenchRow(label: label, makeNamespace: {
-            Namespace(nsid: 1, backend: try! ImageBackend(path: path, mode: .inline), format: pi1,
-                      metadata: try! ImageBackend(path: mdPath, mode: .inline), metadataBase: MetadataFile.headerSize)
+            Namespace(nsid: 1, backend: opened { try ImageBackend(path: path, mode: .inline) }, format: pi1,
+                      metadata: opened { try ImageBackend(path: mdPath, mode: .inline) }, metadataBase: MetadataFile.headerSize)
         }, lbads: 12, prinfo: 0x8 | 0x7, write: write)
     }
     let rows = [plain("null (no data)") { NullBackend(size: size) },
@@ -163,11 +164,11 @@ public func runControllerBench(arguments: [String]) {
                 plain("image hybrid(4)") { try ImageBackend(path: path, mode: .hybrid(workers: 4)) },
                 plain("image pool(4)") { try ImageBackend(path: path, mode: .threadPool(workers: 4)) },
                 ControllerBenchRow(label: "inline 4096+0", makeNamespace: {
-                    Namespace(nsid: 1, backend: try! ImageBackend(path: path, mode: .inline), lbads: 12)
+                    Namespace(nsid: 1, backend: opened { try ImageBackend(path: path, mode: .inline) }, lbads: 12)
                 }, lbads: 12),
                 protected("inline 4096+8 PI1", write: false),
                 ControllerBenchRow(label: "inline 4096+0 wr", makeNamespace: {
-                    Namespace(nsid: 1, backend: try! ImageBackend(path: path, mode: .inline), lbads: 12)
+                    Namespace(nsid: 1, backend: opened { try ImageBackend(path: path, mode: .inline) }, lbads: 12)
                 }, lbads: 12, write: true),
                 protected("inline 4096+8 PI1 wr", write: true)]
     for row in rows {
@@ -199,6 +200,11 @@ public func runControllerBench(arguments: [String]) {
     let t = wallSeconds() - t0
     print("CRC-16 T10-DIF (slice-by-16): \(fmt(t / Double(n) * 1e6)) µs per 4 KiB block, "
           + "\(fmt(Double(n) * 4096 / t / 1e9)) GB/s (check \(crc))")
+}
+
+/// The backend `make` opens, or the bench stops with the error.
+func opened(_ make: () throws -> any BlockBackend) -> any BlockBackend {
+    do { return try make() } catch { benchFail("\(error)") }
 }
 
 /// A metadata file whose every block carries the PI of a 4 KiB block of
