@@ -100,6 +100,19 @@ import Testing
                                  + ",ms=16,mset=1,pi=2,pil=1"])
     }
 
+    @Test func qemuGetsTwoNamespaceDevicesForASecondNamespace() {
+        for readOnly in [false, true] {
+            var c = DeviceConfiguration()
+            c.secondNamespace = .init(readOnly: readOnly)
+            let args = QEMUDevice.arguments(socket: "s", image: "i", configuration: c, clock: .qtestAccelerator)
+            #expect(args.contains { $0.hasPrefix("nvme,serial=NVMEFS0001,id=nvme0,") })
+            #expect(args.contains { $0.hasPrefix("nvme-ns,drive=d0,bus=nvme0,nsid=1,logical_block_size=512,") })
+            #expect(args.contains { $0.hasPrefix("nvme-ns,drive=d1,bus=nvme0,nsid=2,logical_block_size=512,") })
+            let drive = "file=i.ns2,if=none,id=d1,format=raw,cache=writeback,discard=unmap" + (readOnly ? ",readonly=on" : "")
+            #expect(args.contains(drive))
+        }
+    }
+
     @Test func qemuImageHoldsTheDataThenDeallocatedMetadata() throws {
         let path = NSTemporaryDirectory() + "/conformance-md-\(getpid()).img"
         defer { unlink(path) }
