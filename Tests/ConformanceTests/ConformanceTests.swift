@@ -184,3 +184,43 @@ import Testing
         #expect(type3.prchk(P.allChecks, slba: 9, keepReferenceCheck: true).prinfo == P.allChecks)
     }
 }
+
+@Suite struct FormatScenarioTests {
+    @Test func formatCommandPacksCDW10() {
+        let e = DirectedTable.formatNVM(nsid: 0xFFFF_FFFF, lbaf: 5, mset: true, pi: 2, pil: true, ses: 1)
+        #expect(e.opcode == 0x80 && e.nsid == 0xFFFF_FFFF)
+        #expect(e.cdw10 == 5 | 0x10 | 2 << 5 | 0x100 | 1 << 9)
+    }
+
+    @Test func oneScenarioPerLBAFormatAndPIOnlyWithMetadata() {
+        let names = DirectedTable.format.map(\.name)
+        #expect(names.filter { $0.hasPrefix("format-lbaf") } == ["format-lbaf0-512", "format-lbaf1-512+8", "format-lbaf2-512+16",
+                                                                  "format-lbaf3-512+64", "format-lbaf4-4096", "format-lbaf5-4096+8",
+                                                                  "format-lbaf6-4096+16", "format-lbaf7-4096+64"])
+        #expect(DirectedTable.formatVariants(ms: 0).allSatisfy { $0.pi == 0 })
+        for ms: UInt16 in [8, 16, 64] {
+            let variants = DirectedTable.formatVariants(ms: ms)
+            #expect(Set(variants.map(\.tag)).count == variants.count)
+            #expect(Set(variants.map(\.pi)) == [0, 1, 2, 3])
+        }
+    }
+
+    /// The in-process device has a metadata store (as a mount): Format NVM
+    /// gives the plain namespace metadata and PI, and Identify shows it.
+    @Test func nvmefsDeviceTakesAFormatWithMetadata() throws {
+        let image = NSTemporaryDirectory() + "/conformance-format-\(getpid()).img"
+        defer { unlink(image); unlink(image + ".nvmefs-md") }
+        try Data(count: 1 << 20).write(to: URL(fileURLWithPath: image))
+        let device = try NVMefsDevice(imagePath: image, configuration: DeviceConfiguration())
+        defer { device.close() }
+        let s = Session(device: device)
+        try s.bringUp()
+        let e = try s.command("format", DirectedTable.formatNVM(lbaf: 5, mset: true, pi: 1))
+        #expect(e?.status.isSuccess == true)
+        try DirectedTable.observeFormat(s, "ns1")
+        let seen = Dictionary(s.observations.map { ($0.key, $0.value) }, uniquingKeysWith: { a, _ in a })
+        #expect(seen["ns1.flbas"] == "0x15")
+        #expect(seen["ns1.dps"] == "0x01")
+        #expect(seen["ns1.nsze"] == "0x0000000000000100")
+    }
+}
