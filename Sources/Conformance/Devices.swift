@@ -45,10 +45,25 @@ public struct DeviceConfiguration: Sendable {
     public var cmbMiB = 0
     /// Namespace 1's format (docs/METADATA.md). nil: the plain device every
     /// scenario without metadata runs on — 512-byte LBAs, QEMU's namespace
-    /// from `-device nvme,drive=`. A format: QEMU gets an `nvme-ns` device
-    /// with `logical_block_size`, `ms`, `mset`, `pi` and `pil`, nvmefs a
-    /// namespace with a metadata file (`NamespaceStorage`).
+    /// from `-device nvme,drive=` (unless there is a second namespace). A
+    /// format: QEMU gets an `nvme-ns` device with `logical_block_size`, `ms`,
+    /// `mset`, `pi` and `pil`, nvmefs a namespace with a metadata file. Either
+    /// way nvmefs opens the namespace as a mount does (`NamespaceStorage`),
+    /// with a metadata store, so Format NVM can give it any advertised format.
     public var namespaceFormat: NamespaceFormat?
+    /// A second namespace (NSID 2), for Format NVM of every namespace
+    /// (NSID FFFFFFFFh): of `format` (the one namespace 1 starts with), on
+    /// its own copy of the image (`secondImage`), read-only if asked. Both
+    /// of QEMU's namespaces are then `nvme-ns` devices.
+    public var secondNamespace: SecondNamespace?
+    public struct SecondNamespace: Sendable {
+        public var readOnly = false
+        public init(readOnly: Bool = false) { self.readOnly = readOnly }
+    }
+    /// The format namespace 1 starts with.
+    public var format: NamespaceFormat { namespaceFormat ?? NamespaceFormat(lbads: 9) }
+    /// The image of namespace 2 beside namespace 1's.
+    public static func secondImage(_ image: String) -> String { image + ".ns2" }
     public init() {}
 }
 
@@ -69,25 +84,29 @@ public final class NVMefsDevice: ConformanceDevice {
         space = HostAddressSpace()
         memory = try AnonymousMemory(size: GuestMemory.size)
         try space.map(base: 0, length: GuestMemory.size, pointer: memory.pointer, name: "mem", kind: .userMemory)
-        let namespace: Namespace
-        if let format = configuration.namespaceFormat {
-            let storage = try NamespaceStorage.open(imagePath: imagePath, requested: format, explicit: true, readOnly: false,
-                                                    mode: .inline)
-            backends = [storage.data] + (storage.metadata.map { [$0] } ?? [])
-            namespace = Namespace(nsid: 1, backend: storage.data, format: storage.format, metadata: storage.metadata,
-                                  metadataBase: storage.store.base, metadataStore: storage.store)
-        } else {
-            let backend = try ImageBackend(path: imagePath, mode: .inline)
-            backends = [backend]
-            namespace = Namespace(nsid: 1, backend: backend, lbads: 9)
+        // Every namespace is opened as a mount opens it, so that it has a
+        // metadata store and Format NVM can give it any advertised format.
+        var images = [(nsid: UInt32(1), path: imagePath, readOnly: false)]
+        if let second = configuration.secondNamespace {
+            images.append((2, DeviceConfiguration.secondImage(imagePath), second.readOnly))
         }
+        var namespaces: [Namespace] = [], opened: [ImageBackend] = []
+        for image in images {
+            let storage = try NamespaceStorage.open(imagePath: image.path, requested: configuration.format,
+                                                    explicit: configuration.namespaceFormat != nil, readOnly: image.readOnly,
+                                                    mode: .inline)
+            opened += [storage.data] + (storage.metadata.map { [$0] } ?? [])
+            namespaces.append(Namespace(nsid: image.nsid, backend: storage.data, format: storage.format, metadata: storage.metadata,
+                                        metadataBase: storage.store.base, metadataStore: storage.store))
+        }
+        backends = opened
         var p = ControllerParameters()
         p.maxIOQueuePairs = configuration.maxIOQueuePairs
         p.mdts = configuration.mdts
         p.aerl = configuration.aerl
         p.serial = configuration.serial
         p.cmbSize = configuration.cmbMiB << 20
-        controller = NVMeController(parameters: p, namespaces: [namespace], space: space,
+        controller = NVMeController(parameters: p, namespaces: namespaces, space: space,
                                    logger: Logger(label: "nvmefs.conformance", factory: { _ in SwiftLogNoOpLogHandler() }))
     }
 
@@ -159,12 +178,18 @@ public final class QEMUDevice: ConformanceDevice {
 
     /// The QEMU command line for an image and configuration (documented in docs/CONFORMANCE.md).
     public static func arguments(socket: String, image: String, configuration c: DeviceConfiguration, clock: Clock) -> [String] {
-        var device = "nvme,serial=\(c.serial)" + (c.namespaceFormat == nil ? ",drive=d0" : ",id=nvme0")
+        let separate = c.namespaceFormat != nil || c.secondNamespace != nil
+        var device = "nvme,serial=\(c.serial)" + (separate ? ",id=nvme0" : ",drive=d0")
         device += ",max_ioqpairs=\(c.maxIOQueuePairs),mdts=\(c.mdts),aerl=\(c.aerl)"
         device += ",msix_qsize=\(c.maxIOQueuePairs + 1)"
         if c.cmbMiB > 0 { device += ",cmb_size_mb=\(c.cmbMiB)" }
         var namespace: [String] = []
-        if let f = c.namespaceFormat { namespace = ["-device", namespaceDevice(f)] }
+        if separate { namespace = ["-device", namespaceDevice(c.format)] }
+        if let second = c.secondNamespace {
+            namespace += ["-drive", "file=\(DeviceConfiguration.secondImage(image)),if=none,id=d1,format=raw,cache=writeback,discard=unmap"
+                            + (second.readOnly ? ",readonly=on" : ""),
+                          "-device", namespaceDevice(c.format, nsid: 2, drive: "d1")]
+        }
         let accel: [String]
         switch clock {
         case .qtestAccelerator: accel = ["-accel", "qtest"]
@@ -176,10 +201,10 @@ public final class QEMUDevice: ConformanceDevice {
                 "-device", device] + namespace
     }
 
-    /// QEMU's `nvme-ns` device for namespace 1 of `format` on drive d0 (its
+    /// QEMU's `nvme-ns` device for a namespace of `format` on a drive (its
     /// image: the data, then every block's metadata, QEMU's layout).
-    public static func namespaceDevice(_ f: NamespaceFormat) -> String {
-        "nvme-ns,drive=d0,bus=nvme0,nsid=1,logical_block_size=\(f.lbaSize),physical_block_size=\(f.lbaSize)"
+    public static func namespaceDevice(_ f: NamespaceFormat, nsid: UInt32 = 1, drive: String = "d0") -> String {
+        "nvme-ns,drive=\(drive),bus=nvme0,nsid=\(nsid),logical_block_size=\(f.lbaSize),physical_block_size=\(f.lbaSize)"
             + ",ms=\(f.ms),mset=\(f.extended ? 1 : 0),pi=\(f.pi.rawValue),pil=\(f.piFirst ? 1 : 0)"
     }
 

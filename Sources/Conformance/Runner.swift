@@ -116,8 +116,16 @@ public final class Runner {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try FileManager.default.copyItem(atPath: baseImage, toPath: dir + "/qemu.img")
         try FileManager.default.copyItem(atPath: baseImage, toPath: dir + "/nvmefs.img")
+        if scenario.configuration.secondNamespace != nil {
+            for image in ["/qemu.img", "/nvmefs.img"] {
+                try FileManager.default.copyItem(atPath: baseImage, toPath: DeviceConfiguration.secondImage(dir + image))
+            }
+        }
         if let format = scenario.configuration.namespaceFormat, format.hasMetadata {
             try Self.appendMetadata(image: dir + "/qemu.img", format: format)
+            if scenario.configuration.secondNamespace != nil {
+                try Self.appendMetadata(image: DeviceConfiguration.secondImage(dir + "/qemu.img"), format: format)
+            }
         }
 
         let q = try QEMUDevice(binary: qemuBinary, imagePath: dir + "/qemu.img", configuration: scenario.configuration,

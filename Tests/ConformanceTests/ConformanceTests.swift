@@ -100,6 +100,19 @@ import Testing
                                  + ",ms=16,mset=1,pi=2,pil=1"])
     }
 
+    @Test func qemuGetsTwoNamespaceDevicesForASecondNamespace() {
+        for readOnly in [false, true] {
+            var c = DeviceConfiguration()
+            c.secondNamespace = .init(readOnly: readOnly)
+            let args = QEMUDevice.arguments(socket: "s", image: "i", configuration: c, clock: .qtestAccelerator)
+            #expect(args.contains { $0.hasPrefix("nvme,serial=NVMEFS0001,id=nvme0,") })
+            #expect(args.contains { $0.hasPrefix("nvme-ns,drive=d0,bus=nvme0,nsid=1,logical_block_size=512,") })
+            #expect(args.contains { $0.hasPrefix("nvme-ns,drive=d1,bus=nvme0,nsid=2,logical_block_size=512,") })
+            let drive = "file=i.ns2,if=none,id=d1,format=raw,cache=writeback,discard=unmap" + (readOnly ? ",readonly=on" : "")
+            #expect(args.contains(drive))
+        }
+    }
+
     @Test func qemuImageHoldsTheDataThenDeallocatedMetadata() throws {
         let path = NSTemporaryDirectory() + "/conformance-md-\(getpid()).img"
         defer { unlink(path) }
@@ -169,5 +182,45 @@ import Testing
         let type3 = host(NamespaceFormat(lbads: 12, ms: 8, extended: true, pi: .type3))
         #expect(type3.prchk(P.allChecks, slba: 9).prinfo == P.guardCheck | P.appCheck)
         #expect(type3.prchk(P.allChecks, slba: 9, keepReferenceCheck: true).prinfo == P.allChecks)
+    }
+}
+
+@Suite struct FormatScenarioTests {
+    @Test func formatCommandPacksCDW10() {
+        let e = DirectedTable.formatNVM(nsid: 0xFFFF_FFFF, lbaf: 5, mset: true, pi: 2, pil: true, ses: 1)
+        #expect(e.opcode == 0x80 && e.nsid == 0xFFFF_FFFF)
+        #expect(e.cdw10 == 5 | 0x10 | 2 << 5 | 0x100 | 1 << 9)
+    }
+
+    @Test func oneScenarioPerLBAFormatAndPIOnlyWithMetadata() {
+        let names = DirectedTable.format.map(\.name)
+        #expect(names.filter { $0.hasPrefix("format-lbaf") } == ["format-lbaf0-512", "format-lbaf1-512+8", "format-lbaf2-512+16",
+                                                                  "format-lbaf3-512+64", "format-lbaf4-4096", "format-lbaf5-4096+8",
+                                                                  "format-lbaf6-4096+16", "format-lbaf7-4096+64"])
+        #expect(DirectedTable.formatVariants(ms: 0).allSatisfy { $0.pi == 0 })
+        for ms: UInt16 in [8, 16, 64] {
+            let variants = DirectedTable.formatVariants(ms: ms)
+            #expect(Set(variants.map(\.tag)).count == variants.count)
+            #expect(Set(variants.map(\.pi)) == [0, 1, 2, 3])
+        }
+    }
+
+    /// The in-process device has a metadata store (as a mount): Format NVM
+    /// gives the plain namespace metadata and PI, and Identify shows it.
+    @Test func nvmefsDeviceTakesAFormatWithMetadata() throws {
+        let image = NSTemporaryDirectory() + "/conformance-format-\(getpid()).img"
+        defer { unlink(image); unlink(image + ".nvmefs-md") }
+        try Data(count: 1 << 20).write(to: URL(fileURLWithPath: image))
+        let device = try NVMefsDevice(imagePath: image, configuration: DeviceConfiguration())
+        defer { device.close() }
+        let s = Session(device: device)
+        try s.bringUp()
+        let e = try s.command("format", DirectedTable.formatNVM(lbaf: 5, mset: true, pi: 1))
+        #expect(e?.status.isSuccess == true)
+        try DirectedTable.observeFormat(s, "ns1")
+        let seen = Dictionary(s.observations.map { ($0.key, $0.value) }, uniquingKeysWith: { a, _ in a })
+        #expect(seen["ns1.flbas"] == "0x15")
+        #expect(seen["ns1.dps"] == "0x01")
+        #expect(seen["ns1.nsze"] == "0x0000000000000100")
     }
 }
