@@ -203,7 +203,9 @@ extension BuiltinHost {
         // Every command completed (its CQE seen): no controller critical
         // section can still hold a pointer into the region (no barrier needed).
         var allCompleted = false
-        defer { retire(region.id, parking: parking, barrier: !allCompleted) }
+        // A command whose CQE was seen has no AIO left (the controller unpins
+        // before posting): parking is only for commands given up.
+        defer { retire(region.id, parking: allCompleted ? nil : parking, barrier: !allCompleted) }
         switch runBlocks(ns, write: write, firstLBA: firstLBA, blocks: blocks, dataAddress: region.base) {
         case .failure(let e): return e
         case .success(let results):

@@ -331,3 +331,30 @@ struct BroadcastFlushTests {
         }
     }
 }
+
+@Suite("Buffer pins end before the completion is visible")
+struct PinBeforeCompletionTests {
+    @Test("A completed command waiting for room in its CQ no longer pins its data buffer")
+    func completedCommandUnpinsBeforeItsCQE() throws {
+        let h = try TestHost(blocks: 64)
+        #expect(h.enable().rdy)
+        // A CQ of 2 entries holds one completion: the second waits in the controller.
+        #expect(h.createCQ(qid: 1, entries: 2, vector: 1).isSuccess)
+        #expect(h.createSQ(qid: 1, entries: 8, cqid: 1).isSuccess)
+        let buffer = UnsafeMutableRawPointer.allocate(byteCount: 4096, alignment: 4096)
+        defer { buffer.deallocate() }
+        let region = try h.space.mapAnywhere(length: 4096, pointer: buffer, name: "io", kind: .temporary,
+                                             above: UInt64(TestHost.memorySize))
+        h.place(TestHost.read(slba: 0, nlb: 1, prp1: TestHost.dataBase), qid: 1)
+        h.place(TestHost.read(slba: 1, nlb: 1, prp1: region.base), qid: 1)
+        h.ring(1)
+        #expect(h.wait { h.peekCQE(1) != nil })
+        #expect(h.testBackend.submitted.count == 2)
+        _ = h.wait { h.testBackend.completions.count == 2 }
+        // The second read is done but its CQE is not posted (the CQ is full):
+        // removing its buffer's region must not find the buffer in use.
+        #expect(h.space.unmapWhenIdle(region.id) == nil)
+        #expect(h.reap(1) != nil)
+        #expect(h.reap(1) != nil)
+    }
+}
