@@ -65,6 +65,10 @@ public final class ImageBackend: BlockBackend, @unchecked Sendable {
     private let tryNoWait: Bool
     private let noWaitReadsUnsupported = Atomic<Bool>(false)
     private let noWaitWritesUnsupported = Atomic<Bool>(false)
+    /// The image lives on a memory file system (tmpfs, ramfs): a read can
+    /// never wait for a device, so hybrid mode reads inline even where the
+    /// kernel refuses RWF_NOWAIT (tmpfs does, with EOPNOTSUPP).
+    public let isMemoryBacked: Bool
     private static let closedBit: UInt64 = 1 << 63
 
     /// Opens an existing image (O_RDWR, or O_RDONLY when `readOnly`; O_CLOEXEC).
@@ -83,6 +87,7 @@ public final class ImageBackend: BlockBackend, @unchecked Sendable {
         }
         name = path
         size = UInt64(end)
+        isMemoryBacked = SystemCalls.isMemoryFileSystem(fd)
         isReadOnly = readOnly
         self.mode = mode
         file = ImageFile(fd: fd)
@@ -148,7 +153,9 @@ public final class ImageBackend: BlockBackend, @unchecked Sendable {
         let isWrite: Bool
         switch aio.operation {
         case .read:
-            if noWaitReadsUnsupported.load(ordering: .relaxed) { return false }
+            if noWaitReadsUnsupported.load(ordering: .relaxed) {
+                return isMemoryBacked ? performInline(aio, completion: completion) : false
+            }
             isWrite = false
         case .write:
             // Buffered writes land in the page cache; where the kernel refuses
@@ -179,6 +186,7 @@ public final class ImageBackend: BlockBackend, @unchecked Sendable {
                 return performInline(aio, completion: completion)
             } else {
                 noWaitReadsUnsupported.store(true, ordering: .relaxed)
+                if isMemoryBacked { return performInline(aio, completion: completion) }
             }
             return false
         }

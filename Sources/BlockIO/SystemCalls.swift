@@ -70,6 +70,31 @@ enum SystemCalls {
         transferFully(fd, iov, offset: offset, isWrite: true)
     }
 
+    /// True if `fd` is a file on tmpfs or ramfs: memory that no read waits
+    /// for a device to fill. The file system type is the one
+    /// /proc/self/mountinfo gives the file's device (major:minor).
+    static func isMemoryFileSystem(_ fd: Int32) -> Bool {
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { return false }
+        let dev = UInt64(st.st_dev)
+        let major = (dev >> 8) & 0xFFF | (dev >> 32) & ~UInt64(0xFFF)
+        let minor = dev & 0xFF | (dev >> 12) & ~UInt64(0xFF)
+        guard let f = fopen("/proc/self/mountinfo", "r") else { return false }
+        defer { fclose(f) }
+        let id = "\(major):\(minor)"
+        var line: UnsafeMutablePointer<CChar>?
+        var capacity = 0
+        defer { free(line) }
+        while getline(&line, &capacity, f) > 0, let l = line {
+            // "ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS... - FSTYPE SOURCE SUPER"
+            let fields = String(cString: l).split(separator: " ")
+            guard fields.count > 2, fields[2] == id, let dash = fields.firstIndex(of: "-"), dash + 1 < fields.count else { continue }
+            let type = fields[dash + 1]
+            return type == "tmpfs" || type == "ramfs"
+        }
+        return false
+    }
+
     /// The most iovecs one preadv/pwritev call accepts (IOV_MAX, 1024 on Linux).
     static let maxVectors: Int = {
         let n = sysconf(Int32(_SC_IOV_MAX))

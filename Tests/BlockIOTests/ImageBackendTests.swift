@@ -227,6 +227,23 @@ private func run(_ backend: any BlockBackend, _ aio: AIO) -> Int32 {
         #expect(c.result(1) == 0)
     }
 
+    @Test("An image on tmpfs is memory-backed: hybrid reads run inside submit although tmpfs refuses RWF_NOWAIT")
+    func hybridReadsOnTmpfsRunInline() throws {
+        let data = pattern(8192, seed: 5)
+        let path = makeFile(data, directory: "/dev/shm/")
+        defer { unlink(path) }
+        let backend = try ImageBackend(path: path, mode: .hybrid(workers: 1))
+        defer { backend.close() }
+        #expect(backend.isMemoryBacked)
+        let c = Completions()
+        for i in 0..<2 {  // the first read learns that RWF_NOWAIT is refused, the second knows it
+            let buffer = Buffer(count: 4096)
+            backend.submit(AIO(operation: .read, offset: UInt64(i) * 4096, length: 4096, iov: buffer.whole), completion: c.handler(i))
+            #expect(c.count == i + 1)   // completed before submit returned
+            #expect(buffer.bytes == Array(data[(i * 4096)..<((i + 1) * 4096)]))
+        }
+    }
+
     @Test(arguments: modes)
     func closeIsIdempotentAndLaterSubmitsFail(mode: ImageBackend.ExecutionMode) throws {
         let path = makeFile([UInt8](repeating: 0, count: 4096))
