@@ -327,7 +327,7 @@ extension DirectedTable {
                 try h.s.command(label, e, qid: 1)
             }
             try h.write("write-pract", slba: 64, h.blocks(slba: 64, count: 8, seed: 9), P(prinfo: P.pract, ilbrt: 64, lbat: 0x1234))
-            // Without PRACT: data and metadata zeroed (NVMe 1.4 §6.16: the PI too).
+            // Without PRACT: data and metadata zeroed (NVMe 1.4 §6.17: the PI too).
             try wz("wz", slba: 64, count: 4, P())
             try h.read("read-after-wz", slba: 64, count: 4)
             try h.read("read-after-wz-checked", slba: 64, count: 4, h.prchk(P.allChecks, slba: 64, app: 0))

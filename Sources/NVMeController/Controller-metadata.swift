@@ -239,7 +239,7 @@ extension NVMeController {
         return nil
     }
 
-    /// The metadata AIO of Write Zeroes (§6.16): non-PI metadata is zeroed;
+    /// The metadata AIO of Write Zeroes (§6.17): non-PI metadata is zeroed;
     /// the PI is zero too, or generated with PRACT (the guard of zeroed
     /// data, the command's application tag and reference tags).
     func writeZeroesMetadata(_ req: Request, _ ns: Namespace) -> NVMeStatus? {

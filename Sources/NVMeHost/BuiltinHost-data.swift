@@ -94,7 +94,7 @@ extension BuiltinHost {
         }
     }
 
-    /// Zeroes `[offset, offset+length)`: Write Zeroes (§6.16) for the whole
+    /// Zeroes `[offset, offset+length)`: Write Zeroes (§6.17) for the whole
     /// LBAs, at most 65536 per command, edges by read-modify-write.
     public func writeZeroes(nsid: UInt32, offset: UInt64, length: UInt64) -> Result<Void, HostError> {
         rangeOperation(nsid: nsid, offset: offset, length: length, what: "write zeroes") { ns, first, count in
@@ -105,7 +105,7 @@ extension BuiltinHost {
                 var sqe = SubmissionQueueEntry(opcode: NVMOpcode.writeZeroes.rawValue, nsid: ns.nsid)
                 sqe.slba = lba
                 sqe.nlb = UInt16(n - 1)
-                // PI formats: the controller writes the zeroed blocks' PI (PRACT, §6.16).
+                // PI formats: the controller writes the zeroed blocks' PI (PRACT, §6.17).
                 ns.protect(&sqe, slba: lba, check: false)
                 return sqe
             }

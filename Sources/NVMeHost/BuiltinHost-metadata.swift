@@ -58,7 +58,7 @@ extension NamespaceInfo {
 
     /// Sets PRINFO (CDW12 bits 29:26) and ILBRT (CDW14) of a Read, Write or
     /// Write Zeroes of `slba` (`check`: PRCHK guard and reference tag for
-    /// types 1 and 2; Write Zeroes checks nothing, §6.16).
+    /// types 1 and 2; Write Zeroes checks nothing, §6.17).
     func protect(_ sqe: inout SubmissionQueueEntry, slba: UInt64, check: Bool) {
         guard protected else { return }
         var prinfo: UInt32 = 0x8  // PRACT

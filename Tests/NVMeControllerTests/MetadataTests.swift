@@ -439,7 +439,7 @@ struct MetadataTests {
                     == rig.expectedPI(data: zeros, meta: [UInt8](repeating: 0, count: 32), block: i, appTag: 0x55, ilbrt: 30))
         }
         #expect(rig.read(slba: 30, nlb: 2, prinfo: 0x8 | 0x7, ilbrt: 30, appTag: 0x55, appMask: 0xFFFF).status == .success)
-        // Without PRACT the PI is zero (§6.16), so a reference tag check of LBA 31 fails.
+        // Without PRACT the PI is zero (§6.17), so a reference tag check of LBA 31 fails.
         wz.cdw12 &= ~(UInt32(0xF) << 26)
         #expect(rig.host.run(wz, qid: 1).status == .success)
         #expect(rig.stored(slba: 30, nlb: 2) == [UInt8](repeating: 0, count: 32))
