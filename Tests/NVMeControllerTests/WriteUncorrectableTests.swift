@@ -201,4 +201,19 @@ struct WriteUncorrectableTests {
         #expect(!FileManager.default.fileExists(atPath: sidecar))
         unmount(h)
     }
+
+    @Test("With metadata and PI: marked LBAs fail Reads, a PRACT Write clears them; traced")
+    func withMetadata() throws {
+        let rig = try MetadataRig(NamespaceFormat(lbads: 9, ms: 8, pi: .type1))
+        #expect(rig.host.run(Self.uncor(slba: 4, nlb: 2), qid: 1).status == .success)
+        #expect(rig.trace.lines.contains { $0.hasPrefix("nvmefs_write_uncor") && $0.contains("marked=2") })
+        #expect(rig.read(slba: 3, nlb: 2, prinfo: 0x8).status == .unrecoveredReadError)
+        #expect(rig.trace.lines.contains { $0.hasPrefix("nvmefs_uncorrectable_read") && $0.contains("lba=4") })
+        #expect(rig.read(slba: 6, nlb: 2, prinfo: 0x8).status == .success)
+        #expect(rig.write(slba: 4, data: TestHost.pattern(512, seed: 1), meta: [], prinfo: 0x8) == .success)
+        #expect(rig.trace.lines.contains { $0.hasPrefix("nvmefs_uncorrectable_cleared") && $0.contains("marked=1") })
+        #expect(rig.read(slba: 4, nlb: 1, prinfo: 0x8).status == .success)
+        #expect(rig.read(slba: 5, nlb: 1, prinfo: 0x8).status == .unrecoveredReadError)
+        #expect(rig.host.controller.uncorrectableCount(1) == 1)
+    }
 }
