@@ -36,6 +36,9 @@ public struct NamespaceStorage {
     public var format: NamespaceFormat
     public var nsze: UInt64
     public var store: SidecarMetadataStore
+    /// The Write Uncorrectable marks beside the image, and those recorded.
+    public var uncorrectable: UncorrectableFile
+    public var marks: LBARangeSet
 
     /// Opens `imagePath` and its metadata file. The metadata file's format
     /// wins over `requested` unless the format was given explicitly
@@ -97,7 +100,15 @@ public struct NamespaceStorage {
                 throw NamespaceStorageError("metadata file \(mdPath): \(error)")
             }
         }
-        return NamespaceStorage(data: data, metadata: metadata, format: format, nsze: nsze, store: store)
+        let ucFile = UncorrectableFile(path: UncorrectableFile.path(forImage: imagePath), readOnly: readOnly)
+        let marks: LBARangeSet
+        do { marks = try ucFile.load(lbads: format.lbads) } catch {
+            data.close()
+            metadata?.close()
+            throw NamespaceStorageError("uncorrectable marks \(ucFile.path): \(error)")
+        }
+        return NamespaceStorage(data: data, metadata: metadata, format: format, nsze: nsze, store: store,
+                                uncorrectable: ucFile, marks: marks)
     }
 }
 

@@ -97,7 +97,8 @@ public final class NVMefsDevice: ConformanceDevice {
                                                     mode: .inline)
             opened += [storage.data] + (storage.metadata.map { [$0] } ?? [])
             namespaces.append(Namespace(nsid: image.nsid, backend: storage.data, format: storage.format, metadata: storage.metadata,
-                                        metadataBase: storage.store.base, metadataStore: storage.store))
+                                        metadataBase: storage.store.base, metadataStore: storage.store,
+                                        uncorrectableFile: storage.uncorrectable, uncorrectableMarks: storage.marks))
         }
         backends = opened
         var p = ControllerParameters()

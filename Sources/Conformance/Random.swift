@@ -133,6 +133,13 @@ public enum RandomSequences {
                 + (unbacked ? "-unbacked" : "") + (broadcast ? "-bcast" : "") + (oddPRP2 ? "-prp2odd" : "")
                 + (e.psdt == 3 ? "-psdt3" : "") + (!admin && e.opcode == 0x09 && e.cdw11 & 4 != 0 ? "-deallocate" : "")
             let c = try s.command(label, e, qid: admin ? 0 : 1)
+            // Write Uncorrectable marks LBAs on nvmefs only (D-write-uncorrectable): a
+            // Write Zeroes of the same range clears the marks, so later reads agree.
+            if !admin && e.opcode == 0x04 {
+                var z = SubmissionQueueEntry(opcode: 0x08, nsid: e.nsid)
+                z.slba = e.slba; z.nlb = e.nlb
+                try s.command(label + "-clear", z, qid: 1)
+            }
             // Admin data (Identify, logs) legitimately differs between the devices (D-identity and
             // others): clear the pages it may have landed in, so that a later Write cannot carry
             // it into the image.

@@ -80,7 +80,8 @@ final class NVMeDevice: DeviceProvider {
             }
             namespaces.append(Namespace(nsid: UInt32(i + 1), backend: storage.data, format: storage.format,
                                         metadata: storage.metadata, metadataBase: MetadataFile.headerSize,
-                                        metadataStore: storage.store, readOnly: ns.readOnly))
+                                        metadataStore: storage.store, readOnly: ns.readOnly,
+                                        uncorrectableFile: storage.uncorrectable, uncorrectableMarks: storage.marks))
         }
         var parameters = ControllerParameters()
         parameters.maxIOQueuePairs = configuration.queues

@@ -23,7 +23,7 @@ enum NamespaceFiles {
                                    })))
             }
             files.append(.file("info", about: "namespace facts, key: value (nsze, lba size, ms, metadata, pi type, "
-                                 + "metadata file, format progress, image...)",
+                                 + "metadata file, format progress, uncorrectable LBAs, image...)",
                                GeneratedFile(mode: 0o444, text: { info(d, ns, config) })))
             files.append(.file("metadata", about: "the stored metadata, read-only: ms bytes per LBA at offset "
                                  + "LBA × ms, as on the wire (PI big-endian)",
@@ -51,6 +51,7 @@ enum NamespaceFiles {
         ]
         if let path = config?.path { rows.append(("metadata file", MetadataFile.path(forImage: path))) }
         rows += [("format", g.formatProgress.map { "\($0)%" } ?? "idle"), ("readonly", Text.yesNo(g.isReadOnly)),
+                 ("uncorrectable", "\(d.controller.uncorrectableCount(ns.nsid) ?? 0)"),
                  ("data file", d.host != nil ? "yes" : "no (--host none)")]
         return rows.map { "\($0.0): \($0.1)\n" }.joined()
     }

@@ -63,7 +63,7 @@ extension NVMeController {
 
     /// Records a failed command in the error information log (ring of ELPE+1 entries).
     func recordError(_ req: Request, status: NVMeStatus) {
-        let isRW = req.sq.sqid != 0 && [0x01, 0x02, 0x05, 0x08, 0x0C].contains(req.cmd.opcode)
+        let isRW = req.sq.sqid != 0 && [0x01, 0x02, 0x04, 0x05, 0x08, 0x0C].contains(req.cmd.opcode)
         appendErrorRecord(sqid: req.sq.sqid, cid: req.cid, status: status, lba: isRW ? req.errorLBA ?? req.cmd.slba : 0, nsid: req.cmd.nsid)
     }
 

@@ -244,6 +244,7 @@ extension NVMeController {
         ns.metadataBackend = metadata.map { ns.wrapMetadata($0, format: format, base: base) }
         ns.metadataBase = base
         ns.formatProgress = nil
+        clearUncorrectableOnFormat(ns)
         traceEvent(.formatSet, [("nsid", "\(ns.nsid)"), ("lbaf", "\(format.lbafIndex ?? 0)"), ("mset", "\(format.extended ? 1 : 0)"),
                                 ("pi", "\(format.pi.rawValue)"), ("pil", "\(format.piFirst ? 1 : 0)")])
         namespaceChanged(ns.nsid)

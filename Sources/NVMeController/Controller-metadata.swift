@@ -133,6 +133,7 @@ extension NVMeController {
             return checkedReadThroughBounce(req, ns, plan, hostData: data, hostMetadata: metadata)
         }
         req.accounting.append((ns, ns.accounting.start(op, bytes: UInt64(plan.dataBytes))))
+        if write { clearUncorrectable(req, ns, slba: c.slba, nlb: UInt64(plan.nlb)) }
         if write {
             writeThroughWhenCacheDisabled(req, ns)
         } else if plan.checks {

@@ -50,6 +50,7 @@ extension NVMeController {
         case .datasetManagement: return datasetManagement(req, ns)
         case .compare: return compare(req, ns)
         case .verify: return verify(req, ns)
+        case .writeUncorrectable: return writeUncorrectable(req, ns)
         default:
             guestError(.invalidOpc, [("opc", hex(c.opcode))])
             return NVMeStatus.invalidOpcode.withDNR
@@ -59,7 +60,7 @@ extension NVMeController {
     /// The NVM commands this controller implements (also the Commands
     /// Supported and Effects log's I/O half).
     static let supportedIOOpcodes: Set<NVMOpcode> = [.flush, .write, .read, .compare, .writeZeroes, .datasetManagement,
-                                                     .verify]
+                                                     .writeUncorrectable, .verify]
     /// `supportedIOOpcodes` indexed by opcode (no hashing per command).
     static let isSupportedIOOpcode: [Bool] = (0..<256).map { supportedIOOpcodes.contains(NVMOpcode(UInt8($0))) }
 
@@ -82,6 +83,8 @@ extension NVMeController {
             guestError(.invalidLbaRange, [("slba", "\(c.slba)"), ("nlb", "\(nlb)"), ("nsze", "\(ns.nsze)")])
             return NVMeStatus.lbaOutOfRange.withDNR
         }
+        // §6.18: a marked LBA fails a command reading it.
+        if !write { return uncorrectableStatus(req, ns, slba: c.slba, nlb: nlb, op: op) }
         return nil
     }
 
@@ -127,7 +130,10 @@ extension NVMeController {
         case .success(let v): iov = v
         }
         req.accounting.append((ns, ns.accounting.start(op, bytes: UInt64(length))))
-        if write { writeThroughWhenCacheDisabled(req, ns) }
+        if write {
+            writeThroughWhenCacheDisabled(req, ns)
+            clearUncorrectable(req, ns, slba: c.slba, nlb: UInt64(c.nlb) + 1)
+        }
         submitSplit(req, ns, op: op, offset: c.slba << UInt64(ns.lbads), iov: iov)
         return nil
     }
@@ -174,6 +180,7 @@ extension NVMeController {
         }
         req.accounting.append((ns, ns.accounting.start(.writeZeroes, bytes: length)))
         writeThroughWhenCacheDisabled(req, ns)
+        clearUncorrectable(req, ns, slba: c.slba, nlb: UInt64(c.nlb) + 1)
         submitAIO(req, ns, AIO(operation: .writeZeroes, offset: c.slba << UInt64(ns.lbads), length: length))
         return nil
     }
@@ -211,6 +218,10 @@ extension NVMeController {
             ranges.append((r.slba << UInt64(ns.lbads), nlb << UInt64(ns.lbads)))
         }
         if ranges.isEmpty { return .success }
+        // A deallocated block reads as DLFEAT says, not as an error (§6.7).
+        for (offset, length) in ranges {
+            clearUncorrectable(req, ns, slba: offset >> UInt64(ns.lbads), nlb: length >> UInt64(ns.lbads))
+        }
         req.accounting.append((ns, ns.accounting.start(.discard, bytes: ranges.reduce(0) { $0 + $1.1 })))
         writeThroughWhenCacheDisabled(req, ns)
         for (offset, length) in ranges {

@@ -26,6 +26,9 @@ public final class Namespace: @unchecked Sendable {
     /// Re-creates the metadata on Format NVM; nil: only formats without
     /// metadata can be selected.
     public let metadataStore: (any MetadataStore)?
+    /// Where the Write Uncorrectable marks are kept (`IMAGE.nvmefs-uc`);
+    /// nil: in memory only.
+    public let uncorrectableFile: UncorrectableFile?
 
     // MARK: guarded by the controller lock
     /// The formatted LBA format, metadata placement and protection.
@@ -40,6 +43,9 @@ public final class Namespace: @unchecked Sendable {
     /// (docs/FORMAT.md); nil otherwise. I/O to the namespace meanwhile
     /// gets Format In Progress.
     public internal(set) var formatProgress: Int?
+    /// LBAs marked by Write Uncorrectable (§6.18): Reads of them fail
+    /// until they are written. Cleared by Format NVM.
+    public internal(set) var uncorrectableMarks: LBARangeSet
 
     /// A namespace without metadata (LBA data size 2^lbads).
     public convenience init(nsid: UInt32, backend: any BlockBackend, lbads: UInt8, readOnly: Bool = false) {
@@ -49,7 +55,8 @@ public final class Namespace: @unchecked Sendable {
     /// A namespace of `format`; `metadata` holds LBA n's metadata at
     /// `metadataBase + n * ms` and is required when the format has metadata.
     public init(nsid: UInt32, backend: any BlockBackend, format: NamespaceFormat, metadata: (any BlockBackend)? = nil,
-                metadataBase: UInt64 = 0, metadataStore: (any MetadataStore)? = nil, readOnly: Bool = false) {
+                metadataBase: UInt64 = 0, metadataStore: (any MetadataStore)? = nil, readOnly: Bool = false,
+                uncorrectableFile: UncorrectableFile? = nil, uncorrectableMarks: LBARangeSet = LBARangeSet()) {
         precondition(format.invalidReason == nil, "invalid namespace format \(format)")
         precondition(!format.hasMetadata || metadata != nil, "a format with metadata needs a metadata backend")
         self.nsid = nsid
@@ -60,6 +67,10 @@ public final class Namespace: @unchecked Sendable {
         self.format = format
         self.nsze = backend.size >> UInt64(format.lbads)
         self.metadataBase = metadataBase
+        self.uncorrectableFile = uncorrectableFile
+        var marks = uncorrectableMarks
+        marks.remove(start: backend.size >> UInt64(format.lbads), end: .max)
+        self.uncorrectableMarks = marks
         var g = [UInt8](repeating: 0, count: 16)
         g[0] = 0x6E; g[1] = 0x76; g[2] = 0x6D; g[3] = 0x65  // "nvme"
         for i in 0..<4 { g[12 + i] = UInt8(truncatingIfNeeded: nsid >> (24 - 8 * UInt32(i))) }
@@ -87,6 +98,14 @@ public final class Namespace: @unchecked Sendable {
     public var backends: [any BlockBackend] {
         if let m = metadataBackend { return [backend, m] }
         return [backend]
+    }
+
+    /// The first LBA of [slba, slba+nlb) Write Uncorrectable marked, nil
+    /// when none is (one branch when nothing is marked). Under the
+    /// controller lock; the range is in bounds.
+    @inlinable func firstUncorrectable(slba: UInt64, nlb: UInt64) -> UInt64? {
+        if uncorrectableMarks.isEmpty { return nil }
+        return uncorrectableMarks.firstMember(start: slba, end: slba + nlb)
     }
 
     /// True if [slba, slba+nlb) lies inside the namespace (no overflow).

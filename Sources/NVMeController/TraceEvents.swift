@@ -51,6 +51,12 @@ public struct TraceEventName: Hashable, Sendable, CustomStringConvertible {
     public static let mmioWrite = Self("pci_nvme_mmio_write")
     public static let reqAddAio = Self("pci_nvme_req_add_aio")
     public static let setfeat = Self("pci_nvme_setfeat")
+    /// Write Uncorrectable marked LBAs (`marked`: the namespace's total).
+    public static let writeUncor = Self("nvmefs_write_uncor")
+    /// A Read, Compare or Verify touched a marked LBA (Unrecovered Read Error).
+    public static let uncorrectableRead = Self("nvmefs_uncorrectable_read")
+    /// A write cleared marks of Write Uncorrectable.
+    public static let uncorrectableCleared = Self("nvmefs_uncorrectable_cleared")
 
     /// The file layer refused an operation (errno and reason as fields).
     public static let fileRefused = Self("nvmefs_file_refused")

@@ -41,6 +41,18 @@ struct VerifyTests {
         #expect(h.run(Self.verify(slba: 8, nlb: 4), qid: 1).status == .success)
     }
 
+    @Test("An LBA marked by Write Uncorrectable fails a Verify as it fails a Read")
+    func uncorrectable() throws {
+        let h = try TestHost(blocks: 64)
+        h.bringUp()
+        var wu = SubmissionQueueEntry(opcode: NVMOpcode.writeUncorrectable.rawValue, nsid: 1)
+        wu.slba = 20
+        wu.nlb = 1
+        #expect(h.run(wu, qid: 1).status == .success)
+        #expect(h.run(Self.verify(slba: 16, nlb: 8), qid: 1).status == NVMeStatus.unrecoveredReadError)
+        #expect(h.run(Self.verify(slba: 22, nlb: 8), qid: 1).status == .success)
+    }
+
     @Test("Identify ONCS bit 7 and the effects log advertise Verify")
     func advertised() throws {
         let h = try TestHost()
