@@ -1,7 +1,7 @@
 import Glibc
 
 /// A set of logical blocks kept as sorted, disjoint, non-adjacent ranges:
-/// the LBAs Write Uncorrectable marked (NVMe 1.4 §6.18). Empty costs one
+/// the LBAs Write Uncorrectable marked (NVMe 1.4 §6.16). Empty costs one
 /// branch to consult; otherwise a lookup is a binary search.
 public struct LBARangeSet: Sendable, Equatable {
     /// Sorted by `start`; `end` exclusive; never overlapping or touching.

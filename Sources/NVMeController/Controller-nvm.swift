@@ -83,7 +83,7 @@ extension NVMeController {
             guestError(.invalidLbaRange, [("slba", "\(c.slba)"), ("nlb", "\(nlb)"), ("nsze", "\(ns.nsze)")])
             return NVMeStatus.lbaOutOfRange.withDNR
         }
-        // §6.18: a marked LBA fails a command reading it.
+        // §6.16: a marked LBA fails a command reading it.
         if !write { return uncorrectableStatus(req, ns, slba: c.slba, nlb: nlb, op: op) }
         return nil
     }

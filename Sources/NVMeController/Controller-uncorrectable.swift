@@ -3,7 +3,7 @@ import NVMeSpec
 
 import Glibc
 
-/// Write Uncorrectable (NVMe 1.4 §6.18): marked LBAs, the Reads they fail,
+/// Write Uncorrectable (NVMe 1.4 §6.16): marked LBAs, the Reads they fail,
 /// the writes that clear them, and their sidecar file (`UncorrectableFile`).
 /// The marks are controller state, guarded by the controller lock.
 extension NVMeController {
@@ -25,7 +25,7 @@ extension NVMeController {
     }
 
     /// The status of a Read, Compare or Verify of [slba, slba + nlb] (in
-    /// bounds) that touches a marked LBA: Unrecovered Read Error (§6.18;
+    /// bounds) that touches a marked LBA: Unrecovered Read Error (§6.16;
     /// DNR clear, as the other media errors), the error log's LBA being the
     /// first marked one. Nil when no LBA of the range is marked.
     func uncorrectableStatus(_ req: Request, _ ns: Namespace, slba: UInt64, nlb: UInt64, op: AIOOperation) -> NVMeStatus? {

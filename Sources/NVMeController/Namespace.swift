@@ -43,7 +43,7 @@ public final class Namespace: @unchecked Sendable {
     /// (docs/FORMAT.md); nil otherwise. I/O to the namespace meanwhile
     /// gets Format In Progress.
     public internal(set) var formatProgress: Int?
-    /// LBAs marked by Write Uncorrectable (§6.18): Reads of them fail
+    /// LBAs marked by Write Uncorrectable (§6.16): Reads of them fail
     /// until they are written. Cleared by Format NVM.
     public internal(set) var uncorrectableMarks: LBARangeSet
 

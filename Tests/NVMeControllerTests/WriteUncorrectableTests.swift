@@ -4,7 +4,7 @@ import NVMeController
 import NVMeSpec
 import Testing
 
-/// Write Uncorrectable (NVMe 1.4 §6.18): marks, the Reads they fail, the
+/// Write Uncorrectable (NVMe 1.4 §6.16): marks, the Reads they fail, the
 /// writes that clear them, and the sidecar file that keeps them.
 @Suite("Write Uncorrectable")
 struct WriteUncorrectableTests {
