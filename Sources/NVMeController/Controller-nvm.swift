@@ -49,6 +49,7 @@ extension NVMeController {
         case .writeZeroes: return writeZeroes(req, ns)
         case .datasetManagement: return datasetManagement(req, ns)
         case .compare: return compare(req, ns)
+        case .copy: return copy(req, ns)
         default:
             guestError(.invalidOpc, [("opc", hex(c.opcode))])
             return NVMeStatus.invalidOpcode.withDNR
@@ -57,7 +58,8 @@ extension NVMeController {
 
     /// The NVM commands this controller implements (also the Commands
     /// Supported and Effects log's I/O half).
-    static let supportedIOOpcodes: Set<NVMOpcode> = [.flush, .write, .read, .compare, .writeZeroes, .datasetManagement]
+    static let supportedIOOpcodes: Set<NVMOpcode> = [.flush, .write, .read, .compare, .writeZeroes, .datasetManagement,
+                                                        .copy]
     /// `supportedIOOpcodes` indexed by opcode (no hashing per command).
     static let isSupportedIOOpcode: [Bool] = (0..<256).map { supportedIOOpcodes.contains(NVMOpcode(UInt8($0))) }
 
