@@ -2,7 +2,8 @@
 # copied through `cmd` (two source ranges in one command, format 0 entries
 # as data-out), the destination read back with dd and compared; an
 # overlapping copy; the refusals (descriptor format 1, a range past the end,
-# more blocks than MCL) and a failed read that writes nothing.
+# more blocks than MCL) and a failed read that writes nothing; metadata
+# copied on a 512+8 namespace, and Copy refused on a PI namespace.
 . "$(dirname "$0")/lib.sh"
 
 M=$MNT
@@ -60,3 +61,25 @@ out=$(copy 3000 "8:1 100:2")
 case $out in "status UNRECOVERED_READ"*) ;; *) fail "copy over a failed read: $out" ;; esac
 after=$(dd if="$D" bs=512 skip=3000 count=3 iflag=direct status=none | md5sum)
 assert_eq "$before" "$after" "destination after a failed read"
+unmount_nvmefs
+
+# Metadata is copied: 512+8 extended LBAs, two blocks written through cmd
+# with their metadata (data-out holds data and metadata, block by block).
+mount_nvmefs --namespace "$IMG/m.img,size=4M,ms=8,mset=1" --namespace "$IMG/p.img,size=4M,ms=8,pi=1"
+blk1=$(head -c 512 /dev/urandom | od -An -v -tx1 | tr -d ' \n')
+blk2=$(head -c 512 /dev/urandom | od -An -v -tx1 | tr -d ' \n')
+exec 3<>"$M/cmd"
+echo "io opcode=0x01 nsid=1 slba=20 nlb=1 data-out=${blk1}1111111111111111${blk2}2222222222222222" >&3
+head -1 <&3 | grep -q "^status SUCCESS" || fail "write with metadata"
+exec 3>&-
+out=$(copy 40 "20:2")
+case $out in "status SUCCESS"*) ;; *) fail "copy with metadata: $out" ;; esac
+assert_eq 11111111111111112222222222222222 "$(xxd -p -s $((40 * 8)) -l 16 "$M/namespaces/1/metadata")" "copied metadata"
+assert_eq "$blk1$blk2" "$(dd if="$M/namespaces/1/data" bs=512 skip=40 count=2 iflag=direct status=none | od -An -v -tx1 | tr -d ' \n')" \
+    "copied data on the metadata namespace"
+# Protection information: Copy is refused (Invalid Field, docs/METADATA.md).
+exec 3<>"$M/cmd"
+echo "io opcode=0x19 nsid=2 cdw10=40 cdw11=0 cdw12=0 data-out=$(entry 20 1)" >&3
+out=$(head -1 <&3)
+exec 3>&-
+case $out in "status INVALID_FIELD (0x4002)"*) ;; *) fail "copy on a PI namespace: $out" ;; esac
