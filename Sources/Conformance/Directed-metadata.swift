@@ -318,6 +318,32 @@ extension DirectedTable {
                         h.prchk(P.refCheck, slba: 58, keepReferenceCheck: true))
             try h.read("read-refcheck", slba: 58, count: 2, h.prchk(P.refCheck, slba: 58, keepReferenceCheck: true))
         }
+        + onEveryFormat("md-copy") { h in
+            // Copy (19h, NVMe 2.0 NVM Command Set §3.2.2), format 0 entries at
+            // `lists + 4000h`: data and metadata reach the destination.
+            let entries = MetadataHost.writeList + 0x4000
+            let nsze = UInt64(4 << 20) >> UInt64(h.f.lbads)
+            func copy(_ label: String, to sdlba: UInt64, _ ranges: [(UInt64, Int)], nr: Int? = nil,
+                      format: UInt32 = 0) throws {
+                let list = ranges.map { CopySourceRange(slba: $0.0, nlb: UInt16(truncatingIfNeeded: $0.1 - 1)) }
+                try h.s.poke(entries, CopySourceRange.encodeList(list))
+                var e = Cmd.rw(0x19, slba: sdlba, blocks: 1, prp1: entries)
+                e.cdw12 = UInt32((nr ?? ranges.count) - 1) | format << 8
+                try h.s.command(label, e, qid: 1)
+            }
+            try h.write("write-a", slba: 80, h.blocks(slba: 80, count: 4, seed: 20))
+            try h.write("write-b", slba: 90, h.blocks(slba: 90, count: 2, seed: 21))
+            try copy("copy-two-ranges", to: 100, [(80, 4), (90, 2)])
+            try h.read("read-destination", slba: 100, count: 6)
+            try copy("copy-overlapping", to: 82, [(80, 4)])
+            try h.read("read-overlapping", slba: 80, count: 6)
+            try copy("copy-format-1", to: 100, [(80, 1)], format: 1)
+            try copy("copy-129-ranges", to: 100, [(80, 1)], nr: 129)
+            try copy("copy-129-blocks-one-range", to: 100, [(0, 129)])
+            try copy("copy-129-blocks-two-ranges", to: 200, [(0, 100), (120, 29)])
+            try copy("copy-source-past-end", to: 100, [(80, 1), (nsze - 1, 2)])
+            try copy("copy-destination-past-end", to: nsze - 3, [(80, 2), (84, 2)])
+        }
         + onEveryFormat("md-zeroes") { h in
             func wz(_ label: String, slba: UInt64, count: Int, _ p: P) throws {
                 var e = Cmd.rw(0x08, slba: slba, blocks: count, prp1: 0)

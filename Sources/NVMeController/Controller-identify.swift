@@ -68,8 +68,9 @@ extension NVMeController {
         id.cqes = 0x44
         id.maxcmd = 0
         id.nn = UInt32(nn)
-        // Compare, Write Uncorrectable, Dataset Management, Write Zeroes, Save/Select, Timestamp, Verify.
-        id.oncs = 0x01 | 0x02 | 0x04 | 0x08 | 0x10 | 0x40 | 0x80
+        // Compare, Write Uncorrectable, Dataset Management, Write Zeroes, Save/Select, Timestamp, Verify, Copy.
+        id.oncs = 0x01 | 0x02 | 0x04 | 0x08 | 0x10 | 0x40 | 0x80 | 0x100
+        id.ocfs = 0x1                    // Copy: source range descriptor format 0 (NVMe 2.0)
         id.fuses = 0
         id.vwc = 0x07                    // present; Flush with NSID FFFFFFFFh supported
         id.sgls = 0x1 | 1 << 16 | 1 << 19  // SGLs without alignment, bit bucket, MPTR to one SGL descriptor
@@ -105,6 +106,9 @@ extension NVMeController {
         id.nguid = ns.nguid
         id.eui64 = ns.eui64
         id.nsattr = ns.isReadOnly ? 1 : 0
+        id.mssrl = parameters.copyMSSRL
+        id.mcl = parameters.copyMCL
+        id.msrc = parameters.copyMSRC
         return id
     }
 }

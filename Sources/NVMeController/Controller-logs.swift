@@ -111,7 +111,7 @@ extension NVMeController {
             log.acs[Int(op.rawValue)] = CommandEffects(csupp: true, lbcc: op == .formatNVM)
         }
         // Commands that change logical block content carry LBCC.
-        let changesContent: Set<NVMOpcode> = [.flush, .write, .writeZeroes, .datasetManagement, .writeUncorrectable]
+        let changesContent: Set<NVMOpcode> = [.flush, .write, .writeZeroes, .datasetManagement, .writeUncorrectable, .copy]
         for op in Self.supportedIOOpcodes {
             log.iocs[Int(op.rawValue)] = CommandEffects(csupp: true, lbcc: changesContent.contains(op))
         }

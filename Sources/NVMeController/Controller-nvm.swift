@@ -51,6 +51,7 @@ extension NVMeController {
         case .compare: return compare(req, ns)
         case .verify: return verify(req, ns)
         case .writeUncorrectable: return writeUncorrectable(req, ns)
+        case .copy: return copy(req, ns)
         default:
             guestError(.invalidOpc, [("opc", hex(c.opcode))])
             return NVMeStatus.invalidOpcode.withDNR
@@ -60,7 +61,7 @@ extension NVMeController {
     /// The NVM commands this controller implements (also the Commands
     /// Supported and Effects log's I/O half).
     static let supportedIOOpcodes: Set<NVMOpcode> = [.flush, .write, .read, .compare, .writeZeroes, .datasetManagement,
-                                                     .writeUncorrectable, .verify]
+                                                     .writeUncorrectable, .verify, .copy]
     /// `supportedIOOpcodes` indexed by opcode (no hashing per command).
     static let isSupportedIOOpcode: [Bool] = (0..<256).map { supportedIOOpcodes.contains(NVMOpcode(UInt8($0))) }
 

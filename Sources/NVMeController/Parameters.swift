@@ -29,6 +29,12 @@ public struct ControllerParameters: Sendable {
     public var formatChunk: Int = 8 << 20
     /// Controller Memory Buffer size in bytes (`--cmb`); 0 = none. A multiple of 4 KiB.
     public var cmbSize: Int = 0
+    /// Copy limits of every namespace (Identify Namespace MSSRL, MCL, MSRC;
+    /// NVMe 2.0 NVM Command Set §4.1.5.1), QEMU's `nvme-ns` defaults:
+    /// blocks per source range, blocks per command, source ranges (0's based).
+    public var copyMSSRL: UInt16 = 128
+    public var copyMCL: UInt32 = 128
+    public var copyMSRC: UInt8 = 127
     /// MSI-X vectors (QEMU: max_ioqpairs + 1).
     public var interruptVectors: Int { maxIOQueuePairs + 1 }
 

@@ -13,6 +13,9 @@ public struct TraceEventName: Hashable, Sendable, CustomStringConvertible {
     public static let aer = Self("pci_nvme_aer")
     public static let aerPostCqe = Self("pci_nvme_aer_post_cqe")
     public static let aioCb = Self("pci_nvme_aio_cb")
+    public static let copy = Self("pci_nvme_copy")
+    public static let copySourceRange = Self("pci_nvme_copy_source_range")
+    public static let copyOut = Self("pci_nvme_copy_out")
     public static let cqFull = Self("pci_nvme_cq_full")
     public static let createCq = Self("pci_nvme_create_cq")
     public static let createSq = Self("pci_nvme_create_sq")
@@ -75,6 +78,8 @@ public struct GuestErrorName: Hashable, Sendable, CustomStringConvertible {
     public static let addrWrite = Self("pci_nvme_err_addr_write")
     public static let aerLimit = Self("pci_nvme_err_aer_limit")
     public static let cmbCbaInvalid = Self("pci_nvme_err_cmb_cba_invalid")
+    /// Copy with a descriptor format other than 0 (OCFS bit 0 only).
+    public static let copyInvalidFormat = Self("pci_nvme_err_copy_invalid_format")
     public static let featNotChangeable = Self("pci_nvme_err_feat_not_changeable")
     public static let featNotNsSpec = Self("pci_nvme_err_feat_not_ns_spec")
     public static let featNotSaveable = Self("pci_nvme_err_feat_not_saveable")

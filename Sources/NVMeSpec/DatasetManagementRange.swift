@@ -36,14 +36,9 @@ public struct DatasetManagementRange: Hashable, Sendable, NVMeWireFormat {
 
     /// Decodes `count` consecutive ranges; nil if `bytes` holds fewer.
     public static func decodeRanges(_ bytes: UnsafeRawBufferPointer, count: Int) -> [DatasetManagementRange]? {
-        guard count >= 0, bytes.count >= count * size else { return nil }
-        return (0 ..< count).map { i in
-            DatasetManagementRange(bytes: UnsafeRawBufferPointer(rebasing: bytes[i * size ..< (i + 1) * size]))!
-        }
+        decodeList(bytes, count: count)
     }
 
     /// Encodes ranges back to back.
-    public static func encodeRanges(_ ranges: [DatasetManagementRange]) -> [UInt8] {
-        ranges.flatMap(\.bytes)
-    }
+    public static func encodeRanges(_ ranges: [DatasetManagementRange]) -> [UInt8] { encodeList(ranges) }
 }

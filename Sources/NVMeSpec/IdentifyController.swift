@@ -160,6 +160,9 @@ public struct IdentifyController: Hashable, Sendable, NVMeWireFormat {
     public var nwpc: UInt8 = 0
     /// 533:532 — atomic compare and write unit, 0's based.
     public var acwu: UInt16 = 0
+    /// 535:534 — optional copy formats supported (NVMe 2.0 §5.17.2.1; reserved
+    /// in NVMe 1.4): bit n set, Copy descriptor format n is supported.
+    public var ocfs: UInt16 = 0
     /// 539:536 — SGL support.
     public var sgls: UInt32 = 0
     /// 543:540 — maximum number of allowed namespaces.
@@ -201,7 +204,7 @@ public struct IdentifyController: Hashable, Sendable, NVMeWireFormat {
         public static let hmminds = 332, hmmaxd = 336, nsetidmax = 338, endgidmax = 340, anatt = 342
         public static let anacap = 343, anagrpmax = 344, nanagrpid = 348, pels = 352
         public static let sqes = 512, cqes = 513, maxcmd = 514, nn = 516, oncs = 520, fuses = 522, fna = 524
-        public static let vwc = 525, awun = 526, awupf = 528, nvscc = 530, nwpc = 531, acwu = 532, sgls = 536
+        public static let vwc = 525, awun = 526, awupf = 528, nvscc = 530, nwpc = 531, acwu = 532, ocfs = 534, sgls = 536
         public static let mnan = 540, subnqn = 768
         public static let ioccsz = 1792, iorcsz = 1796, icdoff = 1800, fcatt = 1802, msdbd = 1803, ofcs = 1804
         public static let psd0 = 2048, vendorSpecific = 3072
@@ -291,6 +294,7 @@ public struct IdentifyController: Hashable, Sendable, NVMeWireFormat {
         nvscc = bytes.le8(Offset.nvscc)
         nwpc = bytes.le8(Offset.nwpc)
         acwu = bytes.le16(Offset.acwu)
+        ocfs = bytes.le16(Offset.ocfs)
         sgls = bytes.le32(Offset.sgls)
         mnan = bytes.le32(Offset.mnan)
         subnqn = bytes.nulTerminatedField(Offset.subnqn, width: Width.subnqn)
@@ -385,6 +389,7 @@ public struct IdentifyController: Hashable, Sendable, NVMeWireFormat {
         out.put8(nvscc, at: Offset.nvscc)
         out.put8(nwpc, at: Offset.nwpc)
         out.put16(acwu, at: Offset.acwu)
+        out.put16(ocfs, at: Offset.ocfs)
         out.put32(sgls, at: Offset.sgls)
         out.put32(mnan, at: Offset.mnan)
         out.putNulTerminated(subnqn, at: Offset.subnqn, width: Width.subnqn)

@@ -100,6 +100,13 @@ public struct IdentifyNamespace: Hashable, Sendable, NVMeWireFormat {
     public var npda: UInt16 = 0
     /// 73:72 — namespace optimal write size, 0's based.
     public var nows: UInt16 = 0
+    /// 75:74 — maximum single source range length of Copy, in logical
+    /// blocks (NVMe 2.0 NVM Command Set §4.1.5.1; reserved in NVMe 1.4).
+    public var mssrl: UInt16 = 0
+    /// 79:76 — maximum copy length, in logical blocks (NVMe 2.0).
+    public var mcl: UInt32 = 0
+    /// 80 — maximum source range count of Copy, 0's based (NVMe 2.0).
+    public var msrc: UInt8 = 0
     /// 95:92 — ANA group identifier.
     public var anagrpid: UInt32 = 0
     /// 99 — namespace attributes (bit 0 write protected).
@@ -121,7 +128,8 @@ public struct IdentifyNamespace: Hashable, Sendable, NVMeWireFormat {
         public static let nsze = 0, ncap = 8, nuse = 16, nsfeat = 24, nlbaf = 25, flbas = 26, mc = 27, dpc = 28
         public static let dps = 29, nmic = 30, rescap = 31, fpi = 32, dlfeat = 33, nawun = 34, nawupf = 36
         public static let nacwu = 38, nabsn = 40, nabo = 42, nabspf = 44, noiob = 46, nvmcap = 48, npwg = 64
-        public static let npwa = 66, npdg = 68, npda = 70, nows = 72, anagrpid = 92, nsattr = 99
+        public static let npwa = 66, npdg = 68, npda = 70, nows = 72, mssrl = 74, mcl = 76, msrc = 80
+        public static let anagrpid = 92, nsattr = 99
         public static let nvmsetid = 100, endgid = 102, nguid = 104, eui64 = 120, lbaf0 = 128
         public static let vendorSpecific = 384
         /// Offset of LBA format `index` (0...15).
@@ -169,6 +177,9 @@ public struct IdentifyNamespace: Hashable, Sendable, NVMeWireFormat {
         npdg = bytes.le16(Offset.npdg)
         npda = bytes.le16(Offset.npda)
         nows = bytes.le16(Offset.nows)
+        mssrl = bytes.le16(Offset.mssrl)
+        mcl = bytes.le32(Offset.mcl)
+        msrc = bytes.le8(Offset.msrc)
         anagrpid = bytes.le32(Offset.anagrpid)
         nsattr = bytes.le8(Offset.nsattr)
         nvmsetid = bytes.le16(Offset.nvmsetid)
@@ -207,6 +218,9 @@ public struct IdentifyNamespace: Hashable, Sendable, NVMeWireFormat {
         out.put16(npdg, at: Offset.npdg)
         out.put16(npda, at: Offset.npda)
         out.put16(nows, at: Offset.nows)
+        out.put16(mssrl, at: Offset.mssrl)
+        out.put32(mcl, at: Offset.mcl)
+        out.put8(msrc, at: Offset.msrc)
         out.put32(anagrpid, at: Offset.anagrpid)
         out.put8(nsattr, at: Offset.nsattr)
         out.put16(nvmsetid, at: Offset.nvmsetid)

@@ -115,6 +115,9 @@ extension NVMeStatus {
     public static let conflictingAttributes = NVMeStatus(raw: 0x180)
     public static let invalidProtectionInformation = NVMeStatus(raw: 0x181)
     public static let attemptedWriteToReadOnlyRange = NVMeStatus(raw: 0x182)
+    /// NVMe 2.0 NVM Command Set §3.2.2 (Copy): a source range longer than
+    /// MSSRL, more ranges than MSRC + 1, or more blocks than MCL.
+    public static let commandSizeLimitExceeded = NVMeStatus(raw: 0x183)
 
     // Media and data integrity errors (SCT 2), NVMe 1.4 Figure 131.
     public static let writeFault = NVMeStatus(raw: 0x280)
@@ -166,7 +169,7 @@ extension NVMeStatus {
         (.controllerListInvalid, "CTRL_LIST_INVALID"),
         (.conflictingAttributes, "CONFLICTING_ATTRS"),
         (.invalidProtectionInformation, "INVALID_PROT_INFO"),
-        (.attemptedWriteToReadOnlyRange, "WRITE_TO_RO"),
+        (.attemptedWriteToReadOnlyRange, "WRITE_TO_RO"), (.commandSizeLimitExceeded, "CMD_SIZE_LIMIT"),
         (.writeFault, "WRITE_FAULT"), (.unrecoveredReadError, "UNRECOVERED_READ"),
         (.endToEndGuardCheckError, "E2E_GUARD_ERROR"), (.endToEndApplicationTagCheckError, "E2E_APP_ERROR"),
         (.endToEndReferenceTagCheckError, "E2E_REF_ERROR"), (.compareFailure, "CMP_FAILURE"),

@@ -25,6 +25,15 @@ extension NVMeWireFormat {
         out.withUnsafeMutableBytes { encode(into: $0) }
         return out
     }
+
+    /// Decodes `count` consecutive values (a list of ranges); nil if `bytes` holds fewer.
+    public static func decodeList(_ bytes: UnsafeRawBufferPointer, count: Int) -> [Self]? {
+        guard count >= 0, bytes.count >= count * size else { return nil }
+        return (0 ..< count).map { i in Self(bytes: UnsafeRawBufferPointer(rebasing: bytes[i * size ..< (i + 1) * size]))! }
+    }
+
+    /// Encodes values back to back.
+    public static func encodeList(_ values: [Self]) -> [UInt8] { values.flatMap(\.bytes) }
 }
 
 extension SubmissionQueueEntry: NVMeWireFormat {}

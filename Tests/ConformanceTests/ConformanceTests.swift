@@ -133,7 +133,7 @@ import Testing
         for (_, f) in formats { #expect(f.invalidReason == nil && f.hasMetadata) }
         let names = DirectedTable.all.map(\.name)
         #expect(Set(names).count == names.count)
-        #expect(names.filter { $0.hasPrefix("md-") }.count == 6 * formats.count)
+        #expect(names.filter { $0.hasPrefix("md-") }.count == 7 * formats.count)
     }
 }
 

@@ -53,6 +53,34 @@ struct VerifyTests {
         #expect(h.run(Self.verify(slba: 22, nlb: 8), qid: 1).status == .success)
     }
 
+    @Test("Copy: a marked source is Unrecovered Read Error (DW0 its range); the destination's marks are cleared")
+    func copyAndUncorrectable() throws {
+        let h = try TestHost(blocks: 64)
+        h.bringUp()
+        func mark(_ slba: UInt64, _ n: UInt16) -> NVMeStatus {
+            var wu = SubmissionQueueEntry(opcode: NVMOpcode.writeUncorrectable.rawValue, nsid: 1)
+            wu.slba = slba
+            wu.nlb = n - 1
+            return h.run(wu, qid: 1).status
+        }
+        func copy(to sdlba: UInt64, _ ranges: [(UInt64, UInt16)]) -> CompletionQueueEntry {
+            var list = [UInt8](repeating: 0, count: 32 * ranges.count)
+            for (i, r) in ranges.enumerated() {
+                list.withUnsafeMutableBytes { $0.put64(r.0, at: i * 32 + 8); $0.put16(r.1 - 1, at: i * 32 + 16) }
+            }
+            h.poke(0x300000, list)
+            var e = SubmissionQueueEntry(opcode: NVMOpcode.copy.rawValue, nsid: 1, prp1: 0x300000)
+            e.slba = sdlba
+            e.cdw12 = UInt32(ranges.count - 1)
+            return h.run(e, qid: 1)
+        }
+        #expect(mark(10, 2) == .success && mark(40, 4) == .success)
+        let refused = copy(to: 30, [(0, 4), (9, 2)])
+        #expect(refused.status == NVMeStatus.unrecoveredReadError && refused.dw0 == 1)
+        #expect(copy(to: 38, [(0, 4), (20, 2)]).status == .success)   // LBAs 38-43: 40-43 no longer marked
+        #expect(h.run(TestHost.read(slba: 40, nlb: 4, prp1: TestHost.dataBase), qid: 1).status == .success)
+    }
+
     @Test("Identify ONCS bit 7 and the effects log advertise Verify")
     func advertised() throws {
         let h = try TestHost()

@@ -82,6 +82,7 @@ import NVMeSpec
             .int("nvscc 530", 530, 1, \.nvscc),
             .int("nwpc 531", 531, 1, \.nwpc),
             .int("acwu 533:532", 532, 2, \.acwu),
+            .int("ocfs 535:534 (NVMe 2.0)", 534, 2, \.ocfs),
             .int("sgls 539:536", 536, 4, \.sgls),
             .int("mnan 543:540", 540, 4, \.mnan),
             FieldPin("subnqn 1023:768", 768, Array("nqn.2019-08.org.qemu:nvmefs".utf8) + Array(repeating: 0, count: 256 - 27)) {

@@ -33,6 +33,9 @@ import NVMeSpec
             .int("npdg 69:68", 68, 2, \.npdg),
             .int("npda 71:70", 70, 2, \.npda),
             .int("nows 73:72", 72, 2, \.nows),
+            .int("mssrl 75:74 (NVMe 2.0)", 74, 2, \.mssrl),
+            .int("mcl 79:76 (NVMe 2.0)", 76, 4, \.mcl),
+            .int("msrc 80 (NVMe 2.0)", 80, 1, \.msrc),
             .int("anagrpid 95:92", 92, 4, \.anagrpid),
             .int("nsattr 99", 99, 1, \.nsattr),
             .int("nvmsetid 101:100", 100, 2, \.nvmsetid),
@@ -87,6 +90,6 @@ import NVMeSpec
         checkShortPrefixes(full)
         #expect(IN.size == 4096)
         let b = full.bytes
-        #expect(b[74 ..< 92].allSatisfy { $0 == 0 } && b[192 ..< 4096].allSatisfy { $0 == 0 })
+        #expect(b[81 ..< 92].allSatisfy { $0 == 0 } && b[192 ..< 4096].allSatisfy { $0 == 0 })
     }
 }

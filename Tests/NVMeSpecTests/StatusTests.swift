@@ -30,7 +30,7 @@ import NVMeSpec
         (.namespaceAlreadyAttached, 1, 0x18), (.namespaceIsPrivate, 1, 0x19), (.namespaceNotAttached, 1, 0x1A),
         (.thinProvisioningNotSupported, 1, 0x1B), (.controllerListInvalid, 1, 0x1C),
         (.conflictingAttributes, 1, 0x80), (.invalidProtectionInformation, 1, 0x81),
-        (.attemptedWriteToReadOnlyRange, 1, 0x82),
+        (.attemptedWriteToReadOnlyRange, 1, 0x82), (.commandSizeLimitExceeded, 1, 0x83),
         (.writeFault, 2, 0x80), (.unrecoveredReadError, 2, 0x81), (.endToEndGuardCheckError, 2, 0x82),
         (.endToEndApplicationTagCheckError, 2, 0x83), (.endToEndReferenceTagCheckError, 2, 0x84),
         (.compareFailure, 2, 0x85), (.accessDenied, 2, 0x86), (.deallocatedOrUnwrittenLogicalBlock, 2, 0x87),
