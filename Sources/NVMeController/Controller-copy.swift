@@ -116,8 +116,8 @@ extension NVMeController {
                 self.submitSplit(req, ns, op: .write, offset: ns.metadataOffset(sdlba),
                                  iov: [IOVector(base: metadata.baseAddress!, length: metadata.count)], area: .metadata)
             }
-            // With the write cache disabled, a flush follows the writes.
-            self.writeThroughWhenCacheDisabled(req, ns)
+            // With the write cache disabled or FUA, a flush follows the writes.
+            self.writeThroughWhenCacheDisabled(req, ns, fua: req.cmd.fua)
             return nil
         }
         return nil

@@ -135,7 +135,7 @@ extension NVMeController {
         req.accounting.append((ns, ns.accounting.start(op, bytes: UInt64(plan.dataBytes))))
         if write { clearUncorrectable(req, ns, slba: c.slba, nlb: UInt64(plan.nlb)) }
         if write {
-            writeThroughWhenCacheDisabled(req, ns)
+            writeThroughWhenCacheDisabled(req, ns, fua: c.fua)
         } else if plan.checks {
             // §8.3.1.5: a Read checks the PI it reads from the medium.
             let slba = c.slba

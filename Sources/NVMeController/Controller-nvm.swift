@@ -132,7 +132,7 @@ extension NVMeController {
         }
         req.accounting.append((ns, ns.accounting.start(op, bytes: UInt64(length))))
         if write {
-            writeThroughWhenCacheDisabled(req, ns)
+            writeThroughWhenCacheDisabled(req, ns, fua: c.fua)
             clearUncorrectable(req, ns, slba: c.slba, nlb: UInt64(c.nlb) + 1)
         }
         submitSplit(req, ns, op: op, offset: c.slba << UInt64(ns.lbads), iov: iov)
@@ -140,11 +140,12 @@ extension NVMeController {
     }
 
     /// With the volatile write cache disabled (Set Features 06h, WCE = 0),
-    /// a command that changes the medium completes only once its data is on
-    /// stable storage (§5.21.1.6): after its write AIOs, one flush AIO of the
-    /// namespace, issued by the request's continuation.
-    func writeThroughWhenCacheDisabled(_ req: Request, _ ns: Namespace) {
-        guard features.volatileWriteCache & 1 == 0 else { return }
+    /// or with Force Unit Access (CDW12 bit 30 of Write, Write Zeroes and
+    /// Copy, §6.15), a command that changes the medium completes only once
+    /// its data is on stable storage (§5.21.1.6): after its write AIOs, one
+    /// flush AIO of the namespace, issued by the request's continuation.
+    func writeThroughWhenCacheDisabled(_ req: Request, _ ns: Namespace, fua: Bool = false) {
+        guard features.volatileWriteCache & 1 == 0 || fua else { return }
         req.continuation = { [unowned self] req in
             self.submitAIO(req, ns, AIO(operation: .flush, offset: 0, length: 0))
             if ns.metadataBackend != nil { self.submitAIO(req, ns, AIO(operation: .flush, offset: 0, length: 0), area: .metadata) }
@@ -180,7 +181,7 @@ extension NVMeController {
             return bad
         }
         req.accounting.append((ns, ns.accounting.start(.writeZeroes, bytes: length)))
-        writeThroughWhenCacheDisabled(req, ns)
+        writeThroughWhenCacheDisabled(req, ns, fua: c.fua)
         clearUncorrectable(req, ns, slba: c.slba, nlb: UInt64(c.nlb) + 1)
         submitAIO(req, ns, AIO(operation: .writeZeroes, offset: c.slba << UInt64(ns.lbads), length: length))
         return nil

@@ -108,6 +108,10 @@ public struct SubmissionQueueEntry: Hashable, Sendable {
         set { cdw10 = UInt32(truncatingIfNeeded: newValue); cdw11 = UInt32(truncatingIfNeeded: newValue >> 32) }
     }
     /// CDW12 bits 15:0 — number of logical blocks, 0's based.
+    /// Force Unit Access: CDW12 bit 30 of Read, Write, Write Zeroes, Compare,
+    /// Verify and Copy.
+    public var fua: Bool { cdw12 & 1 << 30 != 0 }
+
     public var nlb: UInt16 {
         get { UInt16(truncatingIfNeeded: cdw12) }
         set { cdw12 = (cdw12 & 0xFFFF_0000) | UInt32(newValue) }

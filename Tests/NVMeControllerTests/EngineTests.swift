@@ -358,3 +358,20 @@ struct PinBeforeCompletionTests {
         #expect(h.reap(1) != nil)
     }
 }
+
+@Suite("Force Unit Access")
+struct ForceUnitAccessTests {
+    @Test("Write and Write Zeroes with FUA complete after a flush of the namespace; without it, no flush", arguments: [false, true])
+    func fuaFlushes(fua: Bool) throws {
+        let h = try TestHost(blocks: 64)
+        h.bringUp()
+        var w = TestHost.write(slba: 0, nlb: 1, prp1: TestHost.dataBase)
+        var wz = SubmissionQueueEntry(opcode: NVMOpcode.writeZeroes.rawValue, nsid: 1)
+        wz.slba = 8
+        if fua { w.cdw12 |= 1 << 30; wz.cdw12 |= 1 << 30 }
+        #expect(h.run(w, qid: 1).status == .success)
+        #expect(h.run(wz, qid: 1).status == .success)
+        let ops = h.testBackend.submitted.map(\.operation)
+        #expect(ops == (fua ? [.write, .flush, .writeZeroes, .flush] : [.write, .writeZeroes]))
+    }
+}
