@@ -24,6 +24,8 @@ enum HostFiles {
             ("fw-slot", .firmwareSlot, 512, "Firmware Slot Information log (512 bytes)"),
             ("effects", .commandsSupportedAndEffects, 4096, "Commands Supported and Effects log (4096 bytes)"),
             ("changed-ns", .changedNamespaceList, 4096, "Changed Namespace List log (4096 bytes; reading clears it)"),
+            ("self-test", .deviceSelfTest, DeviceSelfTestLog.size,
+             "Device Self-test log (564 bytes): operation in progress, percent done, 20 results newest first"),
         ]
         return .directory("log", about: "binary log pages, each read is a Get Log Page command",
                           pages.map { name, lid, length, about in

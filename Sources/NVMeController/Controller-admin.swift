@@ -33,6 +33,7 @@ extension NVMeController {
         case .getFeatures: return getFeatures(req)
         case .asyncEventRequest: return asyncEventRequest(req)
         case .formatNVM: return formatNVM(req)
+        case .deviceSelfTest: return deviceSelfTest(req)
         case .keepAlive:
             restartKeepAliveTimer()
             return .success
@@ -47,6 +48,7 @@ extension NVMeController {
     static let supportedAdminOpcodes: Set<AdminOpcode> = [
         .deleteIOSQ, .createIOSQ, .getLogPage, .deleteIOCQ, .createIOCQ, .identify, .abort,
         .setFeatures, .getFeatures, .asyncEventRequest, .keepAlive, .formatNVM,
+        .deviceSelfTest,
     ]
     /// `supportedAdminOpcodes` indexed by opcode.
     static let isSupportedAdminOpcode: [Bool] = (0..<256).map { supportedAdminOpcodes.contains(AdminOpcode(UInt8($0))) }

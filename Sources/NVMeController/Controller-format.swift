@@ -97,6 +97,8 @@ extension NVMeController {
             if let busy = formatInProgress(req, ns) { return busy }
         }
         guard !targets.isEmpty else { return .success }
+        // §5.8: a Format NVM of a namespace a self-test includes aborts it (result 4).
+        abortSelfTest(formatting: targets)
         let job = FormatJob(request: req, format: format, namespaces: targets)
         req.formatJob = job
         formatJobs.append(job)

@@ -54,7 +54,9 @@ extension NVMeController {
         id.ver = Version.v1_4.raw
         id.oaes = 1 << 8                 // namespace attribute notices
         id.cntrltype = 1                 // I/O controller
-        id.oacs = 1 << 1                 // Format NVM; FNA 0 (per namespace, as QEMU)
+        id.oacs = 1 << 1 | 1 << 4        // Format NVM (FNA 0, per namespace, as QEMU), Device Self-test
+        // Extended Device Self-test Time in minutes, rounded up (§5.8).
+        id.edstt = UInt16(clamping: (parameters.selfTestExtendedMilliseconds + 59_999) / 60_000)
         id.acl = parameters.acl
         id.aerl = parameters.aerl
         id.frmw = 0x03                   // slot 1 read-only, 1 slot

@@ -48,6 +48,8 @@ extension NVMeController {
             }
         case .commandsSupportedAndEffects:
             page = commandEffectsLog().bytes
+        case .deviceSelfTest:
+            page = selfTestLog().bytes
         default:
             guestError(.invalidLogPage, [("cid", "\(c.cid)"), ("lid", hex(lid))])
             return NVMeStatus.invalidField.withDNR

@@ -269,6 +269,8 @@ extension NVMeController {
         features.resetVolatile()
         keepAliveGeneration &+= 1
         ioQueuesCreated = false
+        // A Controller Level Reset aborts a running Device Self-test (result 2).
+        endSelfTest(.abortedByReset)
         finishResetIfDrained()
     }
 

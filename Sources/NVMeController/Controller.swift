@@ -72,6 +72,12 @@ public final class NVMeController: @unchecked Sendable {
     let formatQueue = DispatchQueue(label: "nvmefs.controller.format")
     /// Format NVM commands in progress.
     var formatJobs: [FormatJob] = []
+    /// Runs the Device Self-test's reads and timers (docs/SELFTEST.md).
+    let selfTestQueue = DispatchQueue(label: "nvmefs.controller.selftest")
+    /// The Device Self-test operation in progress, and the last results,
+    /// newest first (§5.14.1.6).
+    var selfTest: SelfTestJob?
+    var selfTestResults: [DeviceSelfTestResult] = []
     /// NSIDs for the Changed Namespace List log (§5.14.1.4), until read with RAE = 0.
     var changedNamespaces: Set<UInt32> = []
     /// Deepest `locked` nesting seen (see `debugMaxLockedNesting`).
@@ -336,12 +342,14 @@ public final class NVMeController: @unchecked Sendable {
 
     /// Waits for every backend to finish its I/O and syncs the images (clean unmount).
     public func drainAndSync() {
+        stopSelfTestForClose()
         formatQueue.sync {}
         for b in lock.withLock({ namespaces.flatMap(\.backends) }) { b.drainAndSync() }
     }
 
     /// Closes every backend of every namespace (after `drainAndSync`, at unmount).
     public func closeBackends() {
+        stopSelfTestForClose()
         formatQueue.sync {}
         for b in lock.withLock({ namespaces.flatMap(\.backends) }) { b.close() }
     }

@@ -27,6 +27,13 @@ public struct ControllerParameters: Sendable {
     /// Bytes one Write Zeroes AIO of a Format NVM covers (docs/FORMAT.md);
     /// a format keeps `formatWindow` of them in flight.
     public var formatChunk: Int = 8 << 20
+    /// How long a short and an extended Device Self-test run (NVMe 1.4 §5.8,
+    /// docs/SELFTEST.md), in milliseconds; Identify Controller EDSTT is the
+    /// extended time in minutes, rounded up. Tests shorten them.
+    public var selfTestShortMilliseconds: Int = 2000
+    public var selfTestExtendedMilliseconds: Int = 10_000
+    /// Bytes one read of a self-test's media check covers.
+    public var selfTestChunk: Int = 1 << 20
     /// Controller Memory Buffer size in bytes (`--cmb`); 0 = none. A multiple of 4 KiB.
     public var cmbSize: Int = 0
     /// Copy limits of every namespace (Identify Namespace MSSRL, MCL, MSRC;

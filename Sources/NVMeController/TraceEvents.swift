@@ -33,6 +33,10 @@ public struct TraceEventName: Hashable, Sendable, CustomStringConvertible {
     public static let formatProgress = Self("nvmefs_format_progress")
     /// A Format NVM command ended: `done`, or `abandoned` namespaces kept their format.
     public static let formatEnd = Self("nvmefs_format_end")
+    /// A Device Self-test command (before its checks).
+    public static let selfTest = Self("nvmefs_self_test")
+    /// A Device Self-test operation ended (result as in the log, Figure 204).
+    public static let selfTestEnd = Self("nvmefs_self_test_end")
     public static let aio = Self("pci_nvme_err_aio")
     public static let getLog = Self("pci_nvme_get_log")
     public static let getfeat = Self("pci_nvme_getfeat")
@@ -87,6 +91,10 @@ public struct GuestErrorName: Hashable, Sendable, CustomStringConvertible {
     public static let formatInProgress = Self("pci_nvme_err_format_in_progress")
     /// Format NVM asked for a format the namespace cannot have, or SES > 2.
     public static let invalidFormat = Self("pci_nvme_err_invalid_format")
+    /// Device Self-test with an STC other than 1h, 2h, Fh.
+    public static let invalidSelfTestCode = Self("nvmefs_err_invalid_self_test_code")
+    /// Device Self-test started while one runs.
+    public static let selfTestInProgress = Self("nvmefs_err_self_test_in_progress")
     public static let inactiveNs = Self("pci_nvme_err_inactive_ns")
     public static let invalidAdminOpc = Self("pci_nvme_err_invalid_admin_opc")
     public static let invalidCreateCqAddr = Self("pci_nvme_err_invalid_create_cq_addr")

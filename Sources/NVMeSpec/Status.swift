@@ -111,6 +111,8 @@ extension NVMeStatus {
     public static let namespaceNotAttached = NVMeStatus(raw: 0x11A)
     public static let thinProvisioningNotSupported = NVMeStatus(raw: 0x11B)
     public static let controllerListInvalid = NVMeStatus(raw: 0x11C)
+    /// Device Self-test (§5.8): a test is already running.
+    public static let deviceSelfTestInProgress = NVMeStatus(raw: 0x11D)
     // Command specific, NVM command set (SCT 1, 0x80..)
     public static let conflictingAttributes = NVMeStatus(raw: 0x180)
     public static let invalidProtectionInformation = NVMeStatus(raw: 0x181)
@@ -167,6 +169,7 @@ extension NVMeStatus {
         (.namespaceAlreadyAttached, "NS_ALREADY_ATTACHED"), (.namespaceIsPrivate, "NS_PRIVATE"),
         (.namespaceNotAttached, "NS_NOT_ATTACHED"), (.thinProvisioningNotSupported, "THIN_PROVISION_NOTSUP"),
         (.controllerListInvalid, "CTRL_LIST_INVALID"),
+        (.deviceSelfTestInProgress, "DEVICE_SELF_TEST_IN_PROGRESS"),
         (.conflictingAttributes, "CONFLICTING_ATTRS"),
         (.invalidProtectionInformation, "INVALID_PROT_INFO"),
         (.attemptedWriteToReadOnlyRange, "WRITE_TO_RO"), (.commandSizeLimitExceeded, "CMD_SIZE_LIMIT"),

@@ -29,6 +29,7 @@ import NVMeSpec
         (.namespaceInsufficientCapacity, 1, 0x15), (.namespaceIdentifierUnavailable, 1, 0x16),
         (.namespaceAlreadyAttached, 1, 0x18), (.namespaceIsPrivate, 1, 0x19), (.namespaceNotAttached, 1, 0x1A),
         (.thinProvisioningNotSupported, 1, 0x1B), (.controllerListInvalid, 1, 0x1C),
+        (.deviceSelfTestInProgress, 1, 0x1D),
         (.conflictingAttributes, 1, 0x80), (.invalidProtectionInformation, 1, 0x81),
         (.attemptedWriteToReadOnlyRange, 1, 0x82), (.commandSizeLimitExceeded, 1, 0x83),
         (.writeFault, 2, 0x80), (.unrecoveredReadError, 2, 0x81), (.endToEndGuardCheckError, 2, 0x82),
