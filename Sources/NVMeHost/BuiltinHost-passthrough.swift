@@ -134,6 +134,13 @@ extension BuiltinHost {
         }
         var data: [UInt8] = []
         if dataIn > 0, let b = buffer { data = Array(b.prefix(dataIn)) }
+        // A Format NVM sent through here changed the namespaces' geometry:
+        // learn it before the caller sees the completion, rather than when
+        // the Namespace Attribute Changed notice arrives (§5.23).
+        if isAdmin, command.opcode == AdminOpcode.formatNVM.rawValue, cqe.status.isSuccess {
+            let nsids = command.nsid == 0xFFFF_FFFF ? namespaces.map(\.nsid) : [command.nsid]
+            for nsid in nsids { reidentify(nsid) }
+        }
         return (cqe, data)
     }
 }

@@ -9,8 +9,9 @@ M=$MNT
 D=$M/namespaces/1/data
 info_value() { sed -n "s/^$1: //p" "$M/namespaces/1/info"; }
 
-mount_nvmefs --namespace "$IMG/f.img,size=64M"
+mount_nvmefs --namespace "$IMG/f.img,size=67109376"   # 64 MiB + 512: 131073 blocks of 512, 16384 of 4096
 assert_eq "512+0" "$(info_value 'lba format')" "initial format"
+assert_eq 67109376 "$(stat -c %s "$D")" "data file size before the format"
 head -c 1048576 /dev/urandom >"$CASE_DIR/src"
 dd if="$CASE_DIR/src" of="$D" bs=1M count=1 conv=notrunc status=none || fail "dd before the format"
 
@@ -38,6 +39,8 @@ err=$(dd if="$D" of=/dev/null bs=4k count=1 iflag=direct 2>&1) && fail "a read d
 echo "$err" | grep -q "Device or resource busy" || fail "a read during the format: $err (expected EBUSY)"
 wait "$FMT"
 grep -q "^status SUCCESS" "$CASE_DIR/format.out" || fail "Format NVM: $(cat "$CASE_DIR/format.out")"
+# The host sent the format, so it knows the new geometry once the command is done.
+assert_eq 67108864 "$(stat -c %s "$D")" "data file size as soon as Format NVM completed"
 echo clear >"$M/faults"
 
 # The notice reaches the built-in host, which re-identifies the namespace.
