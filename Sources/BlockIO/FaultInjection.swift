@@ -96,13 +96,7 @@ public final class FaultInjector: Sendable {
 
     public var rules: [FaultRule] { state.withLock { $0.rules } }
 
-    /// The action for `aio`, consuming one use of the first matching rule.
-    /// `geometry` is set for a metadata backend's AIOs.
-    public func action(for aio: AIO, geometry: MetadataGeometry? = nil) -> FaultRule.Action? {
-        match(aio, geometry: geometry)?.action
-    }
-
-    /// The matching rule's action and the byte of the AIO its range starts
+    /// The first matching rule's action and the byte of the AIO its range starts
     /// at (0 without a range), consuming one use of the rule.
     public func match(_ aio: AIO, geometry: MetadataGeometry? = nil) -> (action: FaultRule.Action, at: UInt64)? {
         guard active.load(ordering: .acquiring) else { return nil }

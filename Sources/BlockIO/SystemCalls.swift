@@ -1,6 +1,5 @@
 import Glibc
 
-/// The current value of CLOCK_MONOTONIC in nanoseconds.
 /// `duration` in nanoseconds: negative ones are 0, too long ones `UInt64.max`.
 public func nanoseconds(_ duration: Duration) -> UInt64 {
     let (seconds, attoseconds) = duration.components
@@ -10,6 +9,7 @@ public func nanoseconds(_ duration: Duration) -> UInt64 {
     return overflow || overflow2 ? .max : total
 }
 
+/// The current value of CLOCK_MONOTONIC in nanoseconds.
 @inlinable public func monotonicNanoseconds() -> UInt64 {
     var ts = timespec()
     clock_gettime(CLOCK_MONOTONIC, &ts)

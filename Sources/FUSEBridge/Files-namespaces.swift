@@ -3,6 +3,8 @@ import NVMeController
 import NVMeHost
 import NVMeSpec
 
+import Glibc
+
 /// `namespaces/N/`: `info`, `metadata` and `stats` always (they read the
 /// device model without a command); `data` and `identify` with the built-in
 /// host (they are NVMe commands).
@@ -49,7 +51,11 @@ enum NamespaceFiles {
             ("pi type", "\(f.pi.rawValue)"), ("pil", "\(f.piFirst ? 1 : 0) (\(pil))"), ("lba format", "\(f)"),
             ("capacity", "\(g.capacity)"), ("image", config?.path ?? ns.backend.name),
         ]
-        if let path = config?.path { rows.append(("metadata file", MetadataFile.path(forImage: path))) }
+        if let path = config?.path {
+            // Only an image mounted with no format options and never formatted has none.
+            let md = MetadataFile.path(forImage: path)
+            rows.append(("metadata file", access(md, F_OK) == 0 ? md : "none"))
+        }
         rows += [("format", g.formatProgress.map { "\($0)%" } ?? "idle"), ("readonly", Text.yesNo(g.isReadOnly)),
                  ("uncorrectable", "\(d.controller.uncorrectableCount(ns.nsid) ?? 0)"),
                  ("data file", d.host != nil ? "yes" : "no (--host none)")]
@@ -91,7 +97,9 @@ struct DataFile: FileHandler {
     func size() -> UInt64 { capacity }
 
     func read(_ request: ReadRequest) {
-        guard request.offset < capacity, request.size > 0 else { request.reply([]); return }
+        // Past the end the host reads 0 bytes and refuses writes (ENOSPC):
+        // no capacity check (and no host lock) here on the data path.
+        guard request.size > 0 else { request.reply([]); return }
         switch host.read(nsid: nsid, offset: request.offset, into: request.buffer, parking: { request.parkBuffer() }) {
         case .success(let n): request.reply(bufferCount: n)
         case .failure(let e): request.fail(FileError(e.errno))
@@ -99,7 +107,6 @@ struct DataFile: FileHandler {
     }
 
     func write(_ data: UnsafeRawBufferPointer, at offset: UInt64, file: OpenFile) throws(FileError) -> Int {
-        guard offset < capacity else { throw .noSpace }
         switch host.write(nsid: nsid, offset: offset, from: data) {
         case .success(let n): return n
         case .failure(let e): throw FileError(e.errno)

@@ -508,14 +508,8 @@ struct RegionLookup {
         forEachPiece(address, length) { _, _ in }
     }
 
-    /// Appends the pieces of a range to `iov`, merging with the previous
-    /// vector when physically adjacent. False if any byte is unbacked.
-    @inline(__always)
-    func append(_ address: UInt64, _ length: UInt64, to iov: inout [IOVector]) -> Bool {
-        forEachPiece(address, length) { p, n in appendMerging(p, n, to: &iov) }
-    }
-
-    /// Appends the data pieces of one command as `append` does, and checks
+    /// Appends the data pieces of one command to `iov` (merging physically
+    /// adjacent pieces), and checks
     /// that the command's data lies either wholly in the Controller Memory
     /// Buffer or wholly outside it (`inCMB` carries the answer from piece to
     /// piece; nil before the first). NVMe 1.4 §4.7 lets a controller refuse

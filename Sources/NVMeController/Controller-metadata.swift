@@ -116,9 +116,7 @@ extension NVMeController {
                 }
                 if let (status, index) = status {
                     ns.accounting.invalid(op)
-                    req.errorLBA = c.slba + UInt64(index)
-                    guestError(.piCheck, [("cid", "\(req.cid)"), ("lba", "\(c.slba + UInt64(index))"), ("status", hex(status.raw))])
-                    return status
+                    return protectionFailure(req, status, lba: c.slba + UInt64(index))
                 }
             }
         } else if plan.stripped && plan.checks {
@@ -133,8 +131,8 @@ extension NVMeController {
             return checkedReadThroughBounce(req, ns, plan, hostData: data, hostMetadata: metadata)
         }
         req.accounting.append((ns, ns.accounting.start(op, bytes: UInt64(plan.dataBytes))))
-        if write { clearUncorrectable(req, ns, slba: c.slba, nlb: UInt64(plan.nlb)) }
         if write {
+            clearUncorrectable(req, ns, slba: c.slba, nlb: UInt64(plan.nlb))
             writeThroughWhenCacheDisabled(req, ns, fua: c.fua)
         } else if plan.checks {
             // §8.3.1.5: a Read checks the PI it reads from the medium.
@@ -144,9 +142,7 @@ extension NVMeController {
                     checkProtection(plan, data: data, metadata: $0)
                 }
                 guard let (status, index) = status else { return .success }
-                req.errorLBA = slba + UInt64(index)
-                guestError(.piCheck, [("cid", "\(req.cid)"), ("lba", "\(slba + UInt64(index))"), ("status", hex(status.raw))])
-                return status
+                return protectionFailure(req, status, lba: slba + UInt64(index))
             }
         }
         submitSplit(req, ns, op: op, offset: c.slba << UInt64(ns.lbads), iov: data)
@@ -173,9 +169,7 @@ extension NVMeController {
             guard let (status, index) = checkProtection(plan, data: pieces, metadata: UnsafeRawBufferPointer(metadata)) else {
                 return .success
             }
-            req.errorLBA = slba + UInt64(index)
-            guestError(.piCheck, [("cid", "\(req.cid)"), ("lba", "\(slba + UInt64(index))"), ("status", hex(status.raw))])
-            return status
+            return protectionFailure(req, status, lba: slba + UInt64(index))
         }
         submitSplit(req, ns, op: .read, offset: slba << UInt64(ns.lbads), iov: [IOVector(base: data.baseAddress!, length: data.count)])
         submitSplit(req, ns, op: .read, offset: ns.metadataOffset(slba),
@@ -212,9 +206,7 @@ extension NVMeController {
             guard let media = req.bounce, let mediaMetadata = req.metadataBounce else { return NVMeStatus.internalError }
             let mediaData = [IOVector(base: media.baseAddress!, length: media.count)]
             if plan.checks, let (status, index) = checkProtection(plan, data: mediaData, metadata: UnsafeRawBufferPointer(mediaMetadata)) {
-                req.errorLBA = slba + UInt64(index)
-                guestError(.piCheck, [("cid", "\(req.cid)"), ("lba", "\(slba + UInt64(index))"), ("status", hex(status.raw))])
-                return status
+                return protectionFailure(req, status, lba: slba + UInt64(index))
             }
             let host = UnsafeMutableRawBufferPointer.allocate(byteCount: plan.dataBytes, alignment: 16)
             defer { host.deallocate() }
@@ -259,7 +251,9 @@ extension NVMeController {
         let bounce = UnsafeMutableRawBufferPointer.allocate(byteCount: plan.metadataBytes, alignment: 4096)
         bounce.initializeMemory(as: UInt8.self, repeating: 0)
         req.metadataBounce = bounce
-        let zeroGuard = zeroDataGuard(plan.format)
+        // The guard of zeroed data (and zeroed metadata before the PI): the
+        // CRC, starting at 0 with no final XOR, of zeros is 0.
+        let zeroGuard: UInt16 = 0
         for i in 0..<plan.nlb {
             let at = i * Int(plan.format.ms) + plan.format.piOffset
             ProtectionInformation(guardTag: zeroGuard, applicationTag: plan.expectation.applicationTag,
@@ -268,14 +262,6 @@ extension NVMeController {
         }
         submitSplit(req, ns, op: .write, offset: offset, iov: [IOVector(base: bounce.baseAddress!, length: bounce.count)], area: .metadata)
         return nil
-    }
-
-    /// The guard of an LBA of zeros whose metadata before the PI is zero.
-    func zeroDataGuard(_ format: NamespaceFormat) -> UInt16 {
-        let zeros = UnsafeMutableRawBufferPointer.allocate(byteCount: format.lbaSize + format.piOffset, alignment: 16)
-        defer { zeros.deallocate() }
-        zeros.initializeMemory(as: UInt8.self, repeating: 0)
-        return CRC16T10DIF.checksum(UnsafeRawBufferPointer(zeros))
     }
 
     /// Metadata AIOs marking `ranges` (byte offsets and lengths of data)
@@ -310,6 +296,13 @@ extension NVMeController {
     }
 
     // MARK: Protection information
+
+    /// A failed PI check: the error log names the block (`req.errorLBA`).
+    func protectionFailure(_ req: Request, _ status: NVMeStatus, lba: UInt64) -> NVMeStatus {
+        req.errorLBA = lba
+        guestError(.piCheck, [("cid", "\(req.cid)"), ("lba", "\(lba)"), ("status", hex(status.raw))])
+        return status
+    }
 
     /// Writes each block's PI tuple into `metadata` (PRACT on write).
     func generateProtection(_ plan: MetadataPlan, data: [IOVector], metadata: UnsafeMutableRawBufferPointer) {

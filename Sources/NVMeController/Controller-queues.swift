@@ -165,11 +165,10 @@ extension NVMeController {
     /// the CQE is queued (posted when the CQ has room).
     func finish(_ req: Request, status handlerStatus: NVMeStatus) {
         let status = req.aios.completionStatus(handler: handlerStatus)
-        if req.formatJob != nil { endFormat(req) }
         // No AIO of the command runs any more: its host memory is unpinned
-        // before the CQE can be seen, so a host that removes the buffer's
-        // region on seeing the CQE never finds it still in use.
-        if req.aios.isEmpty { releaseMemory(req) }
+        // (and its format ended) before the CQE can be seen, so a host that
+        // removes the buffer's region on seeing the CQE never finds it in use.
+        if req.aios.isEmpty { releaseMemory(req) } else if req.formatJob != nil { endFormat(req) }
         closeAccounting(req, success: status.isSuccess)
         if !status.isSuccess {
             stats.errors += 1

@@ -54,10 +54,7 @@ extension NVMeController {
                 // Types 1 and 2: the chunk's first block carries ILBRT + its index.
                 chunk.expectation.initialReferenceTag = plan.expectation.referenceTag(plan.format.pi, block: UInt64(from))
                 if let (status, index) = checkProtection(chunk, data: [dataPiece], metadata: UnsafeRawBufferPointer(metadata)) {
-                    let lba = slba + UInt64(index)
-                    req.errorLBA = lba
-                    guestError(.piCheck, [("cid", "\(req.cid)"), ("lba", "\(lba)"), ("status", hex(status.raw))])
-                    return status
+                    return protectionFailure(req, status, lba: slba + UInt64(index))
                 }
             }
             let next = from + count

@@ -32,8 +32,7 @@ extension NamespaceInfo {
         let type = ProtectionType(rawValue: id.dps & 0x7) ?? .none
         self.init(nsid: nsid, nsze: id.nsze,
                   format: NamespaceFormat(lbads: lbaf.lbads, ms: lbaf.ms, extended: id.extendedMetadata, pi: type,
-                                          piFirst: id.dps & 0x8 != 0),
-                  mc: id.mc)
+                                          piFirst: id.dps & 0x8 != 0))
     }
 
     /// PI enabled: every Read, Write and Write Zeroes sets PRACT.

@@ -35,8 +35,6 @@ public struct NamespaceInfo: Sendable, Hashable {
     /// The formatted LBA format (FLBAS: index and extended bit) and the
     /// protection settings (DPS).
     public var format: NamespaceFormat
-    /// Metadata capabilities (MC): bit 0 extended LBAs, bit 1 a separate buffer.
-    public var mc: UInt8
     /// LBA data size as a power of two.
     public var lbads: UInt8 { format.lbads }
     /// Metadata bytes per LBA of the formatted LBA format.

@@ -133,7 +133,7 @@ import Glibc
     @Test func aChangedNamespaceListReidentifies() throws {
         let (rig, _, _) = try Self.rig(NamespaceFormat(lbads: 12, ms: 8, pi: .type1))
         let real = try #require(rig.host.namespaceInfo(1))
-        let stale = NamespaceInfo(nsid: 1, nsze: 1, format: NamespaceFormat(), mc: 0)
+        let stale = NamespaceInfo(nsid: 1, nsze: 1, format: NamespaceFormat())
         for (entries, restored) in [([UInt32](), false), ([7, 1], true), ([NamespaceList.overflowMarker], true)] {
             rig.host.stateLock.withLock { rig.host.namespaceTable[1] = stale }
             var log = [UInt8](repeating: 0, count: NamespaceList.size)

@@ -1,0 +1,31 @@
+# The README's command examples outside the walkthrough (Format NVM, Write
+# Uncorrectable, Copy, Device Self-test), each run as written on a fresh
+# mount with M set to it, and their output checked.
+. "$(dirname "$0")/lib.sh"
+
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+# run_example NAME: the block's output (the case fails if the block fails).
+run_example() {
+    local script=$CASE_DIR/$1.sh out
+    bash "$ROOT/scripts/readme-block.sh" "$1-example" >"$script"
+    [ -s "$script" ] || fail "README has no $1-example block"
+    mount_nvmefs --namespace "$IMG/$1.img,size=16M"
+    out=$(M=$MNT bash -e -o pipefail "$script" 2>&1) || fail "README $1 example failed: $out"
+    "$NVMEFS" unmount "$MNT" || fail "unmount after the $1 example"
+    echo "$out"
+}
+
+out=$(run_example format)
+echo "$out" | grep -q "^status SUCCESS" || fail "format example: $out"
+echo "$out" | grep -qx "lba format: 4096+8 separate, PI type 1 (last 8 bytes)" || fail "format example: $out"
+
+out=$(run_example uncorrectable)
+echo "$out" | grep -q "^status SUCCESS" || fail "uncorrectable example: $out"
+echo "$out" | grep -qx "uncorrectable: 4" || fail "uncorrectable example: $out"
+echo "$out" | grep -qx "LBA 9: EIO" || fail "uncorrectable example: the marked LBA read: $out"
+
+out=$(run_example copy)
+echo "$out" | grep -q "^status SUCCESS" || fail "copy example: $out"
+
+out=$(run_example selftest)
+echo "$out" | grep -Eq "^ *01 [0-9a-f]{2}$" || fail "self-test example: no short test running in the log: $out"
