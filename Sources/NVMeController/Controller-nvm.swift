@@ -93,6 +93,12 @@ extension NVMeController {
     func submitSplit(_ req: Request, _ ns: Namespace, op: AIOOperation, offset: UInt64, iov: [IOVector],
                      area: AIOArea = .data) {
         let chunk = parameters.maxBackendTransfer
+        let total = iov.reduce(0) { $0 + $1.length }
+        if total <= chunk {
+            // One AIO (every 4 KiB command): the list as mapped, no copy.
+            if total > 0 { submitAIO(req, ns, AIO(operation: op, offset: offset, length: UInt64(total), iov: iov), area: area) }
+            return
+        }
         var pieces: [IOVector] = []
         var pieceLength = 0
         var pieceOffset = offset

@@ -95,7 +95,8 @@ extension NVMeController {
         let req = sq.free.removeLast()
         req.reset(cmd)
         sq.markOutstanding(req)
-        if sq.abortOnFetch.remove(cmd.cid) != nil {
+        // (Checked for emptiness first: removing from a set hashes the CID.)
+        if !sq.abortOnFetch.isEmpty, sq.abortOnFetch.remove(cmd.cid) != nil {
             finish(req, status: .abortRequested)
             return true
         }
@@ -290,7 +291,7 @@ extension NVMeController {
         interrupts[vector].pending = false
         interrupts[vector].raised += 1
         traceEvent(.irqMsix, [("vector", "\(vector)")])
-        if let h = interruptHandlers[vector] { addEffect(.interrupt(vector, h)) }
+        if vector < interruptHandlers.count, let h = interruptHandlers[vector] { addEffect(.interrupt(vector, h)) }
     }
 
     // MARK: - Cancellation

@@ -84,7 +84,8 @@ public final class NVMeController: @unchecked Sendable {
     let maxNesting = Atomic<Int>(0)
     var enableAfterReset = false
     var interrupts: [InterruptVectorState]
-    var interruptHandlers: [Int: @Sendable (Int) -> Void] = [:]
+    /// Indexed by vector (an array: looked up on every completion).
+    var interruptHandlers: [(@Sendable (Int) -> Void)?]
     var stateHandlers: [@Sendable (ControllerEvent) -> Void] = []
 
     /// An I/O CQ was created since the last reset (Set Features Number of
@@ -148,10 +149,13 @@ public final class NVMeController: @unchecked Sendable {
         cqs = Array(repeating: nil, count: n)
         doorbellValues = Array(repeating: 0, count: 2 * n)
         interrupts = Array(repeating: InterruptVectorState(), count: parameters.interruptVectors)
+        interruptHandlers = Array(repeating: nil, count: parameters.interruptVectors)
         features.numberOfQueues = UInt32(parameters.maxIOQueuePairs - 1) | UInt32(parameters.maxIOQueuePairs - 1) << 16
         // Pointers the controller looks up are used within one critical
         // section: a region removal waits for the one in progress.
-        space.addRemovalBarrier { [weak self] in self?.lock.withLock {} }
+        // The lock, not the controller: a weak reference would give the
+        // controller a side table and slow every retain of it.
+        space.addRemovalBarrier { [lock] in lock.withLock {} }
     }
 
     deinit {
@@ -202,16 +206,21 @@ public final class NVMeController: @unchecked Sendable {
     /// `locked` frame of a thread calls this (see `locked`); effects queued
     /// by nested frames are picked up by the next round of this loop.
     func runEffects() {
+        guard pendingEffects.load(ordering: .relaxed) > 0 else { return }
+        // The batch is taken by swapping buffers with this thread's spare,
+        // which gets the emptied batch back (its capacity kept) at the end.
+        let frames = EffectsNesting.frames()
+        var batch = frames.spareEffects
+        frames.spareEffects = []
+        defer { frames.spareEffects = batch }
         while true {
             guard pendingEffects.load(ordering: .relaxed) > 0 else { return }
-            let batch: [Effect] = lock.withLock {
-                if effects.isEmpty { return [] }
-                let b = effects
-                effects.removeAll(keepingCapacity: true)
+            lock.withLock {
+                swap(&batch, &effects)
                 pendingEffects.store(0, ordering: .relaxed)
-                return b
             }
             if batch.isEmpty { return }
+            defer { batch.removeAll(keepingCapacity: true) }
             for effect in batch {
                 switch effect {
                 case let .submit(backend, request, key, aio):
@@ -291,7 +300,10 @@ public final class NVMeController: @unchecked Sendable {
 
     /// Registers the handler called (outside the lock) when `vector` fires.
     public func setInterruptHandler(vector: Int, _ handler: (@Sendable (Int) -> Void)?) {
-        lock.withLock { interruptHandlers[vector] = handler }
+        lock.withLock {
+            guard interruptHandlers.indices.contains(vector) else { return }
+            interruptHandlers[vector] = handler
+        }
     }
 
     /// Registers a handler for controller state changes (ready, reset, fatal).

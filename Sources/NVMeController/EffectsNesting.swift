@@ -8,6 +8,9 @@ enum EffectsNesting {
     /// The frames of one thread: (controller, depth), usually zero or one entry.
     final class Frames {
         var entries: [(controller: ObjectIdentifier, depth: Int)] = []
+        /// An empty effects buffer with capacity, swapped with a controller's
+        /// queued effects by `runEffects`: taking a batch allocates nothing.
+        var spareEffects: [NVMeController.Effect] = []
     }
 
     private static let key: pthread_key_t = {
@@ -20,7 +23,7 @@ enum EffectsNesting {
         return k
     }()
 
-    @inline(__always) private static func frames() -> Frames {
+    @inline(__always) static func frames() -> Frames {
         if let p = pthread_getspecific(key) { return Unmanaged<Frames>.fromOpaque(p).takeUnretainedValue() }
         let f = Frames()
         pthread_setspecific(key, Unmanaged.passRetained(f).toOpaque())

@@ -28,6 +28,8 @@ final class Request: @unchecked Sendable {
     /// The host memory regions its AIOs' buffers lie in, pinned until the
     /// request is released (no region removal completes while an AIO runs).
     var pin: DMAPin?
+    /// The scatter-gather list `mapData` filled last, kept for reuse.
+    var iovStorage: [IOVector] = []
     /// Scratch buffer owned by the request (Compare data, DSM ranges).
     var bounce: UnsafeMutableRawBufferPointer?
     /// Scratch metadata owned by the request (PI inserted or stripped by the

@@ -474,26 +474,21 @@ public final class BuiltinHost: @unchecked Sendable {
     /// retries once, after recovery, those that a controller reset aborted
     /// (as Linux requeues them). Fails only if the host is not live in time.
     func runIO(count: Int, build: (Int, UInt16, QueuePair) -> SubmissionQueueEntry) -> Result<[SlotResult], HostError> {
-        var final = [SlotResult](repeating: .pending, count: count)
-        var todo = Array(0..<count)
-        for attempt in 0..<2 {
-            if let e = waitUntilLive() { return .failure(e) }
-            let q = pickIOQueue()
-            let current = todo
-            let (results, _) = execute(on: q, count: current.count, bringUp: false) { j, slot, q in
-                build(current[j], slot, q)
-            }
-            todo.removeAll()
-            for (j, r) in results.enumerated() {
-                if case .aborted(retryable: true) = r, attempt == 0 {
-                    todo.append(current[j])
-                } else {
-                    final[current[j]] = r
-                }
-            }
-            if todo.isEmpty { break }
+        if let e = waitUntilLive() { return .failure(e) }
+        var (results, _) = execute(on: pickIOQueue(), count: count, bringUp: false, build: build)
+        // No list is built unless a command must be retried (the usual case
+        // allocates nothing here).
+        var retry: [Int] = []
+        for j in results.indices {
+            if case .aborted(retryable: true) = results[j] { retry.append(j) }
         }
-        return .success(final)
+        if retry.isEmpty { return .success(results) }
+        if let e = waitUntilLive() { return .failure(e) }
+        let (again, _) = execute(on: pickIOQueue(), count: retry.count, bringUp: false) { k, slot, q in
+            build(retry[k], slot, q)
+        }
+        for (k, j) in retry.enumerated() { results[j] = again[k] }
+        return .success(results)
     }
 
     /// The first failure among `results` as a `HostError`, or nil.
