@@ -187,11 +187,24 @@ public final class NVMeController: @unchecked Sendable {
     /// the outer loop, so the stack holds at most two `locked` frames.
     @inline(__always)
     func locked<R>(_ body: () -> R) -> R {
-        let depth = EffectsNesting.enter(self)
-        defer { EffectsNesting.leave(self) }
-        if depth > 1 { recordNesting(depth) }
-        let result = lock.withLock { body() }
-        if depth == 1 { runEffects() }
+        let frames = EffectsNesting.frames()
+        let depth = EffectsNesting.enter(self, frames)
+        defer { EffectsNesting.leave(self, frames) }
+        if depth > 1 {
+            recordNesting(depth)
+            return lock.withLock { body() }
+        }
+        // The effects `body` queued are taken in the same critical section
+        // (no second lock round trip), by swapping buffers with this
+        // thread's spare, which gets the emptied batch back at the end.
+        var batch = frames.spareEffects
+        frames.spareEffects = []
+        lock.lock()
+        let result = body()
+        if !effects.isEmpty { takeEffects(into: &batch) }
+        lock.unlock()
+        runEffects(&batch)
+        frames.spareEffects = batch
         return result
     }
 
@@ -202,24 +215,24 @@ public final class NVMeController: @unchecked Sendable {
         pendingEffects.store(effects.count, ordering: .relaxed)
     }
 
-    /// Performs queued effects until none is left. Only the outermost
-    /// `locked` frame of a thread calls this (see `locked`); effects queued
-    /// by nested frames are picked up by the next round of this loop.
-    func runEffects() {
-        guard pendingEffects.load(ordering: .relaxed) > 0 else { return }
-        // The batch is taken by swapping buffers with this thread's spare,
-        // which gets the emptied batch back (its capacity kept) at the end.
-        let frames = EffectsNesting.frames()
-        var batch = frames.spareEffects
-        frames.spareEffects = []
-        defer { frames.spareEffects = batch }
+    /// Moves the queued effects into the empty `batch` (call under the lock).
+    @inline(__always)
+    private func takeEffects(into batch: inout [Effect]) {
+        swap(&batch, &effects)
+        pendingEffects.store(0, ordering: .relaxed)
+    }
+
+    /// Performs `batch`, then any effects queued meanwhile, until none is
+    /// left; returns with `batch` empty. Only the outermost `locked` frame of
+    /// a thread calls this (see `locked`); effects queued by nested frames
+    /// are picked up by the next round of this loop.
+    func runEffects(_ batch: inout [Effect]) {
         while true {
-            guard pendingEffects.load(ordering: .relaxed) > 0 else { return }
-            lock.withLock {
-                swap(&batch, &effects)
-                pendingEffects.store(0, ordering: .relaxed)
+            if batch.isEmpty {
+                guard pendingEffects.load(ordering: .relaxed) > 0 else { return }
+                lock.withLock { takeEffects(into: &batch) }
+                if batch.isEmpty { return }
             }
-            if batch.isEmpty { return }
             defer { batch.removeAll(keepingCapacity: true) }
             for effect in batch {
                 switch effect {

@@ -31,8 +31,7 @@ enum EffectsNesting {
     }
 
     /// Enters a frame of `controller` on this thread; returns the new depth (1 = outermost).
-    @inline(__always) static func enter(_ controller: AnyObject) -> Int {
-        let f = frames()
+    @inline(__always) static func enter(_ controller: AnyObject, _ f: Frames) -> Int {
         let id = ObjectIdentifier(controller)
         if let i = f.entries.firstIndex(where: { $0.controller == id }) {
             f.entries[i].depth += 1
@@ -43,8 +42,7 @@ enum EffectsNesting {
     }
 
     /// Leaves the innermost frame of `controller` on this thread.
-    @inline(__always) static func leave(_ controller: AnyObject) {
-        let f = frames()
+    @inline(__always) static func leave(_ controller: AnyObject, _ f: Frames) {
         let id = ObjectIdentifier(controller)
         guard let i = f.entries.firstIndex(where: { $0.controller == id }) else { return }
         f.entries[i].depth -= 1
