@@ -73,7 +73,7 @@ extension NVMeController {
         // Compare, Write Uncorrectable, Dataset Management, Write Zeroes, Save/Select, Timestamp, Verify, Copy.
         id.oncs = 0x01 | 0x02 | 0x04 | 0x08 | 0x10 | 0x40 | 0x80 | 0x100
         id.ocfs = 0x1                    // Copy: source range descriptor format 0 (NVMe 2.0)
-        id.fuses = 0
+        id.fuses = 1  // Compare and Write (§4.12, §6.2.1)
         id.vwc = 0x07                    // present; Flush with NSID FFFFFFFFh supported
         id.sgls = 0x1 | 1 << 16 | 1 << 19  // SGLs without alignment, bit bucket, MPTR to one SGL descriptor
         id.subnqn = "nqn.2026-11.io.nvmefs:\(parameters.serial)"

@@ -78,6 +78,10 @@ public final class NVMeController: @unchecked Sendable {
     /// newest first (§5.14.1.6).
     var selfTest: SelfTestJob?
     var selfTestResults: [DeviceSelfTestResult] = []
+    /// Fused Compare and Write operations holding their LBA ranges, oldest
+    /// first, and the I/O commands waiting for them (`Controller-fused.swift`).
+    var fusedOperations: [FusedOperation] = []
+    var deferredCommands: [Request] = []
     /// NSIDs for the Changed Namespace List log (§5.14.1.4), until read with RAE = 0.
     var changedNamespaces: Set<UInt32> = []
     /// Deepest `locked` nesting seen (see `debugMaxLockedNesting`).
