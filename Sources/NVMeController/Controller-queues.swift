@@ -162,9 +162,14 @@ extension NVMeController {
 
     /// Queues one AIO of `req` on `backend`, traced as touching `ns`'s `area`.
     func submitAIO(_ req: Request, _ ns: Namespace, _ aio: AIO, on backend: any BlockBackend, area: AIOArea) {
+        submitAIO(req, nsid: ns.nsid, aio, on: backend, area: area)
+    }
+
+    /// Queues one AIO of `req` on `backend`, traced with `nsid` (0: no namespace).
+    func submitAIO(_ req: Request, nsid: UInt32, _ aio: AIO, on backend: any BlockBackend, area: AIOArea) {
         let index = req.aios.reserve(on: backend)
         if tracing {
-            traceEvent(.reqAddAio, [("cid", "\(req.cid)"), ("nsid", "\(ns.nsid)"), ("op", aio.operation.description),
+            traceEvent(.reqAddAio, [("cid", "\(req.cid)"), ("nsid", "\(nsid)"), ("op", aio.operation.description),
                                     ("area", area.description), ("offset", "\(aio.offset)"), ("len", "\(aio.length)")])
         }
         addEffect(.submit(backend, req, AIOKey(generation: req.generation, index: index), aio))

@@ -69,6 +69,12 @@ public struct TraceEventName: Hashable, Sendable, CustomStringConvertible {
     /// A write cleared marks of Write Uncorrectable.
     public static let uncorrectableCleared = Self("nvmefs_uncorrectable_cleared")
 
+    /// Firmware Image Download (dwords) and Firmware Commit (status, active and pending slot after it).
+    public static let firmwareDownload = Self("nvmefs_fw_download")
+    public static let firmwareCommit = Self("nvmefs_fw_commit")
+    /// A firmware slot became the running firmware (at a commit or a reset).
+    public static let firmwareActivated = Self("nvmefs_fw_activated")
+
     /// The file layer refused an operation (errno and reason as fields).
     public static let fileRefused = Self("nvmefs_file_refused")
     /// `faults` was cleared (every fault-injection rule removed).
@@ -115,6 +121,10 @@ public struct GuestErrorName: Hashable, Sendable, CustomStringConvertible {
     public static let invalidDelCqNotempty = Self("pci_nvme_err_invalid_del_cq_notempty")
     public static let invalidDelSq = Self("pci_nvme_err_invalid_del_sq")
     public static let invalidFuse = Self("pci_nvme_err_invalid_fuse")
+    /// A Firmware Image Download piece off FWUG, too large, or overlapping one received.
+    public static let firmwareDownload = Self("nvmefs_err_fw_download")
+    /// A Firmware Commit refused (slot, image, commit action).
+    public static let firmwareCommit = Self("nvmefs_err_fw_commit")
     /// A fused pair that is not Compare then Write.
     public static let fusedMismatch = Self("nvmefs_err_fused_mismatch")
     /// A fused pair whose halves name different LBAs.
