@@ -155,6 +155,7 @@ enum DeviceFiles {
             nodes.append(HostFiles.identify(d))
             nodes.append(HostFiles.log(d))
             nodes.append(HostFiles.cmd(d))
+            nodes.append(HostFiles.firmware(d))
             nodes.append(HostFiles.events(d))
         }
         nodes.append(InspectFiles.interrupts(d))

@@ -117,7 +117,7 @@ extension NVMeController {
             discardDownload()
             // The image a pending activation was for is gone.
             if firmwareSlots.pending?.slot == slot { firmwareSlots.pending = nil }
-            if slot == firmwareSlots.active && action == 0 {
+            if slot == firmwareSlots.active && action == 0 && image.activation != .prohibited {
                 // The running firmware's slot: the new image runs from the next reset.
                 firmwareSlots.pending = (slot, .controllerReset)
             }
