@@ -248,5 +248,10 @@ struct FirmwareTests {
         Self.controllerReset(h)
         h.controller.drainAndSync()
         #expect(try store.load().active == 2)
+        // A commit whose files cannot be written fails with Write Fault.
+        try FileManager.default.removeItem(atPath: dir)
+        #expect(FileManager.default.createFile(atPath: dir, contents: Data([1])))
+        #expect(Self.download(h, Self.image("LOST")) == .success)
+        #expect(Self.commit(h, slot: 5, action: 0) == .writeFault)
     }
 }

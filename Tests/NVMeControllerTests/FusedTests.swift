@@ -255,14 +255,21 @@ struct FusedTests {
         #expect(Self.uniform(h) == 2)
     }
 
-    @Test("A running pair holds back later commands on its range, not others; they run after its Write")
-    func laterCommandsWaitForPair() throws {
+    /// A host with I/O queues 1...`queues`, `other` holding stamp 3, and a
+    /// pair on queue 1 whose Compare's read the backend holds.
+    static func heldPair(queues: UInt16) throws -> (TestHost, (first: UInt16, second: UInt16)) {
         let h = try Self.host()
-        Self.addQueues(h, upTo: 2)
+        Self.addQueues(h, upTo: queues)
         h.poke(Self.other, Self.stamp(3))
-        _ = h.testBackend.addRule(.hold(operations: [.read], times: 1))  // the Compare's read
+        _ = h.testBackend.addRule(.hold(operations: [.read], times: 1))
         let ids = Self.pair(h, Self.compare(), Self.write())
         #expect(h.testBackend.waitForHeld(count: 1))
+        return (h, ids)
+    }
+
+    @Test("A running pair holds back later commands on its range, not others; they run after its Write")
+    func laterCommandsWaitForPair() throws {
+        let (h, ids) = try Self.heldPair(queues: 2)
         let overlapping = h.place(Self.write(slba: Self.slba + 3, nlb: 2, prp1: Self.other), qid: 2)
         let unrelated = h.place(TestHost.read(slba: 100, nlb: 1, prp1: Self.other + 0x1000), qid: 2)
         h.ring(2)
@@ -284,12 +291,7 @@ struct FusedTests {
 
     @Test("Deleting a queue drops its waiting command; deleting the pair's queue ends the pair and frees its range")
     func queueDeletion() throws {
-        let h = try Self.host()
-        Self.addQueues(h, upTo: 3)
-        h.poke(Self.other, Self.stamp(3))
-        _ = h.testBackend.addRule(.hold(operations: [.read], times: 1))  // the Compare's read
-        _ = Self.pair(h, Self.compare(), Self.write())
-        #expect(h.testBackend.waitForHeld(count: 1))
+        let (h, _) = try Self.heldPair(queues: 3)
         h.place(Self.write(prp1: Self.other), qid: 2)
         h.ring(2)
         let survivor = h.place(Self.write(prp1: Self.other), qid: 3)

@@ -7,14 +7,6 @@
 . "$(dirname "$0")/lib.sh"
 
 M=$MNT
-send() {
-    local out
-    exec 3<>"$M/cmd"
-    echo "$1" >&3
-    read -r out <&3
-    exec 3>&-
-    echo "$out"
-}
 # image FILE REVISION ACTIVATION [SIZE]: an nvmefs firmware image.
 image() {
     { printf 'NVMEFSFW%-8s' "$2"; printf "\\x$(printf %02x "$3")\\x00\\x00\\x00"; head -c $((${4:-8192} - 20)) /dev/urandom; } >"$1"
@@ -43,7 +35,7 @@ assert_eq 200 "$(stat -c %a "$M/firmware")" "mode of firmware"
 # dd into firmware, CA 001b into slot 2: pending, FR unchanged until a controller reset.
 image "$CASE_DIR/two" 2.0 0
 dd if="$CASE_DIR/two" of="$M/firmware" bs=4k status=none || fail "dd into firmware"
-st=$(send "admin opcode=0x10 cdw10=$((2 | 1 << 3))")
+st=$(send_cmd "admin opcode=0x10 cdw10=$((2 | 1 << 3))")
 case $st in "status SUCCESS"*) ;; *) fail "commit CA 1 slot 2: $st" ;; esac
 assert_eq 21 "$(afi)" "AFI after CA 1"
 assert_eq 2.0 "$(frs 2)" "FRS2"
@@ -56,9 +48,9 @@ assert_eq 02 "$(afi)" "AFI after the controller reset"
 
 # Through cmd data-out, CA 011b into slot 3, an image needing an NVM Subsystem Reset.
 image "$CASE_DIR/three" 3.0 3 4096
-st=$(send "admin opcode=0x11 cdw10=1023 cdw11=0 data-out=$(xxd -p "$CASE_DIR/three" | tr -d '\n')")
+st=$(send_cmd "admin opcode=0x11 cdw10=1023 cdw11=0 data-out=$(xxd -p "$CASE_DIR/three" | tr -d '\n')")
 case $st in "status SUCCESS"*) ;; *) fail "download through cmd: $st" ;; esac
-st=$(send "admin opcode=0x10 cdw10=$((3 | 3 << 3))")
+st=$(send_cmd "admin opcode=0x10 cdw10=$((3 | 3 << 3))")
 case $st in "status FW_REQ_SUSYSTEM_RESET "*) ;; *) fail "commit CA 3 of an NSSR image: $st" ;; esac
 echo 0x460000 >"$M/regs/cc"; wait_ready
 assert_eq 2.0 "$(fr)" "FR after a controller reset (the image waits for an NSSR)"
@@ -69,7 +61,7 @@ assert_eq 3.0 "$(fr)" "FR after the NSSR"
 # An image needing a conventional reset: the next mount (a power cycle).
 image "$CASE_DIR/four" 4.0 2
 dd if="$CASE_DIR/four" of="$M/firmware" bs=8k status=none || fail "dd four"
-st=$(send "admin opcode=0x10 cdw10=$((4 | 1 << 3))")
+st=$(send_cmd "admin opcode=0x10 cdw10=$((4 | 1 << 3))")
 case $st in "status FW_REQ_RESET "*) ;; *) fail "commit of a conventional-reset image: $st" ;; esac
 assert_eq 43 "$(afi)" "AFI with slot 4 pending"
 assert_eq "nvmefs-firmware 1
@@ -82,15 +74,15 @@ expect_errno "dd if='$CASE_DIR/five' of='$M/firmware' bs=2k count=1 status=none"
 expect_errno "dd if='$CASE_DIR/five' of='$M/firmware' bs=4k count=1 seek=1 oflag=seek_bytes status=none" EINVAL
 dd if="$CASE_DIR/five" of="$M/firmware" bs=4k count=1 status=none || fail "first piece of five"
 expect_errno "dd if='$CASE_DIR/five' of='$M/firmware' bs=4k count=1 status=none" EINVAL   # overlaps
-st=$(send "admin opcode=0x11 cdw10=1023 cdw11=0 data-out-zeros=4096")
+st=$(send_cmd "admin opcode=0x11 cdw10=1023 cdw11=0 data-out-zeros=4096")
 case $st in "status OVERLAPPING_RANGE "*) ;; *) fail "overlapping piece through cmd: $st" ;; esac
-st=$(send "admin opcode=0x10 cdw10=$((1 | 0 << 3))")
+st=$(send_cmd "admin opcode=0x10 cdw10=$((1 | 0 << 3))")
 case $st in "status INVALID_FW_SLOT "*) ;; *) fail "commit to slot 1: $st" ;; esac
-st=$(send "admin opcode=0x10 cdw10=$((6 | 0 << 3))")    # its first 4 KiB are a whole image
+st=$(send_cmd "admin opcode=0x10 cdw10=$((6 | 0 << 3))")    # its first 4 KiB are a whole image
 case $st in "status SUCCESS"*) ;; *) fail "commit of a 4 KiB image: $st" ;; esac
-st=$(send "admin opcode=0x10 cdw10=$((6 | 0 << 3))")
+st=$(send_cmd "admin opcode=0x10 cdw10=$((6 | 0 << 3))")
 case $st in "status INVALID_FW_IMAGE "*) ;; *) fail "commit with nothing downloaded: $st" ;; esac
-st=$(send "admin opcode=0x10 cdw10=$((2 | 4 << 3))")
+st=$(send_cmd "admin opcode=0x10 cdw10=$((2 | 4 << 3))")
 case $st in "status INVALID_FIELD "*) ;; *) fail "reserved commit action: $st" ;; esac
 
 # A remount is a power cycle: slot 4 runs; the slots are still there.

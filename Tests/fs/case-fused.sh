@@ -13,14 +13,6 @@ D=$M/namespaces/1/data
 CQ=$((0x100000)) SQ=$((0x101000)) EXPECT=$((0x102000)) NEW=$((0x103000))
 LBA=50
 
-send() {
-    local out
-    exec 3<>"$M/cmd"
-    echo "$1" >&3
-    read -r out <&3
-    exec 3>&-
-    echo "$out"
-}
 # le N: one little-endian dword, in hex.
 le() { printf '%08x' "$1" | sed 's/\(..\)\(..\)\(..\)\(..\)/\4\3\2\1/'; }
 zeros() { printf "%0$1d" 0; }
@@ -64,9 +56,9 @@ SUCCESS=0x0000 COMPARE_FAILURE=0x0285 FAILED_FUSED=0x0009 MISSING_FUSED=0x000a I
 mount_nvmefs --namespace "$IMG/fused.img,size=1M"
 assert_eq 0001 "$(od -An -tx2 -j 522 -N 2 "$M/identify" | tr -d ' ')" "Identify FUSES"
 
-st=$(send "admin opcode=0x05 prp1=$CQ cdw10=$((8 | 15 << 16)) cdw11=1")
+st=$(send_cmd "admin opcode=0x05 prp1=$CQ cdw10=$((8 | 15 << 16)) cdw11=1")
 case $st in "status SUCCESS"*) ;; *) fail "Create I/O CQ 8: $st" ;; esac
-st=$(send "admin opcode=0x01 prp1=$SQ cdw10=$((8 | 15 << 16)) cdw11=$((1 | 8 << 16))")
+st=$(send_cmd "admin opcode=0x01 prp1=$SQ cdw10=$((8 | 15 << 16)) cdw11=$((1 | 8 << 16))")
 case $st in "status SUCCESS"*) ;; *) fail "Create I/O SQ 8: $st" ;; esac
 
 printf 'A%.0s' $(seq 512) | dd of="$D" bs=512 seek=$LBA conv=notrunc status=none || fail "dd A"
