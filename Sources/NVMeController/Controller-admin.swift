@@ -202,6 +202,10 @@ extension NVMeController {
             if target.isAER {
                 aerRequests.removeAll { $0 === target }
                 finish(target, status: .abortRequested)
+            } else if let i = deferredCommands.firstIndex(where: { $0 === target }) {
+                // Waiting for a fused operation's LBAs: it never started.
+                deferredCommands.remove(at: i)
+                finish(target, status: .abortRequested)
             } else if !target.aios.isEmpty {
                 cancel(target, status: .abortRequested)
             } else {

@@ -289,6 +289,22 @@ struct FusedTests {
         #expect(m[..<(3 * 512)].allSatisfy { $0 == 2 } && m[(3 * 512)...].allSatisfy { $0 == 3 })
     }
 
+    @Test("Abort of a command waiting for a pair's LBAs: Command Abort Requested, nothing written")
+    func abortWaitingCommand() throws {
+        let (h, ids) = try Self.heldPair(queues: 2)
+        let waiting = h.place(Self.write(prp1: Self.other), qid: 2)
+        h.ring(2)
+        let abort = h.admin(SubmissionQueueEntry(opcode: AdminOpcode.abort.rawValue, cdw10: UInt32(waiting) << 16 | 2))
+        #expect(abort.status == .success && abort.dw0 == 0)
+        let e = h.reap(2)
+        #expect(e?.cid == waiting && e?.status == .abortRequested)
+        h.testBackend.releaseAll()
+        let done = try Self.reap(h, 2)
+        #expect(done[ids.first]?.status == .success && done[ids.second]?.status == .success)
+        #expect(Self.uniform(h) == 2)
+        #expect(h.testBackend.submitted.filter { $0.operation == .write }.count == 1)
+    }
+
     @Test("Deleting a queue drops its waiting command; deleting the pair's queue ends the pair and frees its range")
     func queueDeletion() throws {
         let (h, _) = try Self.heldPair(queues: 3)
