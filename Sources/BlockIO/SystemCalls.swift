@@ -22,6 +22,12 @@ func errnoDescription(_ code: Int32) -> String {
     return String(cString: text)
 }
 
+/// A positive errno as an Error.
+struct Errno: Error {
+    var code: Int32
+    init(_ code: Int32) { self.code = code }
+}
+
 /// Thin, EINTR-retrying wrappers over the syscalls the image backend uses.
 /// Each returns 0 or a positive errno.
 enum SystemCalls {
@@ -56,6 +62,67 @@ enum SystemCalls {
             let e = errno
             if e != EINTR { return e }
         }
+    }
+
+    /// The whole content of the file at `path`: nil when it does not exist,
+    /// or a positive errno.
+    static func readWholeFile(_ path: String) -> Result<[UInt8]?, Errno> {
+        let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC)
+        if fd < 0 { return errno == ENOENT ? .success(nil) : .failure(Errno(errno)) }
+        defer { Glibc.close(fd) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                return .failure(Errno(errno))
+            }
+            if n == 0 { return .success(bytes) }
+            bytes += chunk[0..<n]
+        }
+    }
+
+    /// Replaces the file at `path` with `bytes` durably: written to
+    /// `PATH.tmp`, fsync'd, renamed over `path`, the directory fsync'd.
+    /// Returns 0 or a positive errno (the temporary file is removed).
+    static func replaceFile(_ path: String, with bytes: [UInt8]) -> Int32 {
+        let tmp = path + ".tmp"
+        let fd = Glibc.open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { return errno }
+        var done = 0
+        while done < bytes.count {
+            let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + done, $0.count - done) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                let e = errno
+                Glibc.close(fd); unlink(tmp)
+                return e
+            }
+            done += n
+        }
+        if fsync(fd) != 0 {
+            let e = errno
+            Glibc.close(fd); unlink(tmp)
+            return e
+        }
+        Glibc.close(fd)
+        if rename(tmp, path) != 0 {
+            let e = errno
+            unlink(tmp)
+            return e
+        }
+        return syncDirectory(of: path)
+    }
+
+    /// fsyncs the directory holding `path` (a rename or unlink in it lasts).
+    static func syncDirectory(of path: String) -> Int32 {
+        var dir = path
+        if let slash = dir.lastIndex(of: "/") { dir = String(dir[..<slash]); if dir.isEmpty { dir = "/" } } else { dir = "." }
+        let fd = Glibc.open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { return errno }
+        defer { Glibc.close(fd) }
+        return fsync(fd) == 0 ? 0 : errno
     }
 
     /// Reads exactly the bytes of `iov` from `offset`: retries short reads and

@@ -91,9 +91,19 @@ final class NVMeDevice: DeviceProvider {
         parameters.serial = configuration.serial
         parameters.model = configuration.model
         parameters.cmbSize = Int(configuration.cmbSize)
+        // The firmware slots (docs/FIRMWARE.md); mounting is a power cycle,
+        // which activates a pending image.
+        var firmware: (store: FirmwareStore?, slots: FirmwareSlots)?
+        if let dir = configuration.firmwareDirectory {
+            let store = FirmwareStore(directory: dir)
+            do { firmware = (store, try store.load()) } catch {
+                closeOpened()
+                throw ConfigurationError("\(error)")
+            }
+        }
         let trace = TraceRecorder()
         let controller = NVMeController(parameters: parameters, namespaces: namespaces, space: space,
-                                        logger: logger, trace: trace)
+                                        logger: logger, trace: trace, firmware: firmware)
         var host: BuiltinHost?
         if configuration.host == .builtin {
             var hostConfiguration = BuiltinHostConfiguration()
@@ -145,6 +155,7 @@ enum DeviceFiles {
             nodes.append(HostFiles.identify(d))
             nodes.append(HostFiles.log(d))
             nodes.append(HostFiles.cmd(d))
+            nodes.append(HostFiles.firmware(d))
             nodes.append(HostFiles.events(d))
         }
         nodes.append(InspectFiles.interrupts(d))

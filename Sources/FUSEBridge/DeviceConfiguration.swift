@@ -78,6 +78,13 @@ public struct DeviceConfiguration: Sendable, Equatable {
     public var serial: String = "NVMEFS0001"
     /// Model number (Identify Controller MN: up to 40 printable ASCII characters).
     public var model: String = "nvmefs NVMe Ctrl"
+    /// Where the firmware slots and their state are kept (`--firmware-dir`,
+    /// docs/FIRMWARE.md). nil until `resolvePaths` fills in the default
+    /// (`defaultFirmwareDirectory`, created when missing) or makes the given
+    /// one absolute; nil at mount: the slots are kept in memory only.
+    public var firmwareDirectory: String?
+    /// `firmwareDirectory` was not given.
+    public var firmwareDirectoryIsDefault = true
     /// Let the page cache serve `namespaces/N/data` (default: direct I/O).
     public var cache: Bool = false
     /// Mount with allow_other.

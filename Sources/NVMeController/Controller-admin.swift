@@ -34,6 +34,8 @@ extension NVMeController {
         case .asyncEventRequest: return asyncEventRequest(req)
         case .formatNVM: return formatNVM(req)
         case .deviceSelfTest: return deviceSelfTest(req)
+        case .firmwareCommit: return firmwareCommit(req)
+        case .firmwareImageDownload: return firmwareImageDownload(req)
         case .keepAlive:
             restartKeepAliveTimer()
             return .success
@@ -48,7 +50,7 @@ extension NVMeController {
     static let supportedAdminOpcodes: Set<AdminOpcode> = [
         .deleteIOSQ, .createIOSQ, .getLogPage, .deleteIOCQ, .createIOCQ, .identify, .abort,
         .setFeatures, .getFeatures, .asyncEventRequest, .keepAlive, .formatNVM,
-        .deviceSelfTest,
+        .deviceSelfTest, .firmwareCommit, .firmwareImageDownload,
     ]
     /// `supportedAdminOpcodes` indexed by opcode.
     static let isSupportedAdminOpcode: [Bool] = (0..<256).map { supportedAdminOpcodes.contains(AdminOpcode(UInt8($0))) }
@@ -199,6 +201,10 @@ extension NVMeController {
         if let target = sq.outstandingRequests.first(where: { $0.cid == cid && $0 !== req && $0.cancelStatus == nil }) {
             if target.isAER {
                 aerRequests.removeAll { $0 === target }
+                finish(target, status: .abortRequested)
+            } else if let i = deferredCommands.firstIndex(where: { $0 === target }) {
+                // Waiting for a fused operation's LBAs: it never started.
+                deferredCommands.remove(at: i)
                 finish(target, status: .abortRequested)
             } else if !target.aios.isEmpty {
                 cancel(target, status: .abortRequested)

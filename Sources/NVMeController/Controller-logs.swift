@@ -37,7 +37,7 @@ extension NVMeController {
             page = smartLog(scope).bytes
             if !rae { clearEventMask(.smartHealthStatus) }
         case .firmwareSlot:
-            page = FirmwareSlotLog(activeSlot: 1, revisions: [parameters.firmwareRevision]).bytes
+            page = firmwareSlotLog().bytes
         case .changedNamespaceList:
             // §5.14.1.4: up to 1024 NSIDs, FFFFFFFFh first when more changed;
             // the list starts over once read with RAE = 0.
@@ -109,8 +109,9 @@ extension NVMeController {
     func commandEffectsLog() -> CommandsSupportedAndEffectsLog {
         var log = CommandsSupportedAndEffectsLog()
         for op in Self.supportedAdminOpcodes {
-            // Format NVM changes logical block content (LBCC), as QEMU says.
-            log.acs[Int(op.rawValue)] = CommandEffects(csupp: true, lbcc: op == .formatNVM)
+            // Format NVM changes logical block content (LBCC), as QEMU says;
+            // Firmware Commit may change the controller's capabilities (CCC: FR).
+            log.acs[Int(op.rawValue)] = CommandEffects(csupp: true, lbcc: op == .formatNVM, ccc: op == .firmwareCommit)
         }
         // Commands that change logical block content carry LBCC.
         let changesContent: Set<NVMOpcode> = [.flush, .write, .writeZeroes, .datasetManagement, .writeUncorrectable, .copy]

@@ -78,6 +78,20 @@ public final class NVMeController: @unchecked Sendable {
     /// newest first (§5.14.1.6).
     var selfTest: SelfTestJob?
     var selfTestResults: [DeviceSelfTestResult] = []
+    /// Fused Compare and Write operations holding their LBA ranges, oldest
+    /// first, and the I/O commands waiting for them (`Controller-fused.swift`).
+    var fusedOperations: [FusedOperation] = []
+    var deferredCommands: [Request] = []
+    /// Firmware (`Controller-firmware.swift`): the slots, where they are
+    /// kept (nil: in memory only), the revision running (Identify FR), the
+    /// image being downloaded and its pieces (in dwords), and a committed
+    /// image waiting to be written to its slot file.
+    var firmwareSlots: FirmwareSlots
+    let firmwareStore: FirmwareStore?
+    var firmwareRevision: String
+    var firmwareDownloaded: [UInt8] = []
+    var firmwareReceived = LBARangeSet()
+    var firmwareToSave: (slot: Int, bytes: [UInt8])?
     /// NSIDs for the Changed Namespace List log (§5.14.1.4), until read with RAE = 0.
     var changedNamespaces: Set<UInt32> = []
     /// Deepest `locked` nesting seen (see `debugMaxLockedNesting`).
@@ -108,9 +122,17 @@ public final class NVMeController: @unchecked Sendable {
     var temperatureKelvin: UInt16 = 0x143  // QEMU NVME_TEMPERATURE (323 K)
     var mediaErrors: UInt64 = 0
 
+    /// - Parameters:
+    ///   - firmware: where the firmware slots are kept and what they held
+    ///     at power-on (`FirmwareStore.load`); nil: slot 1 alone, in memory.
     public init(parameters: ControllerParameters, namespaces: [Namespace], space: HostAddressSpace,
-                logger: Logger = Logger(label: "nvmefs.controller"), trace: (any TraceSink)? = nil) {
+                logger: Logger = Logger(label: "nvmefs.controller"), trace: (any TraceSink)? = nil,
+                firmware: (store: FirmwareStore?, slots: FirmwareSlots)? = nil) {
         self.parameters = parameters
+        firmwareStore = firmware?.store
+        firmwareSlots = firmware?.slots ?? FirmwareSlots()
+        firmwareRevision = firmwareSlots.active == 1 ? parameters.firmwareRevision
+            : firmwareSlots.images[firmwareSlots.active]?.revision ?? parameters.firmwareRevision
         self.space = space
         self.logger = logger
         self.trace = trace

@@ -45,6 +45,9 @@ final class Request: @unchecked Sendable {
     /// Admin: the Format NVM this request runs (ended when the request
     /// completes or is dropped; see `endFormat`).
     var formatJob: FormatJob?
+    /// I/O: the fused Compare and Write this request is half of, until it
+    /// completes (`Controller-fused.swift`).
+    var fused: FusedOperation?
     /// Fetched and not yet posted (guarded by the controller lock).
     var isOutstanding = false
 
@@ -69,6 +72,7 @@ final class Request: @unchecked Sendable {
         pendingStatus = .success
         isAER = false
         formatJob = nil
+        fused = nil
     }
 
     func releaseBounce() {

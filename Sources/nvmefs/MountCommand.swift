@@ -49,6 +49,11 @@ struct MountCommand: ParsableCommand {
     @Option(help: "Model number (up to 40 characters).")
     var model: String?
 
+    @Option(name: .customLong("firmware-dir"),
+            help: ArgumentHelp("Directory of the firmware slots (default: firmware/ beside the default image).",
+                               valueName: "DIR"))
+    var firmwareDir: String?
+
     @Flag(help: "Let the page cache serve namespaces/N/data (default: direct I/O).")
     var cache = false
 
@@ -136,6 +141,11 @@ struct MountCommand: ParsableCommand {
         }
         if let serial { c.serial = serial }
         if let model { c.model = model }
+        if let firmwareDir {
+            guard !firmwareDir.isEmpty else { throw ConfigurationError("--firmware-dir must not be empty") }
+            c.firmwareDirectory = firmwareDir
+            c.firmwareDirectoryIsDefault = false
+        }
         c.cache = cache
         c.allowOther = allowOther
         try c.validate()
