@@ -214,7 +214,25 @@ public final class NVMeController: @unchecked Sendable {
         defer { EffectsNesting.leave(self, frames) }
         if depth > 1 {
             recordNesting(depth)
-            return lock.withLock { body() }
+            lock.lock()
+            let result = body()
+            // The outer frame on this thread runs what this one queued: hand
+            // it over directly, so that the outer frame need not lock again
+            // to find it (a backend completing inside `submit` queues the
+            // completion's interrupt here).
+            let me = ObjectIdentifier(self)
+            if !effects.isEmpty, frames.handedTo == nil || frames.handedTo == me {
+                frames.handedTo = me
+                if frames.handed.isEmpty {
+                    takeEffects(into: &frames.handed)
+                } else {
+                    frames.handed.append(contentsOf: effects)
+                    effects.removeAll(keepingCapacity: true)
+                    pendingEffects.store(0, ordering: .relaxed)
+                }
+            }
+            lock.unlock()
+            return result
         }
         // The effects `body` queued are taken in the same critical section
         // (no second lock round trip), by swapping buffers with this
@@ -225,7 +243,7 @@ public final class NVMeController: @unchecked Sendable {
         let result = body()
         if !effects.isEmpty { takeEffects(into: &batch) }
         lock.unlock()
-        runEffects(&batch)
+        runEffects(&batch, frames)
         frames.spareEffects = batch
         return result
     }
@@ -248,8 +266,13 @@ public final class NVMeController: @unchecked Sendable {
     /// left; returns with `batch` empty. Only the outermost `locked` frame of
     /// a thread calls this (see `locked`); effects queued by nested frames
     /// are picked up by the next round of this loop.
-    func runEffects(_ batch: inout [Effect]) {
+    func runEffects(_ batch: inout [Effect], _ frames: EffectsNesting.Frames) {
+        let me = ObjectIdentifier(self)
+        defer { if frames.handedTo == me { frames.handedTo = nil } }
         while true {
+            if batch.isEmpty, frames.handedTo == me, !frames.handed.isEmpty {
+                swap(&batch, &frames.handed)
+            }
             if batch.isEmpty {
                 guard pendingEffects.load(ordering: .relaxed) > 0 else { return }
                 lock.withLock { takeEffects(into: &batch) }

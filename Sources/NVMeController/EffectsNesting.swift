@@ -11,6 +11,10 @@ enum EffectsNesting {
         /// An empty effects buffer with capacity, swapped with a controller's
         /// queued effects by `runEffects`: taking a batch allocates nothing.
         var spareEffects: [NVMeController.Effect] = []
+        /// Effects queued by nested frames of `handedTo`, for its outermost
+        /// frame on this thread to run without taking the lock again.
+        var handed: [NVMeController.Effect] = []
+        var handedTo: ObjectIdentifier?
     }
 
     private static let key: pthread_key_t = {
