@@ -65,9 +65,12 @@ extension NVMeController {
     func processSubmissionQueues() {
         guard csts.rdy, !resetInProgress, !csts.cfs else { return }
         let burst = features.arbitrationBurst
-        var progress = true
-        while progress {
-            progress = false
+        // Another round only while a queue's burst ended with entries left
+        // (a command never frees another queue's request slots as it is
+        // dispatched, so one round that drained every queue is the last).
+        var again = true
+        while again {
+            again = false
             for sq in activeSQs where !sq.deleted {
                 var taken = 0
                 fetching: while taken < burst, !sq.isEmpty, !sq.free.isEmpty, csts.rdy, !csts.cfs {
@@ -77,8 +80,8 @@ extension NVMeController {
                     case .dispatched: break
                     }
                     taken += 1
-                    progress = true
                 }
+                if taken == burst, !sq.isEmpty, !sq.free.isEmpty { again = true }
             }
         }
     }
