@@ -5,6 +5,7 @@ import NVMeSpec
 import Glibc
 
 // The controller alone, in process, no FUSE (CONTRACT §6): 4 KiB random Reads
+// (image rows: a page-cached file in /tmp, and the same image on tmpfs),
 // placed in an I/O SQ, one doorbell per batch, CQ reaped, head doorbell rung.
 // One thread drives everything, so with an inline backend the numbers are
 // commands per second on one core. The last rows use a 4096+8 namespace
@@ -135,11 +136,19 @@ public func runControllerBench(arguments: [String]) {
     unlink(path)
     do { try ImageBackend.create(path: path, size: UInt64(o.sizeMiB) << 20) } catch { benchFail("\(error)") }
     defer { unlink(path) }
-    // Page-cache the image: write it once with data.
-    let fd = open(path, O_RDWR)
+    // The same image on tmpfs, where reads are never tried with RWF_NOWAIT
+    // (docs/ARCHITECTURE.md, BlockIO), when /dev/shm is there.
+    let memoryPath = "/dev/shm/nvmefs-bench-controller-\(getpid()).img"
+    unlink(memoryPath)
+    let haveMemoryImage = (try? ImageBackend.create(path: memoryPath, size: UInt64(o.sizeMiB) << 20)) != nil
+    defer { if haveMemoryImage { unlink(memoryPath) } }
+    // Page-cache the images: write them once with data.
     var chunk = [UInt8](repeating: 0xA5, count: 1 << 20)
-    for m in 0..<o.sizeMiB { _ = chunk.withUnsafeMutableBytes { pwrite(fd, $0.baseAddress, 1 << 20, off_t(m) << 20) } }
-    close(fd)
+    for p in haveMemoryImage ? [path, memoryPath] : [path] {
+        let fd = open(p, O_RDWR)
+        for m in 0..<o.sizeMiB { _ = chunk.withUnsafeMutableBytes { pwrite(fd, $0.baseAddress, 1 << 20, off_t(m) << 20) } }
+        close(fd)
+    }
 
     print("controller alone, 4 KiB random Read, depth \(o.depth), \(o.ops) commands per run, \(o.runs) runs (median)")
     print(String(repeating: "-", count: 78))
@@ -159,9 +168,14 @@ public func runControllerBench(arguments: [String]) {
                       metadata: opened { try ImageBackend(path: mdPath, mode: .inline) }, metadataBase: MetadataFile.headerSize)
         }, lbads: 12, prinfo: 0x8 | 0x7, write: write)
     }
-    let rows = [plain("null (no data)") { NullBackend(size: size) },
+    var rows = [plain("null (no data)") { NullBackend(size: size) },
                 plain("image inline") { try ImageBackend(path: path, mode: .inline) },
-                plain("image hybrid(4)") { try ImageBackend(path: path, mode: .hybrid(workers: 4)) },
+                plain("image hybrid(4)") { try ImageBackend(path: path, mode: .hybrid(workers: 4)) }]
+    if haveMemoryImage {
+        rows += [plain("tmpfs inline") { try ImageBackend(path: memoryPath, mode: .inline) },
+                 plain("tmpfs hybrid(4)") { try ImageBackend(path: memoryPath, mode: .hybrid(workers: 4)) }]
+    }
+    rows += [
                 plain("image pool(4)") { try ImageBackend(path: path, mode: .threadPool(workers: 4)) },
                 ControllerBenchRow(label: "inline 4096+0", makeNamespace: {
                     Namespace(nsid: 1, backend: opened { try ImageBackend(path: path, mode: .inline) }, lbads: 12)
