@@ -278,8 +278,10 @@ public final class NVMeController: @unchecked Sendable {
                 lock.withLock { takeEffects(into: &batch) }
                 if batch.isEmpty { return }
             }
-            defer { batch.removeAll(keepingCapacity: true) }
-            for effect in batch {
+            // Moved out one by one, in order (reversed, then popped from the
+            // end): no copy of an effect's payload, no retain per effect.
+            if batch.count > 1 { batch.reverse() }
+            while let effect = batch.popLast() {
                 switch effect {
                 case let .submit(backend, request, key, aio):
                     let op = aio.operation
