@@ -9,28 +9,14 @@ import Glibc
 /// Entry point called from the bench target's main.swift.
 public func runBackendBench(arguments: [String]) {
     var options = BackendBenchOptions()
-    var i = 0
-    while i < arguments.count {
-        let arg = arguments[i]
-        func value() -> String {
-            i += 1
-            guard i < arguments.count else { benchFail("missing value after \(arg)") }
-            return arguments[i]
-        }
-        switch arg {
-        case "--ops": options.ops = positive(value(), arg)
-        case "--size-mib": options.sizeMiB = positive(value(), arg)
-        case "--runs": options.runs = positive(value(), arg)
-        case "--path": options.path = value()
-        case "--keep": options.keep = true
-        case "backend": break
-        case "-h", "--help":
-            print("usage: nvmefs-bench backend [--ops N] [--size-mib M] [--runs R] [--path FILE] [--keep]")
-            return
-        default: benchFail("unknown argument \(arg)")
-        }
-        i += 1
+    if arguments.contains("-h") || arguments.contains("--help") {
+        print("usage: nvmefs-bench backend [--ops N] [--size-mib M] [--runs R] [--path FILE] [--keep]")
+        return
     }
+    parseBenchOptions(arguments, numbers: ["--ops": { options.ops = $0 }, "--size-mib": { options.sizeMiB = $0 },
+                                           "--runs": { options.runs = $0 }],
+                      strings: ["--path": { options.path = $0 }],
+                      flags: ["--keep": { options.keep = true }, "backend": {}])
     BackendBench(options: options).run()
 }
 
@@ -40,17 +26,6 @@ struct BackendBenchOptions {
     var runs = 5
     var path = "/tmp/nvmefs-backend-bench-\(getpid()).img"
     var keep = false
-}
-
-func benchFail(_ message: String) -> Never {
-    let line = "nvmefs-bench: \(message)\n"
-    _ = line.withCString { write(2, $0, strlen($0)) }
-    exit(2)
-}
-
-private func positive(_ text: String, _ option: String) -> Int {
-    guard let n = Int(text), n > 0 else { benchFail("\(option) needs a positive number, got \(text)") }
-    return n
 }
 
 /// Bounds the AIOs in flight. The submitter sleeps while the window is full
@@ -121,12 +96,6 @@ private struct BenchResult {
     var cpuMicrosecondsPerOp: Double { cpuSeconds * 1e6 / Double(ops) }
 }
 
-private func processCPUSeconds() -> Double {
-    var usage = rusage()
-    getrusage(RUSAGE_SELF.rawValue, &usage)
-    return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec)
-        + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
-}
 
 private struct BackendBench {
     let options: BackendBenchOptions
@@ -201,12 +170,12 @@ private struct BackendBench {
         let buffer = UnsafeMutableRawPointer.allocate(byteCount: blockSize, alignment: 4096)
         defer { buffer.deallocate() }
         var failures = 0
-        let cpu0 = processCPUSeconds()
+        let cpu0 = cpuSeconds()
         let t0 = monotonicNanoseconds()
         for offset in offsets where pread(fd, buffer, blockSize, off_t(offset)) != blockSize { failures += 1 }
         let t1 = monotonicNanoseconds()
         return BenchResult(label: "pread loop", depth: 1, ops: offsets.count, seconds: Double(t1 - t0) / 1e9,
-                           cpuSeconds: processCPUSeconds() - cpu0, failures: failures)
+                           cpuSeconds: cpuSeconds() - cpu0, failures: failures)
     }
 
     /// One thread submits (like the controller); completions free window slots.
@@ -225,7 +194,7 @@ private struct BackendBench {
             if errno != 0 { failures.add() }
             window.release()
         }
-        let cpu0 = processCPUSeconds()
+        let cpu0 = cpuSeconds()
         let t0 = monotonicNanoseconds()
         for (i, offset) in offsets.enumerated() {
             window.acquire()
@@ -236,7 +205,7 @@ private struct BackendBench {
         window.drain()
         let t1 = monotonicNanoseconds()
         return BenchResult(label: mode.description, depth: depth, ops: offsets.count,
-                           seconds: Double(t1 - t0) / 1e9, cpuSeconds: processCPUSeconds() - cpu0,
+                           seconds: Double(t1 - t0) / 1e9, cpuSeconds: cpuSeconds() - cpu0,
                            failures: failures.value)
     }
 

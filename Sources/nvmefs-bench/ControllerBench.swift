@@ -21,14 +21,6 @@ struct ControllerBenchOptions {
     var only: String?
 }
 
-func cpuSeconds() -> Double {
-    var ru = rusage()
-    getrusage(RUSAGE_SELF.rawValue, &ru)
-    return Double(ru.ru_utime.tv_sec) + Double(ru.ru_utime.tv_usec) / 1e6 + Double(ru.ru_stime.tv_sec) + Double(ru.ru_stime.tv_usec) / 1e6
-}
-
-func wallSeconds() -> Double { Double(monotonicNanoseconds()) / 1e9 }
-
 /// One benchmark row's namespace and commands.
 struct ControllerBenchRow {
     var label: String
@@ -110,49 +102,22 @@ func driveController(_ row: ControllerBenchRow, ops: Int, depth: Int) -> (Double
 
 public func runControllerBench(arguments: [String]) {
     var o = ControllerBenchOptions()
-    var i = 0
-    while i < arguments.count {
-        let a = arguments[i]
-        func value() -> Int {
-            i += 1
-            guard i < arguments.count, let v = Int(arguments[i]), v > 0 else { benchFail("\(a) needs a positive number") }
-            return v
-        }
-        switch a {
-        case "--ops": o.ops = value()
-        case "--depth": o.depth = value()
-        case "--size-mib": o.sizeMiB = value()
-        case "--runs": o.runs = value()
-        case "--only":
-            i += 1
-            guard i < arguments.count else { benchFail("--only needs null|inline|hybrid|pool") }
-            o.only = arguments[i]
-        default: benchFail("unknown option \(a)")
-        }
-        i += 1
-    }
+    parseBenchOptions(arguments, numbers: ["--ops": { o.ops = $0 }, "--depth": { o.depth = $0 },
+                                           "--size-mib": { o.sizeMiB = $0 }, "--runs": { o.runs = $0 }],
+                      strings: ["--only": { o.only = $0 }])
     // Per process: two benches running at once must not share (and unlink) an image.
     let path = "/tmp/nvmefs-bench-controller-\(getpid()).img"
-    unlink(path)
-    do { try ImageBackend.create(path: path, size: UInt64(o.sizeMiB) << 20) } catch { benchFail("\(error)") }
+    makeCachedImage(path: path, sizeMiB: o.sizeMiB)
     defer { unlink(path) }
     // The same image on tmpfs, where reads are never tried with RWF_NOWAIT
     // (docs/ARCHITECTURE.md, BlockIO), when /dev/shm is there.
     let memoryPath = "/dev/shm/nvmefs-bench-controller-\(getpid()).img"
-    unlink(memoryPath)
-    let haveMemoryImage = (try? ImageBackend.create(path: memoryPath, size: UInt64(o.sizeMiB) << 20)) != nil
+    let haveMemoryImage = makeCachedImage(path: memoryPath, sizeMiB: o.sizeMiB, required: false)
     defer { if haveMemoryImage { unlink(memoryPath) } }
-    // Page-cache the images: write them once with data.
-    var chunk = [UInt8](repeating: 0xA5, count: 1 << 20)
-    for p in haveMemoryImage ? [path, memoryPath] : [path] {
-        let fd = open(p, O_RDWR)
-        for m in 0..<o.sizeMiB { _ = chunk.withUnsafeMutableBytes { pwrite(fd, $0.baseAddress, 1 << 20, off_t(m) << 20) } }
-        close(fd)
-    }
 
     print("controller alone, 4 KiB random Read, depth \(o.depth), \(o.ops) commands per run, \(o.runs) runs (median)")
     print(String(repeating: "-", count: 78))
-    print("backend".padding(22) + "cmds/s".padding(14) + "µs/cmd wall".padding(14) + "µs/cmd cpu".padding(14))
+    print("backend".benchPadding(22) + "cmds/s".benchPadding(14) + "µs/cmd wall".benchPadding(14) + "µs/cmd cpu".benchPadding(14))
     var overhead = 0.0, inlineCost = 0.0
     let size = UInt64(o.sizeMiB) << 20
     func plain(_ label: String, _ make: @escaping () throws -> any BlockBackend) -> ControllerBenchRow {
@@ -198,11 +163,11 @@ public func runControllerBench(arguments: [String]) {
         let rate = Double(o.ops) / w
         if label.hasPrefix("null") { overhead = cpu / Double(o.ops) * 1e6 }
         if label == "image inline" { inlineCost = cpu / Double(o.ops) * 1e6 }
-        print(label.padding(22) + String(Int(rate)).padding(14) + fmt(w / Double(o.ops) * 1e6).padding(14) + fmt(cpu / Double(o.ops) * 1e6).padding(14))
+        print(label.benchPadding(22) + String(Int(rate)).benchPadding(14) + benchFormat(w / Double(o.ops) * 1e6).benchPadding(14) + benchFormat(cpu / Double(o.ops) * 1e6).benchPadding(14))
     }
     print(String(repeating: "-", count: 78))
-    print("per-command overhead excluding the data copy (null backend, cpu): \(fmt(overhead)) µs")
-    print("data copy + syscall share of an inline 4 KiB read: \(fmt(inlineCost - overhead)) µs")
+    print("per-command overhead excluding the data copy (null backend, cpu): \(benchFormat(overhead)) µs")
+    print("data copy + syscall share of an inline 4 KiB read: \(benchFormat(inlineCost - overhead)) µs")
     // The guard's cost alone: CRC-16 T10-DIF over 4 KiB blocks.
     let block = UnsafeMutableRawBufferPointer.allocate(byteCount: 4096, alignment: 4096)
     defer { block.deallocate() }
@@ -212,8 +177,8 @@ public func runControllerBench(arguments: [String]) {
     let t0 = wallSeconds()
     for _ in 0..<n { crc ^= CRC16T10DIF.checksum(UnsafeRawBufferPointer(block)) }
     let t = wallSeconds() - t0
-    print("CRC-16 T10-DIF (slice-by-16): \(fmt(t / Double(n) * 1e6)) µs per 4 KiB block, "
-          + "\(fmt(Double(n) * 4096 / t / 1e9)) GB/s (check \(crc))")
+    print("CRC-16 T10-DIF (slice-by-16): \(benchFormat(t / Double(n) * 1e6)) µs per 4 KiB block, "
+          + "\(benchFormat(Double(n) * 4096 / t / 1e9)) GB/s (check \(crc))")
 }
 
 /// The backend `make` opens, or the bench stops with the error.
@@ -239,15 +204,6 @@ func writeValidPI(metadataPath: String, format: NamespaceFormat, blocks: UInt64,
     guard fd >= 0, tuples.withUnsafeBytes({ pwrite(fd, $0.baseAddress, $0.count, off_t(MetadataFile.headerSize)) }) == tuples.count else {
         benchFail("cannot write \(metadataPath)")
     }
-}
-
-private func fmt(_ v: Double) -> String {
-    let r = (v * 100).rounded() / 100
-    return "\(r)"
-}
-
-private extension String {
-    func padding(_ n: Int) -> String { count >= n ? self + " " : self + String(repeating: " ", count: n - count) }
 }
 
 /// A cheap deterministic generator (getrandom per command would dominate).

@@ -22,36 +22,12 @@ struct HostBenchOptions {
 
 public func runHostBench(arguments: [String]) {
     var o = HostBenchOptions()
-    var i = 0
-    while i < arguments.count {
-        let a = arguments[i]
-        func value() -> Int {
-            i += 1
-            guard i < arguments.count, let v = Int(arguments[i]), v > 0 else { benchFail("\(a) needs a positive number") }
-            return v
-        }
-        switch a {
-        case "--ops": o.ops = value()
-        case "--threads": o.threads = value()
-        case "--size-mib": o.sizeMiB = value()
-        case "--runs": o.runs = value()
-        case "--write": o.write = true
-        case "--only":
-            i += 1
-            guard i < arguments.count else { benchFail("--only needs null|inline|hybrid") }
-            o.only = arguments[i]
-        default: benchFail("unknown option \(a)")
-        }
-        i += 1
-    }
+    parseBenchOptions(arguments, numbers: ["--ops": { o.ops = $0 }, "--threads": { o.threads = $0 },
+                                           "--size-mib": { o.sizeMiB = $0 }, "--runs": { o.runs = $0 }],
+                      strings: ["--only": { o.only = $0 }], flags: ["--write": { o.write = true }])
     let path = "/tmp/nvmefs-bench-host-\(getpid()).img"
-    unlink(path)
-    do { try ImageBackend.create(path: path, size: UInt64(o.sizeMiB) << 20) } catch { benchFail("\(error)") }
+    makeCachedImage(path: path, sizeMiB: o.sizeMiB)
     defer { unlink(path) }
-    let fd = open(path, O_RDWR)
-    var chunk = [UInt8](repeating: 0xA5, count: 1 << 20)
-    for m in 0..<o.sizeMiB { _ = chunk.withUnsafeMutableBytes { pwrite(fd, $0.baseAddress, 1 << 20, off_t(m) << 20) } }
-    close(fd)
     let size = UInt64(o.sizeMiB) << 20
     let rows: [(String, () throws -> any BlockBackend)] = [
         ("null (no data)", { NullBackend(size: size) }),
@@ -61,7 +37,7 @@ public func runHostBench(arguments: [String]) {
     print("built-in host + controller, 4 KiB random \(o.write ? "Write" : "Read"), \(o.threads) thread(s), "
           + "\(o.ops) operations per run, \(o.runs) runs (median)")
     print(String(repeating: "-", count: 64))
-    print("backend".hostPadding(22) + "ops/s".hostPadding(14) + "µs/op wall".hostPadding(14) + "µs/op cpu")
+    print("backend".benchPadding(22) + "ops/s".benchPadding(14) + "µs/op wall".benchPadding(14) + "µs/op cpu")
     for (label, make) in rows {
         if let only = o.only, !label.contains(only) { continue }
         var walls: [Double] = [], cpus: [Double] = []
@@ -71,8 +47,8 @@ public func runHostBench(arguments: [String]) {
         }
         walls.sort(); cpus.sort()
         let w = walls[walls.count / 2], c = cpus[cpus.count / 2]
-        print(label.hostPadding(22) + String(Int(Double(o.ops) / w)).hostPadding(14)
-              + hostFmt(w / Double(o.ops) * 1e6).hostPadding(14) + hostFmt(c / Double(o.ops) * 1e6))
+        print(label.benchPadding(22) + String(Int(Double(o.ops) / w)).benchPadding(14)
+              + benchFormat(w / Double(o.ops) * 1e6).benchPadding(14) + benchFormat(c / Double(o.ops) * 1e6))
     }
 }
 
@@ -135,10 +111,4 @@ private final class HostBenchWork: @unchecked Sendable {
             guard case .success(4096) = r else { failures.add(); continue }
         }
     }
-}
-
-private func hostFmt(_ v: Double) -> String { "\((v * 100).rounded() / 100)" }
-
-private extension String {
-    func hostPadding(_ n: Int) -> String { count >= n ? self + " " : self + String(repeating: " ", count: n - count) }
 }
