@@ -100,7 +100,11 @@ struct DataFile: FileHandler {
         // Past the end the host reads 0 bytes and refuses writes (ENOSPC):
         // no capacity check (and no host lock) here on the data path.
         guard request.size > 0 else { request.reply([]); return }
-        switch host.read(nsid: nsid, offset: request.offset, into: request.buffer, parking: { request.parkBuffer() }) {
+        // The pooled reply buffer stays mapped in the host's address space
+        // from one read to the next (no region mapped and removed per read).
+        let host = self.host
+        let (buffer, mapping) = request.mappedBuffer { host.mapBuffer($0, count: $1) }
+        switch host.read(nsid: nsid, offset: request.offset, into: buffer, mapped: mapping, parking: { request.parkBuffer() }) {
         case .success(let n): request.reply(bufferCount: n)
         case .failure(let e): request.fail(FileError(e.errno))
         }

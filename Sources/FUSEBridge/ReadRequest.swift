@@ -1,4 +1,5 @@
 import CFuse3
+import NVMeHost
 import Synchronization
 import Glibc
 
@@ -28,6 +29,7 @@ public final class ReadRequest: @unchecked Sendable {
     private struct State {
         var answered = false
         var buffer: UInt = 0            // address of the bridge buffer, 0 = none
+        var mapping: MappedBuffer?      // the buffer's mapping in the host address space, if any
         var interruptKey: UInt64 = 0    // nonzero while registered with the file system
         var onInterrupt: (@Sendable () -> Void)?
         var registering = false
@@ -41,12 +43,14 @@ public final class ReadRequest: @unchecked Sendable {
     }
 
     deinit {
-        let (answered, buffer) = state.withLock { ($0.answered, $0.buffer) }
+        let (answered, buffer, mapping) = state.withLock { ($0.answered, $0.buffer, $0.mapping) }
         if !answered {
             fileSystem.logger.error("read of \(file.node.name) dropped without a reply; failing it with EIO")
             _ = fileSystem.gate.pass { fuse_reply_err(request, EIO) }
         }
-        if buffer != 0, let p = UnsafeMutableRawPointer(bitPattern: buffer) { fileSystem.replyBuffers.release(p, size: max(size, 1)) }
+        if buffer != 0, let p = UnsafeMutableRawPointer(bitPattern: buffer) {
+            fileSystem.replyBuffers.release(p, size: max(size, 1), mapping: mapping)
+        }
     }
 
     /// True once the request has been answered.
@@ -55,26 +59,43 @@ public final class ReadRequest: @unchecked Sendable {
     /// A `size`-byte buffer owned by the request (4 KiB aligned), valid until
     /// the request is answered. Allocated on first use.
     public var buffer: UnsafeMutableRawBufferPointer {
+        mappedBuffer(map: nil).buffer
+    }
+
+    /// The reply buffer (see `buffer`) and, when `map` is given, its mapping
+    /// into the built-in host's address space: the one it came from the pool
+    /// with, or one `map` makes now for the whole pooled buffer. A mapping
+    /// stays with the buffer when it returns to the pool, so later reads
+    /// need none. Buffers too large to pool get no mapping.
+    public func mappedBuffer(map: ((UnsafeMutableRawPointer, Int) -> MappedBuffer?)?)
+        -> (buffer: UnsafeMutableRawBufferPointer, mapping: MappedBuffer?) {
         let size = max(self.size, 1)
-        let address = state.withLock { s -> UInt in
+        let (address, mapping) = state.withLock { s -> (UInt, MappedBuffer?) in
             if s.buffer == 0 {
-                s.buffer = UInt(bitPattern: fileSystem.replyBuffers.take(size))
+                let (p, m) = fileSystem.replyBuffers.take(size)
+                s.buffer = UInt(bitPattern: p)
+                s.mapping = m
             }
-            return s.buffer
+            return (s.buffer, s.mapping)
         }
-        return UnsafeMutableRawBufferPointer(start: UnsafeMutableRawPointer(bitPattern: address), count: self.size)
+        let buffer = UnsafeMutableRawBufferPointer(start: UnsafeMutableRawPointer(bitPattern: address), count: self.size)
+        guard let map, mapping?.isMapped != true, let c = ReplyBufferPool.sizeClass(size),
+              let p = UnsafeMutableRawPointer(bitPattern: address) else { return (buffer, mapping) }
+        let made = map(p, 1 << c)
+        state.withLock { s in if s.buffer == address { s.mapping = made } }
+        return (buffer, made)
     }
 
     /// Takes the reply buffer away from the request (it can no longer reply
     /// with it): it returns to the pool only when the returned closure is
     /// called — by the built-in host, once no backend I/O can write into it.
     public func parkBuffer() -> @Sendable () -> Void {
-        let address = state.withLock { s -> UInt in
-            defer { s.buffer = 0 }
-            return s.buffer
+        let (address, mapping) = state.withLock { s -> (UInt, MappedBuffer?) in
+            defer { s.buffer = 0; s.mapping = nil }
+            return (s.buffer, s.mapping)
         }
         let pool = fileSystem.replyBuffers, size = max(size, 1)
-        return { if let p = UnsafeMutableRawPointer(bitPattern: address) { pool.release(p, size: size) } }
+        return { if let p = UnsafeMutableRawPointer(bitPattern: address) { pool.release(p, size: size, mapping: mapping) } }
     }
 
     /// Answers with `bytes` (at most `size` of them are sent).

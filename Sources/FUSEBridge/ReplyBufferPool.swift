@@ -1,3 +1,4 @@
+import NVMeHost
 import Synchronization
 
 /// Reusable, 4 KiB-aligned reply buffers for zero-copy reads.
@@ -7,10 +8,17 @@ import Synchronization
 /// `namespaces/N/data` that was a quarter of the daemon's CPU. Buffers are
 /// kept per power-of-two size class (4 KiB ... 4 MiB), a bounded number each,
 /// so memory stays bounded (at most `perClass` × the classes in use).
+/// A pooled buffer may carry its mapping into the built-in host's address
+/// space (`MappedBuffer`, made by the data files), kept while it is pooled
+/// and removed before its memory is freed.
 final class ReplyBufferPool: Sendable {
     static let minimumClass = 12, maximumClass = 22
     let perClass: Int
-    private let free = Mutex<[[UInt]]>(Array(repeating: [], count: maximumClass - minimumClass + 1))
+    private struct Entry: @unchecked Sendable {
+        var address: UInt
+        var mapping: MappedBuffer?
+    }
+    private let free = Mutex<[[Entry]]>(Array(repeating: [], count: maximumClass - minimumClass + 1))
 
     init(perClass: Int = 32) { self.perClass = perClass }
 
@@ -21,33 +29,44 @@ final class ReplyBufferPool: Sendable {
         return c <= maximumClass ? c : nil
     }
 
-    /// A buffer of at least `size` bytes; give it back with `release(_:size:)`.
-    func take(_ size: Int) -> UnsafeMutableRawPointer {
+    /// A buffer of at least `size` bytes and the mapping it was given back
+    /// with; give it back with `release(_:size:mapping:)`.
+    func take(_ size: Int) -> (pointer: UnsafeMutableRawPointer, mapping: MappedBuffer?) {
         guard let c = Self.sizeClass(size) else {
-            return UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 4096)
+            return (UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 4096), nil)
         }
-        if let address = free.withLock({ $0[c - Self.minimumClass].popLast() }), let p = UnsafeMutableRawPointer(bitPattern: address) {
-            return p
+        if let e = free.withLock({ $0[c - Self.minimumClass].popLast() }), let p = UnsafeMutableRawPointer(bitPattern: e.address) {
+            return (p, e.mapping)
         }
-        return UnsafeMutableRawPointer.allocate(byteCount: 1 << c, alignment: 4096)
+        return (UnsafeMutableRawPointer.allocate(byteCount: 1 << c, alignment: 4096), nil)
     }
 
-    func release(_ pointer: UnsafeMutableRawPointer, size: Int) {
+    func release(_ pointer: UnsafeMutableRawPointer, size: Int, mapping: MappedBuffer? = nil) {
         guard let c = Self.sizeClass(size) else {
+            mapping?.unmap()
             pointer.deallocate()
             return
         }
+        let entry = Entry(address: UInt(bitPattern: pointer), mapping: mapping?.isMapped == true ? mapping : nil)
         let kept = free.withLock { lists -> Bool in
             guard lists[c - Self.minimumClass].count < perClass else { return false }
-            lists[c - Self.minimumClass].append(UInt(bitPattern: pointer))
+            lists[c - Self.minimumClass].append(entry)
             return true
         }
-        if !kept { pointer.deallocate() }
+        if !kept {
+            mapping?.unmap()
+            pointer.deallocate()
+        }
     }
 
     deinit {
         free.withLock { lists in
-            for list in lists { for a in list { UnsafeMutableRawPointer(bitPattern: a)?.deallocate() } }
+            for list in lists {
+                for e in list {
+                    e.mapping?.unmap()
+                    UnsafeMutableRawPointer(bitPattern: e.address)?.deallocate()
+                }
+            }
         }
     }
 }

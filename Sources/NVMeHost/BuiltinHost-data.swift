@@ -28,15 +28,18 @@ extension BuiltinHost {
     /// returns once the I/O has ended — the caller must not reuse the buffer
     /// before then. Without `parking`, `read` itself waits for that I/O.
     /// - Returns: bytes read (short at the end of the namespace, 0 past it).
+    ///
+    /// `mapped`, when it covers `buffer`, is used as the buffer's host
+    /// address (no region is mapped and removed for the command).
     public func read(nsid: UInt32, offset: UInt64, into buffer: UnsafeMutableRawBufferPointer,
-                     parking: BufferParking? = nil) -> Result<Int, HostError> {
+                     mapped: MappedBuffer? = nil, parking: BufferParking? = nil) -> Result<Int, HostError> {
         guard let ns = namespaceInfo(nsid) else { return .failure(noNamespace(nsid)) }
         guard buffer.count > 0, offset < ns.capacity, let base = buffer.baseAddress else { return .success(0) }
         let length = Int(min(UInt64(buffer.count), ns.capacity - offset))
         let span = BlockSpan(offset: offset, length: length, blockSize: ns.blockSize)
         if span.middleBlocks > 0 {
             let r = transfer(ns, write: false, firstLBA: span.middleFirstLBA, blocks: span.middleBlocks,
-                             pointer: base + span.headBytes, parking: parking)
+                             pointer: base + span.headBytes, mapped: mapped, parking: parking)
             if let e = r { return .failure(e) }
         }
         for edge in span.edges {
@@ -191,22 +194,36 @@ extension BuiltinHost {
     /// region is removed afterwards; if an AIO of a given-up command still
     /// uses it, the memory is parked (`parking`) or waited for.
     func transfer(_ ns: NamespaceInfo, write: Bool, firstLBA: UInt64, blocks: Int,
-                  pointer: UnsafeMutableRawPointer, parking: BufferParking?) -> HostError? {
+                  pointer: UnsafeMutableRawPointer, mapped: MappedBuffer? = nil, parking: BufferParking?) -> HostError? {
         let bytes = blocks << Int(ns.lbads)
-        let region: RegionInfo
-        do {
-            region = try controller.space.mapAnywhere(length: bytes, pointer: pointer, name: "host-io",
-                                                      kind: .temporary, above: regionEnd)
-        } catch {
-            return HostError(errno: ENOMEM, "cannot map an I/O buffer of \(bytes) bytes: \(error)")
+        let address: UInt64, regionID: RegionID
+        if let mapped, let a = mapped.address(of: pointer, length: bytes), let id = mapped.region?.id {
+            (address, regionID) = (a, id)
+        } else {
+            do {
+                let region = try controller.space.mapAnywhere(length: bytes, pointer: pointer, name: "host-io",
+                                                              kind: .temporary, above: regionEnd)
+                (address, regionID) = (region.base, region.id)
+            } catch {
+                return HostError(errno: ENOMEM, "cannot map an I/O buffer of \(bytes) bytes: \(error)")
+            }
         }
         // Every command completed (its CQE seen): no controller critical
         // section can still hold a pointer into the region (no barrier needed).
         var allCompleted = false
         // A command whose CQE was seen has no AIO left (the controller unpins
-        // before posting): parking is only for commands given up.
-        defer { retire(region.id, parking: allCompleted ? nil : parking, barrier: !allCompleted) }
-        switch runBlocks(ns, write: write, firstLBA: firstLBA, blocks: blocks, dataAddress: region.base) {
+        // before posting): parking is only for commands given up. A mapped
+        // buffer stays mapped, unless a command on it was given up: then it
+        // is removed like a temporary region and parked until that I/O ends.
+        defer {
+            if mapped?.region?.id != regionID {
+                retire(regionID, parking: allCompleted ? nil : parking, barrier: !allCompleted)
+            } else if !allCompleted, let mapped {
+                mapped.region = nil
+                retire(regionID, parking: parking, barrier: true)
+            }
+        }
+        switch runBlocks(ns, write: write, firstLBA: firstLBA, blocks: blocks, dataAddress: address) {
         case .failure(let e): return e
         case .success(let results):
             allCompleted = results.allSatisfy { if case .completed = $0 { return true } else { return false } }
@@ -291,6 +308,48 @@ extension BuiltinHost {
             if !parked { bounce.give(index) }
         }
         return body(BouncePage(address: region.base, pointer: pointer))
+    }
+}
+
+/// A caller's buffer mapped into the host address space once and kept
+/// mapped across commands (the bridge's pooled read buffers): a command on
+/// it needs no region mapped and removed. Used by one thread at a time (its
+/// owner hands it on through a lock); `unmap()` before the memory is freed.
+public final class MappedBuffer: @unchecked Sendable {
+    public let pointer: UnsafeMutableRawPointer
+    public let count: Int
+    let space: HostAddressSpace
+    /// Nil once removed (by `unmap`, or when a command on it was given up).
+    var region: RegionInfo?
+
+    init(pointer: UnsafeMutableRawPointer, count: Int, space: HostAddressSpace, region: RegionInfo) {
+        self.pointer = pointer; self.count = count; self.space = space; self.region = region
+    }
+
+    /// True while the buffer is mapped.
+    public var isMapped: Bool { region != nil }
+
+    /// The host address of `[p, p+length)` if it lies in the mapped buffer.
+    func address(of p: UnsafeMutableRawPointer, length: Int) -> UInt64? {
+        guard let region, p >= pointer, length >= 0, p + length <= pointer + count else { return nil }
+        return region.base + UInt64(p - pointer)
+    }
+
+    /// Removes the mapping, waiting until no backend I/O uses the memory.
+    public func unmap() {
+        guard let r = region else { return }
+        region = nil
+        space.unmap(r.id)
+    }
+}
+
+extension BuiltinHost {
+    /// Maps `count` bytes at `pointer` for use by many reads (see
+    /// `MappedBuffer`); nil if no address range is free.
+    public func mapBuffer(_ pointer: UnsafeMutableRawPointer, count: Int) -> MappedBuffer? {
+        guard let region = try? controller.space.mapAnywhere(length: count, pointer: pointer, name: "host-buffer",
+                                                             kind: .temporary, above: regionEnd) else { return nil }
+        return MappedBuffer(pointer: pointer, count: count, space: controller.space, region: region)
     }
 }
 

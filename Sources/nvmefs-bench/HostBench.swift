@@ -8,8 +8,10 @@ import Glibc
 // does for one `namespaces/1/data` read besides FUSE's own system calls.
 // Each thread calls `BuiltinHost.read` (or `write`) for 4 KiB at random
 // block-aligned offsets into a buffer of its own, as a FUSE worker does with
-// its reply buffer. Usage:
-//   nvmefs-bench host [--ops N] [--threads T] [--size-mib M] [--runs R] [--write] [--only LABEL]
+// its reply buffer, mapped once in the host's address space as the bridge
+// maps its pooled reply buffers (`--unmapped`: a region mapped per read).
+// Usage:
+//   nvmefs-bench host [--ops N] [--threads T] [--size-mib M] [--runs R] [--write] [--unmapped] [--only LABEL]
 
 struct HostBenchOptions {
     var ops = 500_000
@@ -17,6 +19,7 @@ struct HostBenchOptions {
     var sizeMiB = 256
     var runs = 3
     var write = false
+    var unmapped = false
     var only: String?
 }
 
@@ -24,7 +27,7 @@ public func runHostBench(arguments: [String]) {
     var o = HostBenchOptions()
     parseBenchOptions(arguments, numbers: ["--ops": { o.ops = $0 }, "--threads": { o.threads = $0 },
                                            "--size-mib": { o.sizeMiB = $0 }, "--runs": { o.runs = $0 }],
-                      strings: ["--only": { o.only = $0 }], flags: ["--write": { o.write = true }])
+                      strings: ["--only": { o.only = $0 }], flags: ["--write": { o.write = true }, "--unmapped": { o.unmapped = true }])
     let path = "/tmp/nvmefs-bench-host-\(getpid()).img"
     makeCachedImage(path: path, sizeMiB: o.sizeMiB)
     defer { unlink(path) }
@@ -68,7 +71,7 @@ private func driveHost(backend: any BlockBackend, size: UInt64, options o: HostB
     var threads: [pthread_t] = []
     for t in 0..<o.threads {
         let work = HostBenchWork(host: host, blocks: blocks, ops: perThread, seed: UInt64(t + 1), write: o.write,
-                                 failures: failures)
+                                 mapped: !o.unmapped, failures: failures)
         var th = pthread_t()
         let arg = Unmanaged.passRetained(work).toOpaque()
         guard pthread_create(&th, nil, { raw in
@@ -93,21 +96,23 @@ private final class HostBenchCounter: @unchecked Sendable {
 }
 
 private final class HostBenchWork: @unchecked Sendable {
-    let host: BuiltinHost, blocks: UInt64, ops: Int, seed: UInt64, write: Bool, failures: HostBenchCounter
-    init(host: BuiltinHost, blocks: UInt64, ops: Int, seed: UInt64, write: Bool, failures: HostBenchCounter) {
+    let host: BuiltinHost, blocks: UInt64, ops: Int, seed: UInt64, write: Bool, mapped: Bool, failures: HostBenchCounter
+    init(host: BuiltinHost, blocks: UInt64, ops: Int, seed: UInt64, write: Bool, mapped: Bool, failures: HostBenchCounter) {
         self.host = host; self.blocks = blocks; self.ops = ops; self.seed = seed; self.write = write
-        self.failures = failures
+        self.mapped = mapped; self.failures = failures
     }
 
     func run() {
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 4096, alignment: 4096)
         defer { buffer.deallocate() }
         buffer.initializeMemory(as: UInt8.self, repeating: 0x5A)
+        let mapping = mapped && !write ? host.mapBuffer(buffer.baseAddress!, count: buffer.count) : nil
+        defer { mapping?.unmap() }
         var rng = XorShift(seed: seed &* 0x9E37_79B9_7F4A_7C15)
         for _ in 0..<ops {
             let offset = UInt64.random(in: 0..<blocks, using: &rng) * 4096
             let r = write ? host.write(nsid: 1, offset: offset, from: UnsafeRawBufferPointer(buffer))
-                          : host.read(nsid: 1, offset: offset, into: buffer)
+                          : host.read(nsid: 1, offset: offset, into: buffer, mapped: mapping)
             guard case .success(4096) = r else { failures.add(); continue }
         }
     }

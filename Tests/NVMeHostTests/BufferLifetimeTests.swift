@@ -73,6 +73,29 @@ struct BufferLifetimeTests {
         #expect(buffer.contentsAtReturn.withLock { $0 } == data)
     }
 
+    /// A read on a mapped buffer that the host gives up: the mapping is
+    /// removed (the controller can no longer find the memory), the buffer
+    /// is parked until the stuck I/O ends, and nothing is left mapped.
+    @Test func givenUpReadOnAMappedBufferUnmapsAndParksIt() throws {
+        let (tb, rig) = try Self.stuckRig()
+        let data = pattern(8192, seed: 6)
+        tb.write(data, at: 0)
+        tb.addRule(.hold(operations: [.read]))
+        let buffer = ParkedBuffer()
+        let mapping = try #require(rig.host.mapBuffer(buffer.memory.baseAddress!, count: buffer.memory.count))
+        let result = rig.host.read(nsid: 1, offset: 0, into: buffer.memory, mapped: mapping, parking: { buffer.park() })
+        #expect(result.error?.errno == EIO)
+        #expect(buffer.parked)
+        #expect(!buffer.returned)
+        #expect(!mapping.isMapped)
+        #expect(!rig.space.regions.contains { $0.kind == .temporary })
+        #expect(tb.releaseAll() == 1)
+        let end = Date().addingTimeInterval(30)   // hang guard
+        while !buffer.returned && Date() < end { usleep(1000) }
+        #expect(buffer.returned)
+        #expect(buffer.contentsAtReturn.withLock { $0 } == data)
+    }
+
     /// An unaligned read goes through a bounce page; when its command is
     /// given up, the page stays out of the pool until the stuck I/O ends, so
     /// no other command can be handed memory a late I/O still writes.

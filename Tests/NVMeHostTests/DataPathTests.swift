@@ -12,6 +12,39 @@ import Testing
          (3, bs * 5 - 7), (UInt64(bs * 2), bs * 3 + 1), (100, 9000), (UInt64(bs * 7) - 2, 3 * bs + 4), (1, 1)]
     }
 
+    /// Reads into a buffer mapped once (as the bridge's pooled reply
+    /// buffers are): the data is right at every offset and edge, the one
+    /// mapping is all the host address space gains, and it stays until
+    /// `unmap`.
+    @Test func readsThroughAMappedBuffer() throws {
+        let tb = TestBackend(size: 256 * 1024)
+        let image = pattern(256 * 1024, seed: 42)
+        tb.write(image, at: 0)
+        let rig = try Rig([(tb, 9)])
+        let memory = UnsafeMutableRawBufferPointer.allocate(byteCount: 16384, alignment: 4096)
+        defer { memory.deallocate() }
+        let before = rig.space.regions.count
+        let mapping = try #require(rig.host.mapBuffer(memory.baseAddress!, count: memory.count))
+        #expect(rig.space.regions.count == before + 1)
+        for (offset, length) in Self.cases(512) + [(4096, 16384), (512, 8192)] {
+            let buffer = UnsafeMutableRawBufferPointer(rebasing: memory[0..<length])
+            buffer.initializeMemory(as: UInt8.self, repeating: 0xEE)
+            let r = rig.host.read(nsid: 1, offset: offset, into: buffer, mapped: mapping)
+            #expect(r.value == length)
+            #expect(Array(buffer) == Array(image[Int(offset)..<Int(offset) + length]), "offset \(offset) length \(length)")
+            #expect(rig.space.regions.count == before + 1, "no region added per read")
+        }
+        // A buffer the mapping does not cover is mapped for the read as before.
+        let other = UnsafeMutableRawBufferPointer.allocate(byteCount: 4096, alignment: 4096)
+        defer { other.deallocate() }
+        #expect(rig.host.read(nsid: 1, offset: 8192, into: other, mapped: mapping).value == 4096)
+        #expect(Array(other) == Array(image[8192..<12288]))
+        #expect(mapping.isMapped)
+        mapping.unmap()
+        #expect(!mapping.isMapped)
+        #expect(rig.space.regions.count == before)
+    }
+
     @Test(arguments: [UInt8(9), 12])
     func roundTripsOverTwoNamespaces(lbads: UInt8) throws {
         let a = TestBackend(size: 256 * 1024), b = TestBackend(size: 128 * 1024)
