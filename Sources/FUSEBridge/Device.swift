@@ -78,10 +78,7 @@ final class NVMeDevice: DeviceProvider {
                 closeOpened()
                 throw ConfigurationError("\(error)")
             }
-            namespaces.append(Namespace(nsid: UInt32(i + 1), backend: storage.data, format: storage.format,
-                                        metadata: storage.metadata, metadataBase: MetadataFile.headerSize,
-                                        metadataStore: storage.store, readOnly: ns.readOnly,
-                                        uncorrectableFile: storage.uncorrectable, uncorrectableMarks: storage.marks))
+            namespaces.append(Namespace(nsid: UInt32(i + 1), storage: storage, imagePath: ns.path, readOnly: ns.readOnly))
         }
         var parameters = ControllerParameters()
         parameters.maxIOQueuePairs = configuration.queues

@@ -34,6 +34,8 @@ extension NVMeController {
         case .asyncEventRequest: return asyncEventRequest(req)
         case .formatNVM: return formatNVM(req)
         case .deviceSelfTest: return deviceSelfTest(req)
+        case .namespaceManagement: return namespaceManagement(req)
+        case .namespaceAttachment: return namespaceAttachment(req)
         case .keepAlive:
             restartKeepAliveTimer()
             return .success
@@ -44,12 +46,17 @@ extension NVMeController {
     }
 
     /// The admin commands this controller implements (also the Commands
-    /// Supported and Effects log's admin half).
+    /// Supported and Effects log's admin half). Namespace Management and
+    /// Attachment answer Invalid Command Opcode when the controller has no
+    /// `NamespaceProvisioner` (`supportsNamespaceManagement`).
     static let supportedAdminOpcodes: Set<AdminOpcode> = [
         .deleteIOSQ, .createIOSQ, .getLogPage, .deleteIOCQ, .createIOCQ, .identify, .abort,
         .setFeatures, .getFeatures, .asyncEventRequest, .keepAlive, .formatNVM,
-        .deviceSelfTest,
+        .deviceSelfTest, .namespaceManagement, .namespaceAttachment,
     ]
+
+    /// OACS bit 3: Namespace Management and Attachment (with a provisioner).
+    var supportsNamespaceManagement: Bool { provisioner != nil }
     /// `supportedAdminOpcodes` indexed by opcode.
     static let isSupportedAdminOpcode: [Bool] = (0..<256).map { supportedAdminOpcodes.contains(AdminOpcode(UInt8($0))) }
 

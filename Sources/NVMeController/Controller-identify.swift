@@ -2,7 +2,9 @@ import NVMeSpec
 
 extension NVMeController {
     /// Identify (§5.15): CNS 0 namespace, 1 controller, 2 active namespace
-    /// list, 3 namespace identification descriptors; statuses as QEMU.
+    /// list, 3 namespace identification descriptors, 10h-13h allocated
+    /// namespaces and controller lists (Controller-namespaces.swift);
+    /// statuses as QEMU.
     func identify(_ req: Request) -> NVMeStatus {
         let c = req.cmd
         let cns = UInt8(c.cdw10 & 0xFF)
@@ -34,6 +36,7 @@ extension NVMeController {
             let list = NamespaceIdentificationDescriptorList([.nguid(ns.nguid), .eui64(ns.eui64), .csi(0)])
             return transferToHost(req, list.bytes)
         default:
+            if let status = identifyAllocated(req, IdentifyCNS(cns)) { return status }
             guestError(.invalidIdentifyCns, [("cns", hex(cns))])
             return NVMeStatus.invalidField.withDNR
         }
@@ -55,6 +58,12 @@ extension NVMeController {
         id.oaes = 1 << 8                 // namespace attribute notices
         id.cntrltype = 1                 // I/O controller
         id.oacs = 1 << 1 | 1 << 4        // Format NVM (FNA 0, per namespace, as QEMU), Device Self-test
+        if supportsNamespaceManagement {
+            // Namespace Management and Attachment; the NVM capacity they manage.
+            id.oacs |= 1 << 3
+            id.tnvmcap = UInt128(totalCapacity)
+            id.unvmcap = UInt128(unallocatedCapacity)
+        }
         // Extended Device Self-test Time in minutes, rounded up (§5.8).
         id.edstt = UInt16(clamping: (parameters.selfTestExtendedMilliseconds + 59_999) / 60_000)
         id.acl = parameters.acl
@@ -108,6 +117,7 @@ extension NVMeController {
         id.nguid = ns.nguid
         id.eui64 = ns.eui64
         id.nsattr = ns.isReadOnly ? 1 : 0
+        id.nmic = ns.nmic
         id.mssrl = parameters.copyMSSRL
         id.mcl = parameters.copyMCL
         id.msrc = parameters.copyMSRC

@@ -109,8 +109,11 @@ extension NVMeController {
     func commandEffectsLog() -> CommandsSupportedAndEffectsLog {
         var log = CommandsSupportedAndEffectsLog()
         for op in Self.supportedAdminOpcodes {
-            // Format NVM changes logical block content (LBCC), as QEMU says.
-            log.acs[Int(op.rawValue)] = CommandEffects(csupp: true, lbcc: op == .formatNVM)
+            // Format NVM changes logical block content (LBCC), as QEMU says;
+            // Namespace Management and Attachment change the namespace inventory (NIC).
+            let inventory = op == .namespaceManagement || op == .namespaceAttachment
+            if inventory && !supportsNamespaceManagement { continue }
+            log.acs[Int(op.rawValue)] = CommandEffects(csupp: true, lbcc: op == .formatNVM, nic: inventory)
         }
         // Commands that change logical block content carry LBCC.
         let changesContent: Set<NVMOpcode> = [.flush, .write, .writeZeroes, .datasetManagement, .writeUncorrectable, .copy]

@@ -119,14 +119,14 @@ extension NVMeController {
     /// the namespace's data backend, or on its metadata backend (`area:
     /// .metadata`; the namespace has metadata).
     func submitAIO(_ req: Request, _ ns: Namespace, _ aio: AIO, area: AIOArea = .data) {
-        submitAIO(req, ns, aio, on: area == .data ? ns.backend : ns.metadataBackend!, area: area)
+        submitAIO(req, nsid: ns.nsid, aio, on: area == .data ? ns.backend : ns.metadataBackend!, area: area)
     }
 
-    /// Queues one AIO of `req` on `backend`, traced as touching `ns`'s `area`.
-    func submitAIO(_ req: Request, _ ns: Namespace, _ aio: AIO, on backend: any BlockBackend, area: AIOArea) {
+    /// Queues one AIO of `req` on `backend`, traced as touching namespace `nsid`'s `area`.
+    func submitAIO(_ req: Request, nsid: UInt32, _ aio: AIO, on backend: any BlockBackend, area: AIOArea) {
         let index = req.aios.reserve(on: backend)
         if tracing {
-            traceEvent(.reqAddAio, [("cid", "\(req.cid)"), ("nsid", "\(ns.nsid)"), ("op", aio.operation.description),
+            traceEvent(.reqAddAio, [("cid", "\(req.cid)"), ("nsid", "\(nsid)"), ("op", aio.operation.description),
                                     ("area", area.description), ("offset", "\(aio.offset)"), ("len", "\(aio.length)")])
         }
         addEffect(.submit(backend, req, AIOKey(generation: req.generation, index: index), aio))
