@@ -1,4 +1,5 @@
 import NVMeSpec
+import Synchronization
 
 import Glibc
 
@@ -16,38 +17,52 @@ public struct NamespaceRecord: Sendable, Hashable {
 /// the namespaces created by Namespace Management, `nsN.img` with their
 /// sidecar files, and the state file `namespaces.state` recording which
 /// exist and which are attached. One mount at a time uses a directory: it
-/// holds an exclusive lock on `namespaces.lock` while it lives.
+/// holds an exclusive lock on `namespaces.lock` from when it opens the
+/// directory (at once, or when it first needs it) until it goes.
 public final class NamespaceDirectory: Sendable {
     public let path: String
     public static let stateFileName = "namespaces.state"
     public static let lockFileName = "namespaces.lock"
     static let magic = "nvmefs namespaces 1"
-    private let lockFD: Int32
+    /// The lock file, once held.
+    private let lockFD = Mutex<Int32?>(nil)
 
-    /// Opens (creating it if missing, with its parents) the directory and
-    /// takes its lock.
+    /// A namespace directory at `path`. It is opened now (created if
+    /// missing, with its parents, and locked) when `create` is true or it
+    /// exists; otherwise when the first namespace is created in it.
     /// - Throws: `NamespaceStorageError` (one line) when the directory
     ///   cannot be made or another mount holds it.
-    public init(path: String) throws {
+    public init(path: String, create: Bool = true) throws {
         self.path = path
-        try Self.makeDirectories(path)
-        let lockPath = path + "/" + Self.lockFileName
-        var fd: Int32
-        repeat { fd = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o644) } while fd < 0 && errno == EINTR
-        guard fd >= 0 else { throw NamespaceStorageError("namespace directory \(path): \(errnoDescription(errno))") }
-        var rc: Int32
-        repeat { rc = flock(fd, LOCK_EX | LOCK_NB) } while rc < 0 && errno == EINTR
-        guard rc == 0 else {
-            let code = errno
-            _ = Glibc.close(fd)
-            throw NamespaceStorageError(code == EWOULDBLOCK
-                ? "namespace directory \(path) is in use by another nvmefs mount (give another --ns-dir)"
-                : "namespace directory \(path): cannot lock \(lockPath): \(errnoDescription(code))")
-        }
-        lockFD = fd
+        var st = stat()
+        if create || stat(path, &st) == 0 { try acquire() }
     }
 
-    deinit { _ = Glibc.close(lockFD) }
+    deinit {
+        if let fd = lockFD.withLock({ $0 }) { _ = Glibc.close(fd) }
+    }
+
+    /// Creates the directory if missing and takes its lock (once).
+    func acquire() throws {
+        try lockFD.withLock { (held: inout Int32?) throws -> Void in
+            guard held == nil else { return }
+            try Self.makeDirectories(path)
+            let lockPath = path + "/" + Self.lockFileName
+            var fd: Int32
+            repeat { fd = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o644) } while fd < 0 && errno == EINTR
+            guard fd >= 0 else { throw NamespaceStorageError("namespace directory \(path): \(errnoDescription(errno))") }
+            var rc: Int32
+            repeat { rc = flock(fd, LOCK_EX | LOCK_NB) } while rc < 0 && errno == EINTR
+            guard rc == 0 else {
+                let code = errno
+                _ = Glibc.close(fd)
+                throw NamespaceStorageError(code == EWOULDBLOCK
+                    ? "namespace directory \(path) is in use by another nvmefs mount (give another --ns-dir)"
+                    : "namespace directory \(path): cannot lock \(lockPath): \(errnoDescription(code))")
+            }
+            held = fd
+        }
+    }
 
     /// The image of namespace `nsid`.
     public func imagePath(_ nsid: UInt32) -> String { "\(path)/ns\(nsid).img" }
@@ -105,6 +120,7 @@ public final class NamespaceDirectory: Sendable {
     /// Replaces the state file (a new file synced, then renamed over it).
     /// - Throws: `ImageBackendError` with the path and errno.
     public func writeState(_ records: [NamespaceRecord]) throws {
+        try acquire()
         let temporary = statePath + ".new"
         var fd: Int32
         repeat { fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644) } while fd < 0 && errno == EINTR
@@ -133,6 +149,7 @@ public final class NamespaceDirectory: Sendable {
     public func createStorage(nsid: UInt32, format: NamespaceFormat, nsze: UInt64,
                               mode: ImageBackend.ExecutionMode = .default) throws -> NamespaceStorage {
         let image = imagePath(nsid)
+        try acquire()
         try removeStorage(nsid: nsid)
         do {
             let (bytes, overflow) = nsze.multipliedReportingOverflow(by: UInt64(format.lbaSize))

@@ -317,6 +317,23 @@ struct NamespaceManagementTests {
         _ = first
     }
 
+    /// A directory opened with `create: false` is made (and locked) by the first creation only.
+    @Test func lazyDirectory() throws {
+        let dir = Self.temporaryDirectory() + "/inner"
+        defer { Self.cleanUp(Self.parentOf(dir)) }
+        let provisioner = DirectoryProvisioner(directory: try NamespaceDirectory(path: dir, create: false))
+        #expect(try provisioner.load().namespaces.isEmpty)
+        #expect(!FileManager.default.fileExists(atPath: dir))
+        let h = try Self.host(dir, provisioner: provisioner)
+        #expect(Self.attach(h, 1, sel: 1) == .success)     // a given namespace: nothing recorded
+        #expect(!FileManager.default.fileExists(atPath: dir))
+        #expect(Self.create(h, .init(nsze: 8, ncap: 8)).dw0 == 2)
+        #expect(FileManager.default.fileExists(atPath: dir + "/ns2.img"))
+        #expect(throws: NamespaceStorageError.self) { try NamespaceDirectory(path: dir, create: false) }
+    }
+
+    static func parentOf(_ path: String) -> String { String(path[..<path.lastIndex(of: "/")!]) }
+
     /// Storage that cannot be made or recorded: Internal Error, nothing allocated, the capacity back.
     @Test func provisionerFailures() throws {
         let dir = Self.temporaryDirectory()
