@@ -55,6 +55,9 @@ extension NVMeController {
         .deviceSelfTest, .namespaceManagement, .namespaceAttachment,
     ]
 
+    /// The commands that change the namespace inventory (effects NIC).
+    static let namespaceInventoryOpcodes: Set<AdminOpcode> = [.namespaceManagement, .namespaceAttachment]
+
     /// OACS bit 3: Namespace Management and Attachment (with a provisioner).
     var supportsNamespaceManagement: Bool { provisioner != nil }
     /// `supportedAdminOpcodes` indexed by opcode.
@@ -207,6 +210,10 @@ extension NVMeController {
             if target.isAER {
                 aerRequests.removeAll { $0 === target }
                 finish(target, status: .abortRequested)
+            } else if sqid == 0 && Self.namespaceInventoryOpcodes.contains(AdminOpcode(target.cmd.opcode)) {
+                // Namespace Management and Attachment have changed the
+                // namespaces before their file work: not aborted.
+                return .success
             } else if !target.aios.isEmpty {
                 cancel(target, status: .abortRequested)
             } else {

@@ -111,7 +111,7 @@ extension NVMeController {
         for op in Self.supportedAdminOpcodes {
             // Format NVM changes logical block content (LBCC), as QEMU says;
             // Namespace Management and Attachment change the namespace inventory (NIC).
-            let inventory = op == .namespaceManagement || op == .namespaceAttachment
+            let inventory = Self.namespaceInventoryOpcodes.contains(op)
             if inventory && !supportsNamespaceManagement { continue }
             log.acs[Int(op.rawValue)] = CommandEffects(csupp: true, lbcc: op == .formatNVM, nic: inventory)
         }

@@ -337,8 +337,6 @@ public final class NVMeController: @unchecked Sendable {
         if !stateHandlers.isEmpty { addEffect(.event(event, stateHandlers)) }
     }
 
-    public var namespaceCount: Int { lock.withLock { namespaces.count } }
-
     /// The attached namespaces in NSID order, as of now.
     public var attachedNamespaces: [Namespace] { lock.withLock { namespaces } }
 

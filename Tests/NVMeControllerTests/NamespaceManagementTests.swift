@@ -1,4 +1,5 @@
 import BlockIO
+import Dispatch
 import Foundation
 import NVMeController
 import NVMeSpec
@@ -355,6 +356,25 @@ struct NamespaceManagementTests {
         #expect(Self.nsList(h, cns: 0x02) == [1, 2])
     }
 
+    /// Abort leaves a create whose storage is being made alone (DW0 bit 0 set): it completes with its NSID.
+    @Test func abortDoesNotAbortACreate() throws {
+        let dir = Self.temporaryDirectory()
+        defer { Self.cleanUp(dir) }
+        let held = FailingProvisioner(DirectoryProvisioner(directory: try NamespaceDirectory(path: dir)))
+        held.holdCreate = true
+        let h = try Self.host(dir, provisioner: held)
+        h.poke(Self.data, NamespaceManagementCreate(nsze: 8, ncap: 8).bytes)
+        let create = h.place(SubmissionQueueEntry(opcode: AdminOpcode.namespaceManagement.rawValue, prp1: Self.data), qid: 0)
+        h.ring(0)
+        let abort = h.place(SubmissionQueueEntry(opcode: AdminOpcode.abort.rawValue, cdw10: UInt32(create) << 16), qid: 0)
+        h.ring(0)
+        let first = try #require(h.reap(0))
+        #expect(first.cid == abort && first.status == .success && first.dw0 & 1 == 1)
+        held.release.signal()
+        let second = try #require(h.reap(0))
+        #expect(second.cid == create && second.status == .success && second.dw0 == 2)
+    }
+
     // MARK: the state file
 
     @Test func stateFileRoundTrip() throws {
@@ -377,17 +397,21 @@ struct NamespaceManagementTests {
     }
 }
 
-/// A provisioner whose create and save fail on demand.
+/// A provisioner whose create and save fail on demand, and whose create
+/// can be held until released.
 final class FailingProvisioner: NamespaceProvisioner, @unchecked Sendable {
     let inner: DirectoryProvisioner
     private let lock = NSLock()
-    private var _failCreate = false, _failSave = false
+    private var _failCreate = false, _failSave = false, _holdCreate = false
     var failCreate: Bool { get { lock.withLock { _failCreate } } set { lock.withLock { _failCreate = newValue } } }
     var failSave: Bool { get { lock.withLock { _failSave } } set { lock.withLock { _failSave = newValue } } }
+    var holdCreate: Bool { get { lock.withLock { _holdCreate } } set { lock.withLock { _holdCreate = newValue } } }
+    let release = DispatchSemaphore(value: 0)
 
     init(_ inner: DirectoryProvisioner) { self.inner = inner }
 
     func create(nsid: UInt32, format: NamespaceFormat, nsze: UInt64, nmic: UInt8) throws -> Namespace {
+        if holdCreate { release.wait() }
         if failCreate { throw ImageBackendError(path: "ns\(nsid).img", operation: "create", errno: ENOSPC) }
         return try inner.create(nsid: nsid, format: format, nsze: nsze, nmic: nmic)
     }
