@@ -184,23 +184,7 @@ public final class NamespaceDirectory: Sendable {
     // MARK: helpers
 
     static func readText(_ path: String) throws -> String? {
-        var fd: Int32
-        repeat { fd = open(path, O_RDONLY | O_CLOEXEC) } while fd < 0 && errno == EINTR
-        if fd < 0 {
-            if errno == ENOENT { return nil }
-            throw ImageBackendError(path: path, operation: "open", errno: errno)
-        }
-        defer { _ = Glibc.close(fd) }
-        var data: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if n < 0 && errno == EINTR { continue }
-            guard n >= 0 else { throw ImageBackendError(path: path, operation: "read", errno: errno) }
-            if n == 0 { break }
-            data += chunk[0..<n]
-            guard data.count <= 1 << 20 else { throw ImageBackendError(path: path, operation: "read", errno: EFBIG) }
-        }
+        guard let data = try SystemCalls.readWholeFile(path, limit: 1 << 20) else { return nil }
         guard let text = String(validating: data, as: UTF8.self) else {
             throw ImageBackendError(path: path, operation: "read", errno: EILSEQ)
         }

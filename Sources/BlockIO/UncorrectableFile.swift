@@ -138,23 +138,11 @@ public final class UncorrectableFile: @unchecked Sendable {
 
     /// The recorded marks, in blocks of 2^lbads bytes (empty when no file).
     public func load(lbads: UInt8) throws -> LBARangeSet {
-        let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC)
-        if fd < 0 {
-            if errno == ENOENT { return LBARangeSet() }
-            throw UncorrectableFileError(String(cString: strerror(errno)))
+        let read: [UInt8]?
+        do { read = try SystemCalls.readWholeFile(path, limit: .max) } catch {
+            throw UncorrectableFileError(String(cString: strerror(error.errno)))
         }
-        defer { Glibc.close(fd) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw UncorrectableFileError(String(cString: strerror(errno)))
-            }
-            if n == 0 { break }
-            bytes += chunk[0..<n]
-        }
+        guard let bytes = read else { return LBARangeSet() }
         return try Self.parse(String(decoding: bytes, as: UTF8.self), lbads: lbads)
     }
 
