@@ -141,7 +141,7 @@ public final class NVMeController: @unchecked Sendable {
         self.provisioner = provisioner
         let nn = max(parameters.maxNamespaces, Int(namespaces.map(\.nsid).max() ?? 0))
         self.nn = nn
-        allocated = Dictionary(namespaces.map { ($0.nsid, $0) }, uniquingKeysWith: { first, _ in first })
+        allocated = Dictionary(uniqueKeysWithValues: namespaces.map { ($0.nsid, $0) })
         activeTable = Array(repeating: nil, count: nn + 1)
         for ns in namespaces where !detached.contains(ns.nsid) { activeTable[Int(ns.nsid)] = ns }
         self.namespaces = activeTable.compactMap { $0 }
