@@ -13,7 +13,12 @@ extension NVMeController {
         case .namespace:
             // §5.15.2.1: an invalid NSID (0, above NN, or FFFFFFFFh without
             // namespace management) is Invalid Namespace or Format; an
-            // inactive one returns a zero-filled structure.
+            // inactive one returns a zero-filled structure. With Namespace
+            // Management, FFFFFFFFh returns what every namespace has in
+            // common (the formats a create may choose).
+            if c.nsid == Self.broadcastNSID && supportsNamespaceManagement {
+                return transferToHost(req, commonNamespaceData().bytes)
+            }
             guard isValidNSID(c.nsid) else {
                 guestError(.invalidNs, [("nsid", hex(c.nsid))])
                 return NVMeStatus.invalidNamespace.withDNR
@@ -94,33 +99,41 @@ extension NVMeController {
         return id
     }
 
-    /// Identify Namespace data (Figure 249). LBA formats as QEMU's list;
-    /// metadata and protection as `docs/METADATA.md` describes.
-    /// Call under the lock (format and size change with Format NVM).
-    func identifyNamespaceData(_ ns: Namespace) -> IdentifyNamespace {
+    /// The Identify Namespace fields every namespace shares: the LBA
+    /// formats, metadata and protection capabilities, deallocation and the
+    /// Copy limits (Identify CNS 00h of NSID FFFFFFFFh; docs/NAMESPACES.md).
+    func commonNamespaceData() -> IdentifyNamespace {
         var id = IdentifyNamespace()
-        id.nsze = ns.nsze
-        id.ncap = ns.nsze
-        id.nuse = ns.nsze
         id.nlbaf = UInt8(NamespaceFormat.lbaFormats.count - 1)
         for (i, f) in NamespaceFormat.lbaFormats.enumerated() { id.lbaf[i] = f }
-        id.flbas = ns.format.flbas
         // MC: extended LBAs and a separate buffer. DPC: types 1-3, PI in the
         // first or the last eight bytes of metadata.
         id.mc = 0x03
         id.dpc = 0x1F
+        id.dlfeat = 0x09                 // deallocated blocks read as zeroes; Write Zeroes may deallocate
+        id.mssrl = parameters.copyMSSRL
+        id.mcl = parameters.copyMCL
+        id.msrc = parameters.copyMSRC
+        return id
+    }
+
+    /// Identify Namespace data (Figure 249). LBA formats as QEMU's list;
+    /// metadata and protection as `docs/METADATA.md` describes.
+    /// Call under the lock (format and size change with Format NVM).
+    func identifyNamespaceData(_ ns: Namespace) -> IdentifyNamespace {
+        var id = commonNamespaceData()
+        id.nsze = ns.nsze
+        id.ncap = ns.nsze
+        id.nuse = ns.nsze
+        id.flbas = ns.format.flbas
         id.dps = ns.format.dps
         // §5.15.2.1 FPI: bit 7, progress is reported; bits 6:0, percent remaining.
         id.fpi = 0x80 | UInt8(ns.formatProgress.map { 100 - $0 } ?? 0)
-        id.dlfeat = 0x09                 // deallocated blocks read as zeroes; Write Zeroes may deallocate
         id.nvmcap = UInt128(ns.nsze) << UInt128(ns.lbads)
         id.nguid = ns.nguid
         id.eui64 = ns.eui64
         id.nsattr = ns.isReadOnly ? 1 : 0
         id.nmic = ns.nmic
-        id.mssrl = parameters.copyMSSRL
-        id.mcl = parameters.copyMCL
-        id.msrc = parameters.copyMSRC
         return id
     }
 }

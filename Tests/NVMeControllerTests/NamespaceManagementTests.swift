@@ -255,6 +255,11 @@ struct NamespaceManagementTests {
         #expect(Self.identify(h, cns: 0x12, nsid: 0xFFFF_FFFF).0 == NVMeStatus.invalidField.withDNR)
         #expect(Self.controllers(h, cns: 0x13) == [0])
         #expect(Self.controllers(h, cns: 0x13, cntid: 1) == [])
+        // CNS 00h of FFFFFFFFh: what every namespace shares (the formats a create may choose).
+        let (status, bytes) = Self.identify(h, cns: 0, nsid: 0xFFFF_FFFF)
+        let common = try #require(IdentifyNamespace(bytes: bytes))
+        #expect(status == .success && common.nsze == 0 && common.nlbaf == 7 && common.lbaf[4].lbads == 12)
+        #expect(common.mc == 0x03 && common.dpc == 0x1F)
         // Identify Controller: OACS bit 3, TNVMCAP (the given 1 MiB + 64 MiB), UNVMCAP.
         let id = try #require(IdentifyController(bytes: Self.identify(h, cns: 1).1))
         #expect(id.oacs & 0x8 != 0)
@@ -276,6 +281,7 @@ struct NamespaceManagementTests {
         #expect(Self.attach(h, 1, sel: 1) == NVMeStatus.invalidOpcode.withDNR)
         let id = try #require(IdentifyController(bytes: Self.identify(h, cns: 1).1))
         #expect(id.oacs & 0x8 == 0 && id.tnvmcap == 0)
+        #expect(Self.identify(h, cns: 0, nsid: 0xFFFF_FFFF).0 == NVMeStatus.invalidNamespace.withDNR)
         #expect(Self.nsList(h, cns: 0x10) == [1])
     }
 
