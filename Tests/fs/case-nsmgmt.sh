@@ -105,6 +105,14 @@ expect_status SUCCESS "admin opcode=0x0d nsid=2 cdw10=1"
 [ -e "$NSDIR/ns2.img.nvmefs-md" ] && fail "ns2.img.nvmefs-md still exists after delete"
 expect_status INVALID_FIELD "admin opcode=0x15 nsid=2 data-out=$ATTACH"
 assert_eq "status SUCCESS (0x0000) dw0 0x00000002 dw1 0x00000000" "$(run_cmd "admin opcode=0x0d data-out=$CREATE_1M")" "create again"
+expect_status SUCCESS "admin opcode=0x15 nsid=2 data-out=$ATTACH"
+unmount_nvmefs
+
+# With --host none the listing is the controller's attached namespaces (no data files).
+mount_nvmefs "${OPTS[@]}" --host none
+assert_eq "1 2 " "$(listing)" "namespaces with --host none"
+[ -e "$M/namespaces/2/data" ] && fail "namespaces/2/data exists with --host none"
+grep -q "^image: $NSDIR/ns2.img$" "$M/namespaces/2/info" || fail "info with --host none: $(cat "$M/namespaces/2/info")"
 unmount_nvmefs
 
 # A recorded namespace whose NSID a --namespace takes now: a one-line error.
