@@ -2,7 +2,8 @@
 import PackageDescription
 
 let strict: [SwiftSetting] = [.enableUpcomingFeature("ExistentialAny")]
-/// The hot path (command dispatch, DMA mapping, backends): dynamic exclusivity
+/// The hot path (command dispatch, DMA mapping, backends, the built-in host, the
+/// FUSE bridge's data files): dynamic exclusivity
 /// checks cost ~10% of a command in release builds; debug builds keep them.
 let hot: [SwiftSetting] = strict + [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]
 
@@ -31,19 +32,19 @@ let package = Package(
         // The built-in host driver.
         .target(name: "NVMeHost",
                 dependencies: ["NVMeSpec", "BlockIO", "HostMemory", "NVMeController", .product(name: "Logging", package: "swift-log")],
-                swiftSettings: strict),
+                swiftSettings: hot),
         // The only C: libfuse3 through a shim header.
         .systemLibrary(name: "CFuse3", pkgConfig: "fuse3", providers: [.apt(["libfuse3-dev"])]),
         .target(name: "FUSEBridge",
                 dependencies: ["CFuse3", "NVMeSpec", "BlockIO", "HostMemory", "NVMeController", "NVMeHost",
                                .product(name: "Logging", package: "swift-log")],
-                swiftSettings: strict),
+                swiftSettings: hot),
         .executableTarget(name: "nvmefs",
                           dependencies: ["FUSEBridge", .product(name: "ArgumentParser", package: "swift-argument-parser"),
                                          .product(name: "Logging", package: "swift-log")],
                           swiftSettings: strict),
         // In-process benchmarks (not tests): the controller alone, backend modes.
-        .executableTarget(name: "nvmefs-bench", dependencies: ["NVMeSpec", "BlockIO", "HostMemory", "NVMeController"],
+        .executableTarget(name: "nvmefs-bench", dependencies: ["NVMeSpec", "BlockIO", "HostMemory", "NVMeController", "NVMeHost"],
                           swiftSettings: strict),
         // Differential conformance against QEMU's NVMe device (qtest): sequences, devices, diff.
         .target(name: "Conformance", dependencies: ["NVMeSpec", "BlockIO", "HostMemory", "NVMeController",

@@ -61,9 +61,9 @@ enum SystemCalls {
         return fd
     }
 
-    /// The whole content of a small file; nil when there is none.
+    /// The whole content of a file; nil when there is none.
     /// - Throws: `ImageBackendError` (EFBIG past `limit` bytes).
-    static func readWholeFile(_ path: String, limit: Int) throws(ImageBackendError) -> [UInt8]? {
+    static func readWholeFile(_ path: String, limit: Int = .max) throws(ImageBackendError) -> [UInt8]? {
         guard let fd = try openExisting(path) else { return nil }
         defer { _ = close(fd) }
         var data: [UInt8] = []
@@ -85,6 +85,48 @@ enum SystemCalls {
             let e = errno
             if e != EINTR { return e }
         }
+    }
+
+    /// Replaces the file at `path` with `bytes` durably: written to
+    /// `PATH.tmp`, fsync'd, renamed over `path`, the directory fsync'd.
+    /// Returns 0 or a positive errno (the temporary file is removed).
+    static func replaceFile(_ path: String, with bytes: [UInt8]) -> Int32 {
+        let tmp = path + ".tmp"
+        let fd = Glibc.open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { return errno }
+        var done = 0
+        while done < bytes.count {
+            let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + done, $0.count - done) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                let e = errno
+                Glibc.close(fd); unlink(tmp)
+                return e
+            }
+            done += n
+        }
+        if fsync(fd) != 0 {
+            let e = errno
+            Glibc.close(fd); unlink(tmp)
+            return e
+        }
+        Glibc.close(fd)
+        if rename(tmp, path) != 0 {
+            let e = errno
+            unlink(tmp)
+            return e
+        }
+        return syncDirectory(of: path)
+    }
+
+    /// fsyncs the directory holding `path` (a rename or unlink in it lasts).
+    static func syncDirectory(of path: String) -> Int32 {
+        var dir = path
+        if let slash = dir.lastIndex(of: "/") { dir = String(dir[..<slash]); if dir.isEmpty { dir = "/" } } else { dir = "." }
+        let fd = Glibc.open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { return errno }
+        defer { Glibc.close(fd) }
+        return fsync(fd) == 0 ? 0 : errno
     }
 
     /// Reads exactly the bytes of `iov` from `offset`: retries short reads and

@@ -138,11 +138,11 @@ public final class UncorrectableFile: @unchecked Sendable {
 
     /// The recorded marks, in blocks of 2^lbads bytes (empty when no file).
     public func load(lbads: UInt8) throws -> LBARangeSet {
-        let read: [UInt8]?
-        do { read = try SystemCalls.readWholeFile(path, limit: .max) } catch {
-            throw UncorrectableFileError(String(cString: strerror(error.errno)))
+        let bytes: [UInt8]?
+        do { bytes = try SystemCalls.readWholeFile(path) } catch {
+            throw UncorrectableFileError(errnoDescription(error.errno))
         }
-        guard let bytes = read else { return LBARangeSet() }
+        guard let bytes else { return LBARangeSet() }
         return try Self.parse(String(decoding: bytes, as: UTF8.self), lbads: lbads)
     }
 
@@ -153,44 +153,9 @@ public final class UncorrectableFile: @unchecked Sendable {
         guard !readOnly else { return EROFS }
         if marks.isEmpty {
             if unlink(path) != 0 && errno != ENOENT { return errno }
-            return syncDirectory()
+            return SystemCalls.syncDirectory(of: path)
         }
-        let tmp = path + ".tmp"
-        let fd = Glibc.open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { return errno }
-        let text = Array(Self.render(marks, lbads: lbads).utf8)
-        var done = 0
-        while done < text.count {
-            let n = text.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + done, $0.count - done) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                let e = errno
-                Glibc.close(fd); unlink(tmp)
-                return e
-            }
-            done += n
-        }
-        if fsync(fd) != 0 {
-            let e = errno
-            Glibc.close(fd); unlink(tmp)
-            return e
-        }
-        Glibc.close(fd)
-        if rename(tmp, path) != 0 {
-            let e = errno
-            unlink(tmp)
-            return e
-        }
-        return syncDirectory()
-    }
-
-    private func syncDirectory() -> Int32 {
-        var dir = path
-        if let slash = dir.lastIndex(of: "/") { dir = String(dir[..<slash]); if dir.isEmpty { dir = "/" } } else { dir = "." }
-        let fd = Glibc.open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard fd >= 0 else { return errno }
-        defer { Glibc.close(fd) }
-        return fsync(fd) == 0 ? 0 : errno
+        return SystemCalls.replaceFile(path, with: Array(Self.render(marks, lbads: lbads).utf8))
     }
 }
 

@@ -560,6 +560,11 @@ public enum DirectedTable {
             s.recordCompletion("fused-write", try s.wait(cid: c2, qid: 1))
             var lone = Cmd.write(slba: 100, blocks: 1); lone.fuse = 2
             try s.command("fused-second-alone", lone, qid: 1)
+            // The pair in one doorbell write (§4.12): the Compare matches (the block is zeros).
+            try s.poke(L.data, [UInt8](repeating: 0, count: 512))
+            let pair = try s.submit([fused1, fused2], qid: 1)
+            s.recordCompletion("fused-pair-compare", try s.wait(cid: pair[0], qid: 1))
+            s.recordCompletion("fused-pair-write", try s.wait(cid: pair[1], qid: 1))
         },
         Scenario("io-verify-copy-uncorrectable") { s in
             try s.bringUp()

@@ -100,9 +100,20 @@ final class NVMeDevice: DeviceProvider {
         parameters.cmbSize = Int(configuration.cmbSize)
         parameters.maxNamespaces = configuration.maxNamespaces
         parameters.namespaceCapacity = configuration.capacity
+        // The firmware slots (docs/FIRMWARE.md); mounting is a power cycle,
+        // which activates a pending image.
+        var firmware: (store: FirmwareStore?, slots: FirmwareSlots)?
+        if let dir = configuration.firmwareDirectory {
+            let store = FirmwareStore(directory: dir)
+            do { firmware = (store, try store.load()) } catch {
+                closeOpened()
+                throw ConfigurationError("\(error)")
+            }
+        }
         let trace = TraceRecorder()
         let controller = NVMeController(parameters: parameters, namespaces: namespaces, space: space,
-                                        logger: logger, trace: trace, detached: detached, provisioner: provisioner)
+                                        logger: logger, trace: trace, detached: detached, provisioner: provisioner,
+                                        firmware: firmware)
         var host: BuiltinHost?
         if configuration.host == .builtin {
             var hostConfiguration = BuiltinHostConfiguration()
@@ -192,6 +203,7 @@ enum DeviceFiles {
             nodes.append(HostFiles.identify(d))
             nodes.append(HostFiles.log(d))
             nodes.append(HostFiles.cmd(d))
+            nodes.append(HostFiles.firmware(d))
             nodes.append(HostFiles.events(d))
         }
         nodes.append(InspectFiles.interrupts(d))

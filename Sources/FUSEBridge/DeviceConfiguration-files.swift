@@ -4,13 +4,20 @@ import Glibc
 extension DeviceConfiguration {
     /// `$XDG_DATA_HOME/nvmefs/default.img`, else `~/.local/share/nvmefs/default.img`.
     public static func defaultImagePath() throws(ConfigurationError) -> String {
-        if let xdg = environment("XDG_DATA_HOME"), xdg.hasPrefix("/") {
-            return xdg + "/nvmefs/default.img"
-        }
-        guard let home = homeDirectory() else {
-            throw ConfigurationError("cannot find the home directory for the default image (set HOME or use --namespace)")
-        }
-        return home + "/.local/share/nvmefs/default.img"
+        try dataDirectory(for: "the default image (set HOME or use --namespace)") + "/default.img"
+    }
+
+    /// `$XDG_DATA_HOME/nvmefs/firmware`, else `~/.local/share/nvmefs/firmware`:
+    /// the firmware slots beside the default image (docs/FIRMWARE.md).
+    public static func defaultFirmwareDirectory() throws(ConfigurationError) -> String {
+        try dataDirectory(for: "the firmware slots (set HOME or use --firmware-dir)") + "/firmware"
+    }
+
+    /// `$XDG_DATA_HOME/nvmefs`, else `~/.local/share/nvmefs`.
+    static func dataDirectory(for what: String) throws(ConfigurationError) -> String {
+        if let xdg = environment("XDG_DATA_HOME"), xdg.hasPrefix("/") { return xdg + "/nvmefs" }
+        guard let home = homeDirectory() else { throw ConfigurationError("cannot find the home directory for \(what)") }
+        return home + "/.local/share/nvmefs"
     }
 
     /// The suffix of the default namespace directory.
@@ -29,6 +36,8 @@ extension DeviceConfiguration {
             namespaces[i].path = try Self.absolutePath(namespaces[i].path)
         }
         if let dir = nsDir { nsDir = try Self.absolutePath(dir) }
+        firmwareDirectory = try firmwareDirectoryIsDefault ? Self.defaultFirmwareDirectory()
+            : Self.absolutePath(firmwareDirectory ?? ".")
     }
 
     /// Checks the images against the file system without changing anything:
@@ -49,6 +58,20 @@ extension DeviceConfiguration {
                 guard stat(parent, &pst) == 0, pst.st_mode & S_IFMT == S_IFDIR else {
                     throw ConfigurationError("directory \(parent) of --ns-dir \(dir) does not exist")
                 }
+            }
+        }
+        // The firmware directory: a directory, or created (with its parents
+        // when it is the default one; else its parent must exist).
+        var fst = stat()
+        if let dir = firmwareDirectory, stat(dir, &fst) == 0 {
+            guard fst.st_mode & S_IFMT == S_IFDIR else {
+                throw ConfigurationError("firmware directory \(dir) is not a directory")
+            }
+        } else if let dir = firmwareDirectory, !firmwareDirectoryIsDefault {
+            var pst = stat()
+            let parent = Self.parentDirectory(dir)
+            guard stat(parent, &pst) == 0, pst.st_mode & S_IFMT == S_IFDIR else {
+                throw ConfigurationError("directory \(parent) of firmware directory \(dir) does not exist")
             }
         }
         for ns in namespaces {
@@ -89,6 +112,7 @@ extension DeviceConfiguration {
     /// Creates the default image's directory and every missing image
     /// (sparse, of its `size`), and records the size of existing images.
     public mutating func prepare() throws(ConfigurationError) {
+        if firmwareDirectoryIsDefault, let dir = firmwareDirectory { try Self.makeDirectories(dir) }
         for i in namespaces.indices {
             let path = namespaces[i].path
             if namespaces[i].isDefaultImage { try Self.makeDirectories(Self.parentDirectory(path)) }

@@ -88,6 +88,13 @@ public struct DeviceConfiguration: Sendable, Equatable {
     /// NVM capacity in bytes for creating namespaces (`--capacity`); TNVMCAP
     /// adds the `--namespace` images to it.
     public var capacity: UInt64 = 64 << 30
+    /// Where the firmware slots and their state are kept (`--firmware-dir`,
+    /// docs/FIRMWARE.md). nil until `resolvePaths` fills in the default
+    /// (`defaultFirmwareDirectory`, created when missing) or makes the given
+    /// one absolute; nil at mount: the slots are kept in memory only.
+    public var firmwareDirectory: String?
+    /// `firmwareDirectory` was not given.
+    public var firmwareDirectoryIsDefault = true
     /// Let the page cache serve `namespaces/N/data` (default: direct I/O).
     public var cache: Bool = false
     /// Mount with allow_other.

@@ -47,10 +47,29 @@ enum HostFiles {
                      GeneratedFile(mode: 0o444, text: { host.events.map { $0.line + "\n" }.joined() }))
     }
 
+    /// `firmware`: writing it downloads a firmware image (docs/FIRMWARE.md);
+    /// commit it with a Firmware Commit through `cmd`.
+    static func firmware(_ d: DeviceContext) -> Node {
+        .file("firmware", about: "write-only: each write is Firmware Image Download at its offset (4 KiB pieces); "
+                + "then commit through cmd, e.g. \"admin opcode=0x10 cdw10=0x0a\" (slot 2, activate at the next reset)",
+              FirmwareFile(host: d.host!))
+    }
+
     static func cmd(_ d: DeviceContext) -> Node {
         .file("cmd", about: "command transaction per open handle: write \"admin|io opcode=N [nsid= cdw10..15= "
                 + "slba= nlb= data-in=BYTES data-out=HEX]\", read \"status NAME (0xVALUE) dw0 .. dw1 ..\" + xxd of data-in",
               CommandFile(device: d, host: d.host!))
+    }
+}
+
+/// Writes become Firmware Image Download commands at their offset.
+struct FirmwareFile: FileHandler {
+    let host: BuiltinHost
+    var mode: UInt16 { 0o200 }
+
+    func write(_ data: UnsafeRawBufferPointer, at offset: UInt64, file: OpenFile) throws(FileError) -> Int {
+        do throws(HostError) { try host.firmwareImageDownload(data, offset: offset) } catch { throw FileError(error.errno) }
+        return data.count
     }
 }
 

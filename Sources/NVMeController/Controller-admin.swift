@@ -36,6 +36,8 @@ extension NVMeController {
         case .deviceSelfTest: return deviceSelfTest(req)
         case .namespaceManagement: return namespaceManagement(req)
         case .namespaceAttachment: return namespaceAttachment(req)
+        case .firmwareCommit: return firmwareCommit(req)
+        case .firmwareImageDownload: return firmwareImageDownload(req)
         case .keepAlive:
             restartKeepAliveTimer()
             return .success
@@ -52,7 +54,7 @@ extension NVMeController {
     static let supportedAdminOpcodes: Set<AdminOpcode> = [
         .deleteIOSQ, .createIOSQ, .getLogPage, .deleteIOCQ, .createIOCQ, .identify, .abort,
         .setFeatures, .getFeatures, .asyncEventRequest, .keepAlive, .formatNVM,
-        .deviceSelfTest, .namespaceManagement, .namespaceAttachment,
+        .deviceSelfTest, .namespaceManagement, .namespaceAttachment, .firmwareCommit, .firmwareImageDownload,
     ]
 
     /// The commands that change the namespace inventory (effects NIC).
@@ -214,6 +216,10 @@ extension NVMeController {
                 // Namespace Management and Attachment have changed the
                 // namespaces before their file work: not aborted.
                 return .success
+            } else if let i = deferredCommands.firstIndex(where: { $0 === target }) {
+                // Waiting for a fused operation's LBAs: it never started.
+                deferredCommands.remove(at: i)
+                finish(target, status: .abortRequested)
             } else if !target.aios.isEmpty {
                 cancel(target, status: .abortRequested)
             } else {

@@ -15,7 +15,12 @@ extension NVMeController {
             return .failure(NVMeStatus.invalidField.withDNR)
         }
         if length == 0 { return .success([]) }
-        var iov: [IOVector] = []
+        // The request's list from its previous command: once that command's
+        // AIOs have ended it is unshared, and refilling it allocates nothing.
+        var iov = req.iovStorage
+        req.iovStorage = []
+        iov.removeAll(keepingCapacity: true)
+        defer { req.iovStorage = iov }
         var pin: DMAPin? = pinning ? DMAPin() : nil
         let status: NVMeStatus
         switch req.cmd.psdt {

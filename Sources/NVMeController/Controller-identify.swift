@@ -1,3 +1,4 @@
+import BlockIO
 import NVMeSpec
 
 extension NVMeController {
@@ -54,7 +55,7 @@ extension NVMeController {
         id.ssvid = 0x1AF4
         id.sn = parameters.serial
         id.mn = parameters.model
-        id.fr = parameters.firmwareRevision
+        id.fr = firmwareRevision
         id.rab = 6
         id.ieee = 0x525400
         id.mdts = parameters.mdts
@@ -62,7 +63,8 @@ extension NVMeController {
         id.ver = Version.v1_4.raw
         id.oaes = 1 << 8                 // namespace attribute notices
         id.cntrltype = 1                 // I/O controller
-        id.oacs = 1 << 1 | 1 << 4        // Format NVM (FNA 0, per namespace, as QEMU), Device Self-test
+        // Format NVM (FNA 0, per namespace, as QEMU), Firmware Commit and Image Download, Device Self-test.
+        id.oacs = 1 << 1 | 1 << 2 | 1 << 4
         if supportsNamespaceManagement {
             // Namespace Management and Attachment; the NVM capacity they manage.
             id.oacs |= 1 << 3
@@ -73,7 +75,9 @@ extension NVMeController {
         id.edstt = UInt16(clamping: (parameters.selfTestExtendedMilliseconds + 59_999) / 60_000)
         id.acl = parameters.acl
         id.aerl = parameters.aerl
-        id.frmw = 0x03                   // slot 1 read-only, 1 slot
+        id.frmw = 1 << 4 | UInt8(FirmwareSlots.count) << 1 | 1  // activation without reset, 7 slots, slot 1 read-only
+        id.mtfa = parameters.firmwareMTFA
+        id.fwug = UInt8(Self.firmwareGranule / 4096)
         id.lpa = 0x07                    // per-namespace SMART, commands supported and effects, extended data
         id.elpe = parameters.elpe
         id.npss = 0
@@ -87,7 +91,7 @@ extension NVMeController {
         // Compare, Write Uncorrectable, Dataset Management, Write Zeroes, Save/Select, Timestamp, Verify, Copy.
         id.oncs = 0x01 | 0x02 | 0x04 | 0x08 | 0x10 | 0x40 | 0x80 | 0x100
         id.ocfs = 0x1                    // Copy: source range descriptor format 0 (NVMe 2.0)
-        id.fuses = 0
+        id.fuses = 1  // Compare and Write (§4.12, §6.2.1)
         id.vwc = 0x07                    // present; Flush with NSID FFFFFFFFh supported
         id.sgls = 0x1 | 1 << 16 | 1 << 19  // SGLs without alignment, bit bucket, MPTR to one SGL descriptor
         id.subnqn = "nqn.2026-11.io.nvmefs:\(parameters.serial)"

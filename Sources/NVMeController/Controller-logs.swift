@@ -37,7 +37,7 @@ extension NVMeController {
             page = smartLog(scope).bytes
             if !rae { clearEventMask(.smartHealthStatus) }
         case .firmwareSlot:
-            page = FirmwareSlotLog(activeSlot: 1, revisions: [parameters.firmwareRevision]).bytes
+            page = firmwareSlotLog().bytes
         case .changedNamespaceList:
             // §5.14.1.4: up to 1024 NSIDs, FFFFFFFFh first when more changed;
             // the list starts over once read with RAE = 0.
@@ -110,10 +110,12 @@ extension NVMeController {
         var log = CommandsSupportedAndEffectsLog()
         for op in Self.supportedAdminOpcodes {
             // Format NVM changes logical block content (LBCC), as QEMU says;
-            // Namespace Management and Attachment change the namespace inventory (NIC).
+            // Namespace Management and Attachment change the namespace inventory (NIC);
+            // Firmware Commit may change the controller's capabilities (CCC: FR).
             let inventory = Self.namespaceInventoryOpcodes.contains(op)
             if inventory && !supportsNamespaceManagement { continue }
-            log.acs[Int(op.rawValue)] = CommandEffects(csupp: true, lbcc: op == .formatNVM, nic: inventory)
+            log.acs[Int(op.rawValue)] = CommandEffects(csupp: true, lbcc: op == .formatNVM, nic: inventory,
+                                                       ccc: op == .firmwareCommit)
         }
         // Commands that change logical block content carry LBCC.
         let changesContent: Set<NVMOpcode> = [.flush, .write, .writeZeroes, .datasetManagement, .writeUncorrectable, .copy]

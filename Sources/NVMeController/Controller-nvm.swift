@@ -11,8 +11,10 @@ extension NVMeController {
     /// Checks in QEMU's order: an invalid NSID, then Flush (which alone
     /// takes the broadcast NSID), then an inactive NSID, Flush again (which
     /// QEMU runs whatever its fused bits), the opcode, a format in
-    /// progress, and the fused bits. Unlike QEMU, a Flush of a namespace
-    /// being formatted gets Format In Progress too (docs/FORMAT.md).
+    /// progress, and the fused bits (here only those of a command that is
+    /// not half of a fused pair). Unlike QEMU, a Flush of a namespace
+    /// being formatted gets Format In Progress too (docs/FORMAT.md). A
+    /// command touching the LBAs of a fused Compare and Write waits for it.
     func ioCommand(_ req: Request) -> NVMeStatus? {
         let c = req.cmd
         let isFlush = NVMOpcode(c.opcode) == .flush
@@ -37,10 +39,13 @@ extension NVMeController {
             return NVMeStatus.invalidOpcode.withDNR
         }
         if let busy = formatInProgress(req, ns) { return busy }
-        // Fused operations are not supported (FUSES = 0); QEMU leaves DNR clear.
-        if c.fuse != 0 {
-            guestError(.invalidFuse, [("cid", "\(c.cid)")])
-            return NVMeStatus.invalidField
+        // A well-formed fused pair never gets here (`fusedCompareAndWrite`).
+        if c.fuse != 0 { return unpairedFuseStatus(req) }
+        // A fused Compare and Write holds its LBAs: wait until it ends (§4.12).
+        if !fusedOperations.isEmpty, let op = blockingFusedOperation(c, ns) {
+            if tracing { traceEvent(.fusedWait, [("cid", "\(c.cid)"), ("sqid", "\(req.sqid)"), ("for", "\(op.compare.sqid):\(op.compare.cid)")]) }
+            deferredCommands.append(req)
+            return nil
         }
         switch NVMOpcode(c.opcode) {
         case .read: return readWrite(req, ns, write: false)
@@ -93,6 +98,12 @@ extension NVMeController {
     func submitSplit(_ req: Request, _ ns: Namespace, op: AIOOperation, offset: UInt64, iov: [IOVector],
                      area: AIOArea = .data) {
         let chunk = parameters.maxBackendTransfer
+        let total = iov.reduce(0) { $0 + $1.length }
+        if total <= chunk {
+            // One AIO (every 4 KiB command): the list as mapped, no copy.
+            if total > 0 { submitAIO(req, ns, AIO(operation: op, offset: offset, length: UInt64(total), iov: iov), area: area) }
+            return
+        }
         var pieces: [IOVector] = []
         var pieceLength = 0
         var pieceOffset = offset

@@ -70,8 +70,12 @@ extension NVMeController {
             progress = false
             for sq in activeSQs where !sq.deleted {
                 var taken = 0
-                while taken < burst, !sq.isEmpty, !sq.free.isEmpty, csts.rdy, !csts.cfs {
-                    if !fetchAndDispatch(sq) { return }
+                fetching: while taken < burst, !sq.isEmpty, !sq.free.isEmpty, csts.rdy, !csts.cfs {
+                    switch fetchAndDispatch(sq) {
+                    case .failed: return
+                    case .stalled: break fetching
+                    case .dispatched: break
+                    }
                     taken += 1
                     progress = true
                 }
@@ -79,38 +83,73 @@ extension NVMeController {
         }
     }
 
-    /// Reads the entry at the SQ head and runs it. Returns false if the
-    /// controller failed (the entry was not readable).
-    func fetchAndDispatch(_ sq: SubmissionQueue) -> Bool {
-        let addr = sq.base &+ UInt64(sq.head) &* 64
+    enum FetchResult { case dispatched, stalled, failed }
+
+    /// Reads the entry at the SQ head and runs it: `.failed` if the
+    /// controller failed (the entry was not readable), `.stalled` if it is
+    /// the first of a fused pair and no request slot is free for the second.
+    func fetchAndDispatch(_ sq: SubmissionQueue) -> FetchResult {
+        guard let cmd = readEntry(sq, at: sq.head) else { return .failed }
+        // §4.12: a fused pair is fetched as one, both entries or neither.
+        var second: SubmissionQueueEntry?
+        if cmd.fuse == 1, sq.sqid != 0 {
+            switch fusedSecond(sq) {
+            case .stall: return .stalled
+            case .second(let e): second = e
+            case .none: break
+            }
+        }
+        let req = take(sq, cmd)
+        if let second {
+            let partner = take(sq, second)
+            if sq.abortOnFetch.remove(cmd.cid) != nil {
+                finish(req, status: .abortRequested)
+                finish(partner, status: .failedFused)
+            } else if sq.abortOnFetch.remove(second.cid) != nil {
+                finish(partner, status: .abortRequested)
+                finish(req, status: .missingFused)
+            } else {
+                fusedCompareAndWrite(req, partner)
+            }
+            return .dispatched
+        }
+        // (Checked for emptiness first: removing from a set hashes the CID.)
+        if !sq.abortOnFetch.isEmpty, sq.abortOnFetch.remove(cmd.cid) != nil {
+            finish(req, status: .abortRequested)
+            return .dispatched
+        }
+        let status: NVMeStatus? = sq.sqid == 0 ? adminCommand(req) : ioCommand(req)
+        if let status { finish(req, status: status) }
+        return .dispatched
+    }
+
+    /// The entry at `index` of the SQ; an unreadable one sets CSTS.CFS (QEMU).
+    func readEntry(_ sq: SubmissionQueue, at index: Int) -> SubmissionQueueEntry? {
+        let addr = sq.base &+ UInt64(index) &* 64
         guard let p = space.pointer(addr, length: 64),
               let cmd = SubmissionQueueEntry(bytes: UnsafeRawBufferPointer(start: p, count: 64)) else {
-            // QEMU: an unreadable SQ entry sets CSTS.CFS.
             guestError(.addrRead, [("addr", hex(addr))])
             csts.cfs = true
             emit(.fatal)
-            return false
+            return nil
         }
+        return cmd
+    }
+
+    /// Consumes the entry at the SQ head into a free request (counted and traced).
+    func take(_ sq: SubmissionQueue, _ cmd: SubmissionQueueEntry) -> Request {
         sq.head = (sq.head + 1) % sq.size
         let req = sq.free.removeLast()
         req.reset(cmd)
         sq.markOutstanding(req)
-        if sq.abortOnFetch.remove(cmd.cid) != nil {
-            finish(req, status: .abortRequested)
-            return true
-        }
-        let status: NVMeStatus?
         if sq.sqid == 0 {
             stats.adminCommands[Int(cmd.opcode)] += 1
             if tracing { traceEvent(.adminCmd, [("cid", "\(cmd.cid)"), ("sqid", "0"), ("opc", hex(cmd.opcode)), ("opname", AdminOpcode(cmd.opcode).name)]) }
-            status = adminCommand(req)
         } else {
             stats.ioCommands[Int(cmd.opcode)] += 1
             if tracing { traceEvent(.ioCmd, [("cid", "\(cmd.cid)"), ("nsid", hex(cmd.nsid)), ("sqid", "\(sq.sqid)"), ("opc", hex(cmd.opcode)), ("opname", NVMOpcode(cmd.opcode).name)]) }
-            status = ioCommand(req)
         }
-        if let status { finish(req, status: status) }
-        return true
+        return req
     }
 
     // MARK: - Backend I/O (CONTRACT §5)
@@ -122,7 +161,8 @@ extension NVMeController {
         submitAIO(req, nsid: ns.nsid, aio, on: area == .data ? ns.backend : ns.metadataBackend!, area: area)
     }
 
-    /// Queues one AIO of `req` on `backend`, traced as touching namespace `nsid`'s `area`.
+    /// Queues one AIO of `req` on `backend`, traced as touching namespace
+    /// `nsid`'s `area` (0: no namespace).
     func submitAIO(_ req: Request, nsid: UInt32, _ aio: AIO, on backend: any BlockBackend, area: AIOArea) {
         let index = req.aios.reserve(on: backend)
         if tracing {
@@ -136,7 +176,10 @@ extension NVMeController {
     func aioCompleted(_ req: Request, key: AIOKey, operation: AIOOperation, errno err: Int32) {
         locked {
             // A format waiting for its namespaces' I/O may start now.
-            defer { if !formatJobs.isEmpty { startFormatsNoLongerBlocked() } }
+            defer {
+                if !formatJobs.isEmpty { startFormatsNoLongerBlocked() }
+                if !fusedOperations.isEmpty { startFusedNoLongerBlocked() }
+            }
             if tracing { traceEvent(.aioCb, [("cid", "\(req.cid)"), ("op", operation.description), ("ret", "\(-err)")]) }
             if tracing, let status = req.aios.failureStatus(operation: operation, errno: err) {
                 traceEvent(.aio, [("cid", "\(req.cid)"), ("op", operation.description), ("errno", "\(err)"), ("status", hex(status.raw))])
@@ -165,6 +208,10 @@ extension NVMeController {
     /// the CQE is queued (posted when the CQ has room).
     func finish(_ req: Request, status handlerStatus: NVMeStatus) {
         let status = req.aios.completionStatus(handler: handlerStatus)
+        // Half of a fused pair: its partner's fate follows its CQE (§4.12).
+        let fused = req.fused
+        req.fused = nil
+        defer { if let fused { fusedRequestFinished(req, fused, status: status) } }
         // No AIO of the command runs any more: its host memory is unpinned
         // (and its format ended) before the CQE can be seen, so a host that
         // removes the buffer's region on seeing the CQE never finds it in use.
@@ -207,6 +254,8 @@ extension NVMeController {
     /// Returns a request to its SQ's free list; drives pending SQ deletions and resets.
     func release(_ req: Request) {
         let sq = req.sq
+        // Dropped without `finish` (its queue deleted while its AIOs ran).
+        if let op = req.fused { fusedRequestFinished(req, op, status: .sqDeletion) }
         releaseMemory(req)
         sq.unmarkOutstanding(req)
         if !sq.deleted { sq.free.append(req) }
@@ -290,7 +339,7 @@ extension NVMeController {
         interrupts[vector].pending = false
         interrupts[vector].raised += 1
         traceEvent(.irqMsix, [("vector", "\(vector)")])
-        if let h = interruptHandlers[vector] { addEffect(.interrupt(vector, h)) }
+        if vector < interruptHandlers.count, let h = interruptHandlers[vector] { addEffect(.interrupt(vector, h)) }
     }
 
     // MARK: - Cancellation
@@ -304,6 +353,7 @@ extension NVMeController {
             cq.pending.removeAll { $0.sq === sq }
         }
         aerRequests.removeAll { $0.sq === sq }
+        if !fusedOperations.isEmpty || !deferredCommands.isEmpty { dropFusedAndDeferred(of: sq) }
         for req in sq.outstandingRequests {
             if req.aios.isEmpty {
                 // Parked (AER, a Delete SQ waiting for another queue) or already

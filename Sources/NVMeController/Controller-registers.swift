@@ -117,6 +117,7 @@ extension NVMeController {
             // §3.1.7: writing "NVMe" (4E564D65h) starts an NVM subsystem reset.
             if value == 0x4E56_4D65 {
                 traceEvent(.mmioSubsystemReset)
+                firmwareReset(.subsystemReset)
                 controllerReset()
                 csts.nssro = true
             } else {
@@ -271,6 +272,8 @@ extension NVMeController {
         ioQueuesCreated = false
         // A Controller Level Reset aborts a running Device Self-test (result 2).
         endSelfTest(.abortedByReset)
+        // It discards a firmware download and may activate a committed image (§5.11, §5.12).
+        firmwareReset(.controllerReset)
         finishResetIfDrained()
     }
 

@@ -97,13 +97,28 @@ public final class NVMeController: @unchecked Sendable {
     /// newest first (§5.14.1.6).
     var selfTest: SelfTestJob?
     var selfTestResults: [DeviceSelfTestResult] = []
+    /// Fused Compare and Write operations holding their LBA ranges, oldest
+    /// first, and the I/O commands waiting for them (`Controller-fused.swift`).
+    var fusedOperations: [FusedOperation] = []
+    var deferredCommands: [Request] = []
+    /// Firmware (`Controller-firmware.swift`): the slots, where they are
+    /// kept (nil: in memory only), the revision running (Identify FR), the
+    /// image being downloaded and its pieces (in dwords), and a committed
+    /// image waiting to be written to its slot file.
+    var firmwareSlots: FirmwareSlots
+    let firmwareStore: FirmwareStore?
+    var firmwareRevision: String
+    var firmwareDownloaded: [UInt8] = []
+    var firmwareReceived = LBARangeSet()
+    var firmwareToSave: (slot: Int, bytes: [UInt8])?
     /// NSIDs for the Changed Namespace List log (§5.14.1.4), until read with RAE = 0.
     var changedNamespaces: Set<UInt32> = []
     /// Deepest `locked` nesting seen (see `debugMaxLockedNesting`).
     let maxNesting = Atomic<Int>(0)
     var enableAfterReset = false
     var interrupts: [InterruptVectorState]
-    var interruptHandlers: [Int: @Sendable (Int) -> Void] = [:]
+    /// Indexed by vector (an array: looked up on every completion).
+    var interruptHandlers: [(@Sendable (Int) -> Void)?]
     var stateHandlers: [@Sendable (ControllerEvent) -> Void] = []
 
     /// An I/O CQ was created since the last reset (Set Features Number of
@@ -131,10 +146,17 @@ public final class NVMeController: @unchecked Sendable {
     ///   - detached: the NSIDs among them that are not attached.
     ///   - provisioner: creates, removes and records namespaces for
     ///     Namespace Management; nil: that command is not supported.
+    ///   - firmware: where the firmware slots are kept and what they held
+    ///     at power-on (`FirmwareStore.load`); nil: slot 1 alone, in memory.
     public init(parameters: ControllerParameters, namespaces: [Namespace], space: HostAddressSpace,
                 logger: Logger = Logger(label: "nvmefs.controller"), trace: (any TraceSink)? = nil,
-                detached: Set<UInt32> = [], provisioner: (any NamespaceProvisioner)? = nil) {
+                detached: Set<UInt32> = [], provisioner: (any NamespaceProvisioner)? = nil,
+                firmware: (store: FirmwareStore?, slots: FirmwareSlots)? = nil) {
         self.parameters = parameters
+        firmwareStore = firmware?.store
+        firmwareSlots = firmware?.slots ?? FirmwareSlots()
+        firmwareRevision = firmwareSlots.active == 1 ? parameters.firmwareRevision
+            : firmwareSlots.images[firmwareSlots.active]?.revision ?? parameters.firmwareRevision
         self.space = space
         self.logger = logger
         self.trace = trace
@@ -182,10 +204,13 @@ public final class NVMeController: @unchecked Sendable {
         cqs = Array(repeating: nil, count: n)
         doorbellValues = Array(repeating: 0, count: 2 * n)
         interrupts = Array(repeating: InterruptVectorState(), count: parameters.interruptVectors)
+        interruptHandlers = Array(repeating: nil, count: parameters.interruptVectors)
         features.numberOfQueues = UInt32(parameters.maxIOQueuePairs - 1) | UInt32(parameters.maxIOQueuePairs - 1) << 16
         // Pointers the controller looks up are used within one critical
         // section: a region removal waits for the one in progress.
-        space.addRemovalBarrier { [weak self] in self?.lock.withLock {} }
+        // The lock, not the controller: a weak reference would give the
+        // controller a side table and slow every retain of it.
+        space.addRemovalBarrier { [lock] in lock.withLock {} }
     }
 
     deinit {
@@ -217,11 +242,24 @@ public final class NVMeController: @unchecked Sendable {
     /// the outer loop, so the stack holds at most two `locked` frames.
     @inline(__always)
     func locked<R>(_ body: () -> R) -> R {
-        let depth = EffectsNesting.enter(self)
-        defer { EffectsNesting.leave(self) }
-        if depth > 1 { recordNesting(depth) }
-        let result = lock.withLock { body() }
-        if depth == 1 { runEffects() }
+        let frames = EffectsNesting.frames()
+        let depth = EffectsNesting.enter(self, frames)
+        defer { EffectsNesting.leave(self, frames) }
+        if depth > 1 {
+            recordNesting(depth)
+            return lock.withLock { body() }
+        }
+        // The effects `body` queued are taken in the same critical section
+        // (no second lock round trip), by swapping buffers with this
+        // thread's spare, which gets the emptied batch back at the end.
+        var batch = frames.spareEffects
+        frames.spareEffects = []
+        lock.lock()
+        let result = body()
+        if !effects.isEmpty { takeEffects(into: &batch) }
+        lock.unlock()
+        runEffects(&batch)
+        frames.spareEffects = batch
         return result
     }
 
@@ -232,20 +270,25 @@ public final class NVMeController: @unchecked Sendable {
         pendingEffects.store(effects.count, ordering: .relaxed)
     }
 
-    /// Performs queued effects until none is left. Only the outermost
-    /// `locked` frame of a thread calls this (see `locked`); effects queued
-    /// by nested frames are picked up by the next round of this loop.
-    func runEffects() {
+    /// Moves the queued effects into the empty `batch` (call under the lock).
+    @inline(__always)
+    private func takeEffects(into batch: inout [Effect]) {
+        swap(&batch, &effects)
+        pendingEffects.store(0, ordering: .relaxed)
+    }
+
+    /// Performs `batch`, then any effects queued meanwhile, until none is
+    /// left; returns with `batch` empty. Only the outermost `locked` frame of
+    /// a thread calls this (see `locked`); effects queued by nested frames
+    /// are picked up by the next round of this loop.
+    func runEffects(_ batch: inout [Effect]) {
         while true {
-            guard pendingEffects.load(ordering: .relaxed) > 0 else { return }
-            let batch: [Effect] = lock.withLock {
-                if effects.isEmpty { return [] }
-                let b = effects
-                effects.removeAll(keepingCapacity: true)
-                pendingEffects.store(0, ordering: .relaxed)
-                return b
+            if batch.isEmpty {
+                guard pendingEffects.load(ordering: .relaxed) > 0 else { return }
+                lock.withLock { takeEffects(into: &batch) }
+                if batch.isEmpty { return }
             }
-            if batch.isEmpty { return }
+            defer { batch.removeAll(keepingCapacity: true) }
             for effect in batch {
                 switch effect {
                 case let .submit(backend, request, key, aio):
@@ -325,7 +368,10 @@ public final class NVMeController: @unchecked Sendable {
 
     /// Registers the handler called (outside the lock) when `vector` fires.
     public func setInterruptHandler(vector: Int, _ handler: (@Sendable (Int) -> Void)?) {
-        lock.withLock { interruptHandlers[vector] = handler }
+        lock.withLock {
+            guard interruptHandlers.indices.contains(vector) else { return }
+            interruptHandlers[vector] = handler
+        }
     }
 
     /// Registers a handler for controller state changes (ready, reset, fatal).

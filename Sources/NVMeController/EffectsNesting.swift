@@ -8,6 +8,9 @@ enum EffectsNesting {
     /// The frames of one thread: (controller, depth), usually zero or one entry.
     final class Frames {
         var entries: [(controller: ObjectIdentifier, depth: Int)] = []
+        /// An empty effects buffer with capacity, swapped with a controller's
+        /// queued effects by `runEffects`: taking a batch allocates nothing.
+        var spareEffects: [NVMeController.Effect] = []
     }
 
     private static let key: pthread_key_t = {
@@ -20,7 +23,7 @@ enum EffectsNesting {
         return k
     }()
 
-    @inline(__always) private static func frames() -> Frames {
+    @inline(__always) static func frames() -> Frames {
         if let p = pthread_getspecific(key) { return Unmanaged<Frames>.fromOpaque(p).takeUnretainedValue() }
         let f = Frames()
         pthread_setspecific(key, Unmanaged.passRetained(f).toOpaque())
@@ -28,8 +31,7 @@ enum EffectsNesting {
     }
 
     /// Enters a frame of `controller` on this thread; returns the new depth (1 = outermost).
-    @inline(__always) static func enter(_ controller: AnyObject) -> Int {
-        let f = frames()
+    @inline(__always) static func enter(_ controller: AnyObject, _ f: Frames) -> Int {
         let id = ObjectIdentifier(controller)
         if let i = f.entries.firstIndex(where: { $0.controller == id }) {
             f.entries[i].depth += 1
@@ -40,8 +42,7 @@ enum EffectsNesting {
     }
 
     /// Leaves the innermost frame of `controller` on this thread.
-    @inline(__always) static func leave(_ controller: AnyObject) {
-        let f = frames()
+    @inline(__always) static func leave(_ controller: AnyObject, _ f: Frames) {
         let id = ObjectIdentifier(controller)
         guard let i = f.entries.firstIndex(where: { $0.controller == id }) else { return }
         f.entries[i].depth -= 1

@@ -11,6 +11,10 @@ public struct ControllerParameters: Sendable {
     public var serial: String = "NVMEFS0001"
     public var model: String = "nvmefs NVMe Ctrl"
     public var firmwareRevision: String = "1.0"
+    /// Identify MTFA: the longest firmware activation without a reset, in
+    /// 100 ms units (an image asking for more gets Firmware Activation
+    /// Requires Maximum Time Violation; docs/FIRMWARE.md).
+    public var firmwareMTFA: UInt16 = 10
     /// Asynchronous Event Request Limit, 0's based (QEMU default 3).
     public var aerl: UInt8 = 3
     /// Events kept while no AER is outstanding (QEMU aer_max_queued default 64).

@@ -28,6 +28,8 @@ final class Request: @unchecked Sendable {
     /// The host memory regions its AIOs' buffers lie in, pinned until the
     /// request is released (no region removal completes while an AIO runs).
     var pin: DMAPin?
+    /// The scatter-gather list `mapData` filled last, kept for reuse.
+    var iovStorage: [IOVector] = []
     /// Scratch buffer owned by the request (Compare data, DSM ranges).
     var bounce: UnsafeMutableRawBufferPointer?
     /// Scratch metadata owned by the request (PI inserted or stripped by the
@@ -43,6 +45,9 @@ final class Request: @unchecked Sendable {
     /// Admin: the Format NVM this request runs (ended when the request
     /// completes or is dropped; see `endFormat`).
     var formatJob: FormatJob?
+    /// I/O: the fused Compare and Write this request is half of, until it
+    /// completes (`Controller-fused.swift`).
+    var fused: FusedOperation?
     /// Fetched and not yet posted (guarded by the controller lock).
     var isOutstanding = false
 
@@ -67,6 +72,7 @@ final class Request: @unchecked Sendable {
         pendingStatus = .success
         isAER = false
         formatJob = nil
+        fused = nil
     }
 
     func releaseBounce() {

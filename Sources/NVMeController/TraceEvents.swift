@@ -48,6 +48,10 @@ public struct TraceEventName: Hashable, Sendable, CustomStringConvertible {
     /// A namespace became attached (active) or detached (inactive).
     public static let nsAttach = Self("nvmefs_ns_attach")
     public static let nsDetach = Self("nvmefs_ns_detach")
+    /// Both halves of a fused Compare and Write were fetched (§4.12).
+    public static let fusedPair = Self("nvmefs_fused_pair")
+    /// An I/O command waits for a fused operation holding its LBAs.
+    public static let fusedWait = Self("nvmefs_fused_wait")
     public static let aio = Self("pci_nvme_err_aio")
     public static let getLog = Self("pci_nvme_get_log")
     public static let getfeat = Self("pci_nvme_getfeat")
@@ -75,6 +79,12 @@ public struct TraceEventName: Hashable, Sendable, CustomStringConvertible {
     public static let uncorrectableRead = Self("nvmefs_uncorrectable_read")
     /// A write cleared marks of Write Uncorrectable.
     public static let uncorrectableCleared = Self("nvmefs_uncorrectable_cleared")
+
+    /// Firmware Image Download (dwords) and Firmware Commit (status, active and pending slot after it).
+    public static let firmwareDownload = Self("nvmefs_fw_download")
+    public static let firmwareCommit = Self("nvmefs_fw_commit")
+    /// A firmware slot became the running firmware (at a commit or a reset).
+    public static let firmwareActivated = Self("nvmefs_fw_activated")
 
     /// The file layer refused an operation (errno and reason as fields).
     public static let fileRefused = Self("nvmefs_file_refused")
@@ -124,6 +134,14 @@ public struct GuestErrorName: Hashable, Sendable, CustomStringConvertible {
     public static let invalidDelCqNotempty = Self("pci_nvme_err_invalid_del_cq_notempty")
     public static let invalidDelSq = Self("pci_nvme_err_invalid_del_sq")
     public static let invalidFuse = Self("pci_nvme_err_invalid_fuse")
+    /// A Firmware Image Download piece off FWUG, too large, or overlapping one received.
+    public static let firmwareDownload = Self("nvmefs_err_fw_download")
+    /// A Firmware Commit refused (slot, image, commit action).
+    public static let firmwareCommit = Self("nvmefs_err_fw_commit")
+    /// A fused pair that is not Compare then Write.
+    public static let fusedMismatch = Self("nvmefs_err_fused_mismatch")
+    /// A fused pair whose halves name different LBAs.
+    public static let fusedRange = Self("nvmefs_err_fused_range")
     public static let invalidGetfeat = Self("pci_nvme_err_invalid_getfeat")
     public static let invalidGetfeatSel = Self("pci_nvme_err_invalid_getfeat_sel")
     public static let invalidGetfeatTemp = Self("pci_nvme_err_invalid_getfeat_temp")

@@ -75,7 +75,7 @@ extension BuiltinHost {
     /// One AER on the admin queue, waited for without a timeout (it completes
     /// only when an event occurs, or a reset drops it).
     static func submitAER(on admin: QueuePair, counter: OutstandingCounter) -> SlotResult {
-        let batch = admin.makeBatch(count: 1)
+        let batch = Batch(count: 1)
         let (slot, cid) = admin.acquireSlot(for: batch, index: 0)
         if !admin.ring(SubmissionQueueEntry(opcode: AdminOpcode.asyncEventRequest.rawValue), cid: cid) {
             admin.releaseUnsubmitted(slot, batch: batch, result: .aborted(retryable: true))

@@ -63,6 +63,24 @@ extension BuiltinHost {
         return try checked(adminCommand(sqe, dataIn: length), "Get Log Page \(lid)")
     }
 
+    /// Firmware Image Download (NVMe 1.4 §5.11) of `bytes` at byte `offset`,
+    /// in commands of at most 256 KiB. Pieces must be whole dwords at dword
+    /// offsets (EINVAL); the controller's own rules (FWUG, overlaps) come
+    /// back as the errno of its status.
+    public func firmwareImageDownload(_ bytes: UnsafeRawBufferPointer, offset: UInt64) throws(HostError) {
+        guard bytes.count % 4 == 0, offset % 4 == 0, (offset + UInt64(bytes.count)) / 4 <= UInt64(UInt32.max) else {
+            throw HostError(errno: EINVAL, "Firmware Image Download: \(bytes.count) bytes at \(offset) are not whole dwords")
+        }
+        var done = 0
+        while done < bytes.count {
+            let n = min(bytes.count - done, 256 << 10)
+            let sqe = SubmissionQueueEntry(opcode: AdminOpcode.firmwareImageDownload.rawValue, cdw10: UInt32(n / 4 - 1),
+                                           cdw11: UInt32((offset + UInt64(done)) / 4))
+            _ = try checked(adminCommand(sqe, dataOut: Array(bytes[done..<(done + n)])), "Firmware Image Download")
+            done += n
+        }
+    }
+
     private func checked(_ r: (CompletionQueueEntry, [UInt8]), _ what: String) throws(HostError) -> [UInt8] {
         guard r.0.status.isSuccess else { throw HostError(status: r.0.status, what) }
         return r.1

@@ -11,7 +11,8 @@ import Glibc
 public struct BuiltinHostConfiguration: Sendable {
     /// I/O queue pairs to create (fewer if the controller grants fewer).
     public var ioQueuePairs: Int = 4
-    /// Entries per I/O queue (clamped to CAP.MQES + 1); depth-1 commands per queue in flight.
+    /// Entries per I/O queue (clamped to CAP.MQES + 1); depth - depth/2 commands per queue in
+    /// flight (completions are acknowledged half a queue at a time, see `QueuePair.headBatch`).
     public var ioQueueDepth: Int = 256
     /// Entries of the admin queues (at most 4096).
     public var adminQueueDepth: Int = 64
@@ -169,9 +170,13 @@ public final class BuiltinHost: @unchecked Sendable {
         regionEnd = base + UInt64(size)
         let p = memory.pointer
         func pair(_ qid: UInt16, _ depth: Int, _ sqOff: Int, _ cqOff: Int, _ listOff: Int) -> QueuePair {
+            // I/O queues acknowledge completions half a queue at a time: one
+            // CQ head doorbell (a controller lock round trip) per depth/2
+            // commands instead of one per command.
             QueuePair(qid: qid, depth: depth, sqAddress: base + UInt64(sqOff), sq: p + sqOff,
                       cqAddress: base + UInt64(cqOff), cq: p + cqOff, listAddress: base + UInt64(listOff),
-                      lists: p + listOff, dstrd: cap.dstrd, controller: controller)
+                      lists: p + listOff, dstrd: cap.dstrd, controller: controller,
+                      headBatch: qid == 0 ? 1 : max(1, depth / 2))
         }
         admin = pair(0, adminDepth, adminSQ, adminCQ, adminLists)
         io = pairLayout.enumerated().map { i, l in pair(UInt16(i + 1), ioDepth, l.0, l.1, l.2) }
@@ -406,7 +411,7 @@ public final class BuiltinHost: @unchecked Sendable {
     /// that no buffer is released while the controller may still use it.
     func execute(on q: QueuePair, count: Int, bringUp isBringUp: Bool,
                  build: (Int, UInt16, QueuePair) -> SubmissionQueueEntry) -> (results: [SlotResult], timedOut: Bool) {
-        let batch = q.makeBatch(count: count)
+        let batch = Batch.forThread(count: count)
         for i in 0..<count {
             let (slot, cid) = q.acquireSlot(for: batch, index: i)
             let sqe = build(i, slot, q)
@@ -416,7 +421,7 @@ public final class BuiltinHost: @unchecked Sendable {
         }
         if q.wait(batch, deadline: deadline(after: configuration.commandTimeout)) {
             let results = batch.results
-            q.recycle(batch)
+            batch.release()
             return (results, false)
         }
         // A register read orders us after the controller's last CQ write.
@@ -474,26 +479,21 @@ public final class BuiltinHost: @unchecked Sendable {
     /// retries once, after recovery, those that a controller reset aborted
     /// (as Linux requeues them). Fails only if the host is not live in time.
     func runIO(count: Int, build: (Int, UInt16, QueuePair) -> SubmissionQueueEntry) -> Result<[SlotResult], HostError> {
-        var final = [SlotResult](repeating: .pending, count: count)
-        var todo = Array(0..<count)
-        for attempt in 0..<2 {
-            if let e = waitUntilLive() { return .failure(e) }
-            let q = pickIOQueue()
-            let current = todo
-            let (results, _) = execute(on: q, count: current.count, bringUp: false) { j, slot, q in
-                build(current[j], slot, q)
-            }
-            todo.removeAll()
-            for (j, r) in results.enumerated() {
-                if case .aborted(retryable: true) = r, attempt == 0 {
-                    todo.append(current[j])
-                } else {
-                    final[current[j]] = r
-                }
-            }
-            if todo.isEmpty { break }
+        if let e = waitUntilLive() { return .failure(e) }
+        var (results, _) = execute(on: pickIOQueue(), count: count, bringUp: false, build: build)
+        // No list is built unless a command must be retried (the usual case
+        // allocates nothing here).
+        var retry: [Int] = []
+        for j in results.indices {
+            if case .aborted(retryable: true) = results[j] { retry.append(j) }
         }
-        return .success(final)
+        if retry.isEmpty { return .success(results) }
+        if let e = waitUntilLive() { return .failure(e) }
+        let (again, _) = execute(on: pickIOQueue(), count: retry.count, bringUp: false) { k, slot, q in
+            build(retry[k], slot, q)
+        }
+        for (k, j) in retry.enumerated() { results[j] = again[k] }
+        return .success(results)
     }
 
     /// The first failure among `results` as a `HostError`, or nil.

@@ -1,3 +1,4 @@
+import Glibc
 import Synchronization
 import BlockIO
 import NVMeController
@@ -19,10 +20,46 @@ final class Batch: @unchecked Sendable {
     let done = Condition()
     var remaining = 0
     var results: [SlotResult]
+    /// A thread's own batch between `forThread` and `release` (touched only
+    /// by that thread).
+    private var taken = false
 
     init(count: Int) {
         results = Array(repeating: .pending, count: count)
     }
+
+    private static let key: pthread_key_t = {
+        var k = pthread_key_t()
+        let rc = pthread_key_create(&k) { p in
+            guard let p else { return }
+            Unmanaged<Batch>.fromOpaque(p).release()
+        }
+        precondition(rc == 0, "pthread_key_create failed")
+        return k
+    }()
+
+    /// The calling thread's batch, ready for `count` commands: a thread waits
+    /// for one batch at a time, so each keeps one (and its condition) for
+    /// good — no allocation and no shared lock per command. A fresh batch
+    /// when the thread's own is still taken (a nested call, or a batch given
+    /// up on a timeout whose commands may still complete into it).
+    static func forThread(count: Int) -> Batch {
+        if let p = pthread_getspecific(key) {
+            let b = Unmanaged<Batch>.fromOpaque(p).takeUnretainedValue()
+            guard !b.taken else { return Batch(count: count) }
+            b.taken = true
+            b.reuse(count: count)
+            return b
+        }
+        let b = Batch(count: count)
+        b.taken = true
+        pthread_setspecific(key, Unmanaged.passRetained(b).toOpaque())
+        return b
+    }
+
+    /// Gives back a batch from `forThread` whose commands have all ended
+    /// (no slot refers to it any more).
+    func release() { taken = false }
 
     /// Makes a finished batch ready for `count` new commands, keeping storage.
     func reuse(count: Int) {
@@ -45,9 +82,15 @@ final class Batch: @unchecked Sendable {
 /// interrupt arriving meanwhile asks it to look again (`rerun`).
 final class QueuePair: @unchecked Sendable {
     let qid: UInt16
-    /// Entries in each ring; at most depth-1 commands are outstanding, so
-    /// neither ring can overflow.
+    /// Entries in each ring.
     let depth: Int
+    /// Consumed completions acknowledged per CQ head doorbell write. At most
+    /// `depth - headBatch` commands are outstanding, so the CQ never fills:
+    /// every CQE the controller may post finds a free entry even while up to
+    /// `headBatch - 1` consumed entries are not yet acknowledged (NVMe 1.4
+    /// §4.6 lets the host update the head doorbell for several entries at
+    /// once). 1 acknowledges every entry at once.
+    let headBatch: Int
     let sqAddress: UInt64
     let sq: UnsafeMutableRawPointer
     let cqAddress: UInt64
@@ -86,14 +129,15 @@ final class QueuePair: @unchecked Sendable {
 
     init(qid: UInt16, depth: Int, sqAddress: UInt64, sq: UnsafeMutableRawPointer, cqAddress: UInt64,
          cq: UnsafeMutableRawPointer, listAddress: UInt64, lists: UnsafeMutableRawPointer,
-         dstrd: UInt8, controller: NVMeController) {
-        self.qid = qid; self.depth = depth
+         dstrd: UInt8, controller: NVMeController, headBatch: Int = 1) {
+        precondition(headBatch >= 1 && headBatch < depth, "head batch must leave a slot")
+        self.qid = qid; self.depth = depth; self.headBatch = headBatch
         self.sqAddress = sqAddress; self.sq = sq; self.cqAddress = cqAddress; self.cq = cq
         self.listAddress = listAddress; self.lists = lists
         self.sqDoorbell = Int(RegisterOffset.sqTailDoorbell(qid, dstrd: dstrd))
         self.cqDoorbell = Int(RegisterOffset.cqHeadDoorbell(qid, dstrd: dstrd))
         self.controller = controller
-        let slots = depth - 1
+        let slots = depth - headBatch
         // LIFO: recently used slots (and their PRP list pages) are reused first.
         freeSlots = (0..<UInt16(slots)).reversed().map { $0 }
         owners = Array(repeating: nil, count: slots)
@@ -101,7 +145,7 @@ final class QueuePair: @unchecked Sendable {
         slotCID = (0..<UInt16(slots)).map { $0 }
     }
 
-    var slotCount: Int { depth - 1 }
+    var slotCount: Int { depth - headBatch }
 
     /// The PRP list page of `slot`: its host address and memory.
     @inline(__always) func prpList(_ slot: UInt16) -> (UInt64, UnsafeMutableRawPointer) {
@@ -141,8 +185,6 @@ final class QueuePair: @unchecked Sendable {
     /// a doorbell write runs the command to completion under `sqLock`, so a
     /// second thread on the same queue would wait for the first one's I/O:
     /// `BuiltinHost.pickIOQueue` prefers a queue nobody is ringing.
-    /// Finished batches kept for reuse (guarded by `cqLock`).
-    private var spareBatches: [Batch] = []
     let ringing = Atomic<Int>(0)
 
     /// Writes `sqe` with its CID at the SQ tail and rings the tail doorbell.
@@ -161,24 +203,6 @@ final class QueuePair: @unchecked Sendable {
         controller.mmioWrite(offset: sqDoorbell, value: UInt64(sqTail), size: 4)
         sqLock.unlock()
         return true
-    }
-
-    /// A batch for `count` commands: a recycled one when available (a fresh
-    /// one per command costs an allocation and a pthread condition).
-    func makeBatch(count: Int) -> Batch {
-        cqLock.lock()
-        let b = spareBatches.popLast()
-        cqLock.unlock()
-        guard let b else { return Batch(count: count) }
-        b.reuse(count: count)
-        return b
-    }
-
-    /// Returns a batch whose commands have all completed (no slot refers to it).
-    func recycle(_ batch: Batch) {
-        cqLock.withLock {
-            if spareBatches.count < 64 { spareBatches.append(batch) }
-        }
     }
 
     /// A copy of the batch's results, taken under the lock.
@@ -208,7 +232,7 @@ final class QueuePair: @unchecked Sendable {
         repeat {
             rerun = false
             reapLocked()
-            if cqHead != lastRungHead {
+            if (cqHead - lastRungHead + depth) % depth >= headBatch {
                 let head = cqHead
                 lastRungHead = head
                 cqLock.unlock()

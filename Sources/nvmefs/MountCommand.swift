@@ -62,6 +62,11 @@ struct MountCommand: ParsableCommand {
     @Option(help: "Model number (up to 40 characters).")
     var model: String?
 
+    @Option(name: .customLong("firmware-dir"),
+            help: ArgumentHelp("Directory of the firmware slots (default: firmware/ beside the default image).",
+                               valueName: "DIR"))
+    var firmwareDir: String?
+
     @Flag(help: "Let the page cache serve namespaces/N/data (default: direct I/O).")
     var cache = false
 
@@ -152,6 +157,11 @@ struct MountCommand: ParsableCommand {
         c.capacity = try DeviceConfiguration.parseSize(capacity)
         if let serial { c.serial = serial }
         if let model { c.model = model }
+        if let firmwareDir {
+            guard !firmwareDir.isEmpty else { throw ConfigurationError("--firmware-dir must not be empty") }
+            c.firmwareDirectory = firmwareDir
+            c.firmwareDirectoryIsDefault = false
+        }
         c.cache = cache
         c.allowOther = allowOther
         try c.validate()

@@ -171,10 +171,10 @@ struct CopyTests {
         #expect(!rig.copy([(0, 1)], to: 100, prp1: 0x1_0000_0000).status.isSuccess)
         // Nothing above wrote anything it should not have.
         #expect(rig.writes.count == 2)
-        // Fused: Invalid Field, as every I/O command.
+        // A fused first with no second: Missing Fused Command, as every I/O command.
         var fused = SubmissionQueueEntry(opcode: NVMOpcode.copy.rawValue, nsid: 1, prp1: Self.ranges)
         fused.fuse = 1
-        #expect(rig.host.run(fused, qid: 1).status == .invalidField)
+        #expect(rig.host.run(fused, qid: 1).status == .missingFused)
         // NSIDs: inactive, invalid, broadcast.
         for (nsid, status) in [(2 as UInt32, dnr(.invalidField)), (0, dnr(.invalidNamespace)), (0xFFFF_FFFF, dnr(.invalidNamespace))] {
             let s = rig.host.run(SubmissionQueueEntry(opcode: NVMOpcode.copy.rawValue, nsid: nsid, prp1: Self.ranges), qid: 1).status

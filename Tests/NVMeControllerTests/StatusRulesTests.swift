@@ -58,7 +58,9 @@ let nsidCases: [NSIDCase] = [
     NSIDCase(name: "bad opcode, inactive NSID: NSID first", opcode: 0x7E, nsid: 3, expected: NVMeStatus.invalidField.withDNR),
     NSIDCase(name: "bad opcode, invalid NSID: NSID first", opcode: 0x7E, nsid: 0, expected: NVMeStatus.invalidNamespace.withDNR),
     NSIDCase(name: "bad opcode, active NSID", opcode: 0x7E, nsid: 1, expected: NVMeStatus.invalidOpcode.withDNR),
-    NSIDCase(name: "fused read (no DNR)", opcode: 0x02, nsid: 1, fuse: 1, expected: .invalidField),
+    NSIDCase(name: "fused first alone (no DNR)", opcode: 0x02, nsid: 1, fuse: 1, expected: .missingFused),
+    NSIDCase(name: "fused second alone (no DNR)", opcode: 0x01, nsid: 1, fuse: 2, expected: .missingFused),
+    NSIDCase(name: "fuse 11b reserved", opcode: 0x02, nsid: 1, fuse: 3, expected: NVMeStatus.invalidField.withDNR),
     NSIDCase(name: "fused, bad opcode: opcode first", opcode: 0x7E, nsid: 1, fuse: 1, expected: NVMeStatus.invalidOpcode.withDNR),
     NSIDCase(name: "fused flush runs (QEMU dispatches Flush first)", opcode: 0x00, nsid: 1, fuse: 1, expected: .success),
 ]
@@ -108,10 +110,10 @@ extension StatusRulesTests {
         #expect(identify(h, cns: 3, nsid: 3).0 == NVMeStatus.invalidField.withDNR)
         #expect(identify(h, cns: 3, nsid: 257).0 == NVMeStatus.invalidNamespace.withDNR)
         #expect(identify(h, cns: 3, nsid: 0xFFFF_FFFF).0 == NVMeStatus.invalidNamespace.withDNR)
-        // Identify Controller: NN 256, LPA with per-namespace SMART, KAS.
+        // Identify Controller: NN 256, LPA with per-namespace SMART, KAS; OACS Format NVM, firmware, self-test.
         let id = try #require(IdentifyController(bytes: identify(h, cns: 1, nsid: 0).1))
         #expect(id.nn == 256 && id.lpa == 0x07 && id.kas == 1)
-        #expect(id.oacs == 0x12 && id.fna == 0 && id.oncs == 0x1DF && id.sgls == 0x9_0001 && id.vwc == 0x07)
+        #expect(id.oacs == 0x16 && id.fna == 0 && id.oncs == 0x1DF && id.sgls == 0x9_0001 && id.vwc == 0x07)
     }
 
     func smart(_ h: TestHost, nsid: UInt32) -> (NVMeStatus, SMARTHealthLog?) {
@@ -272,7 +274,7 @@ extension StatusRulesTests {
         let log = try #require(CommandsSupportedAndEffectsLog(bytes: h.peek(TestHost.dataBase, 4096)))
         let admin = (0..<256).filter { log.acs[$0].csupp }
         let io = (0..<256).filter { log.iocs[$0].csupp }
-        #expect(admin == [0x00, 0x01, 0x02, 0x04, 0x05, 0x06, 0x08, 0x09, 0x0A, 0x0C, 0x14, 0x18, 0x80])
+        #expect(admin == [0x00, 0x01, 0x02, 0x04, 0x05, 0x06, 0x08, 0x09, 0x0A, 0x0C, 0x10, 0x11, 0x14, 0x18, 0x80])
         #expect(io == [0x00, 0x01, 0x02, 0x04, 0x05, 0x08, 0x09, 0x0C, 0x19])
         #expect(log.iocs[0x02].lbcc == false && log.iocs[0x01].lbcc)
     }

@@ -1,5 +1,6 @@
 # The README's command examples outside the walkthrough (Format NVM, Write
-# Uncorrectable, Copy, Device Self-test, Namespace Management), each run as written on a fresh
+# Uncorrectable, Copy, fused Compare and Write, Firmware, Device Self-test, Namespace
+# Management), each run as written on a fresh
 # mount with M set to it, and their output checked.
 . "$(dirname "$0")/lib.sh"
 
@@ -7,7 +8,7 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 # run_example NAME: the block's output (the case fails if the block fails).
 run_example() {
     local script=$CASE_DIR/$1.sh out
-    bash "$ROOT/scripts/readme-block.sh" "$1-example" >"$script"
+    bash "$ROOT/scripts/readme-block.sh" "$1-example" | sed -e "s#/tmp/#$CASE_DIR/#g" >"$script"
     [ -s "$script" ] || fail "README has no $1-example block"
     mount_nvmefs --namespace "$IMG/$1.img,size=16M"
     out=$(M=$MNT bash -e -o pipefail "$script" 2>&1) || fail "README $1 example failed: $out"
@@ -26,6 +27,16 @@ echo "$out" | grep -qx "LBA 9: EIO" || fail "uncorrectable example: the marked L
 
 out=$(run_example copy)
 echo "$out" | grep -q "^status SUCCESS" || fail "copy example: $out"
+
+out=$(run_example fused)
+for cqe in 00080002.00010001 00080002.00010002 00080004.050b0003 00080004.00130004; do
+    echo "$out" | grep -q " ${cqe%.*} ${cqe#*.}$" || fail "fused example: no CQE ending ${cqe/./ }: $out"
+done
+echo "$out" | grep -qx "BBBBBBBB" || fail "fused example: the block after the pair: $out"
+
+out=$(run_example firmware)
+echo "$out" | grep -qx "2.0     " || fail "firmware example: FR: $out"
+echo "$out" | grep -qx " 02" || fail "firmware example: AFI: $out"
 
 out=$(run_example selftest)
 echo "$out" | grep -Eq "^ *01 [0-9a-f]{2}$" || fail "self-test example: no short test running in the log: $out"

@@ -158,6 +158,17 @@ expect_cli_error() {
     return 0
 }
 
+# send_cmd LINE: one command through $MNT/cmd (a transaction of its own);
+# prints the status line of its completion.
+send_cmd() {
+    local out
+    exec 3<>"$MNT/cmd"
+    echo "$1" >&3
+    read -r out <&3
+    exec 3>&-
+    echo "$out"
+}
+
 # The cleanup every case gets: unmount, then stop any daemon still alive.
 cleanup_case() {
     local pid

@@ -1,0 +1,144 @@
+import BlockIO
+import HostMemory
+import NVMeController
+import NVMeHost
+import Glibc
+
+// The built-in host and the controller, in process, no FUSE: what the daemon
+// does for one `namespaces/1/data` read besides FUSE's own system calls.
+// Each thread calls `BuiltinHost.read` (or `write`) for 4 KiB at random
+// block-aligned offsets into a buffer of its own, as a FUSE worker does with
+// its reply buffer. Usage:
+//   nvmefs-bench host [--ops N] [--threads T] [--size-mib M] [--runs R] [--write] [--only LABEL]
+
+struct HostBenchOptions {
+    var ops = 500_000
+    var threads = 1
+    var sizeMiB = 256
+    var runs = 3
+    var write = false
+    var only: String?
+}
+
+public func runHostBench(arguments: [String]) {
+    var o = HostBenchOptions()
+    var i = 0
+    while i < arguments.count {
+        let a = arguments[i]
+        func value() -> Int {
+            i += 1
+            guard i < arguments.count, let v = Int(arguments[i]), v > 0 else { benchFail("\(a) needs a positive number") }
+            return v
+        }
+        switch a {
+        case "--ops": o.ops = value()
+        case "--threads": o.threads = value()
+        case "--size-mib": o.sizeMiB = value()
+        case "--runs": o.runs = value()
+        case "--write": o.write = true
+        case "--only":
+            i += 1
+            guard i < arguments.count else { benchFail("--only needs null|inline|hybrid") }
+            o.only = arguments[i]
+        default: benchFail("unknown option \(a)")
+        }
+        i += 1
+    }
+    let path = "/tmp/nvmefs-bench-host-\(getpid()).img"
+    unlink(path)
+    do { try ImageBackend.create(path: path, size: UInt64(o.sizeMiB) << 20) } catch { benchFail("\(error)") }
+    defer { unlink(path) }
+    let fd = open(path, O_RDWR)
+    var chunk = [UInt8](repeating: 0xA5, count: 1 << 20)
+    for m in 0..<o.sizeMiB { _ = chunk.withUnsafeMutableBytes { pwrite(fd, $0.baseAddress, 1 << 20, off_t(m) << 20) } }
+    close(fd)
+    let size = UInt64(o.sizeMiB) << 20
+    let rows: [(String, () throws -> any BlockBackend)] = [
+        ("null (no data)", { NullBackend(size: size) }),
+        ("image inline", { try ImageBackend(path: path, mode: .inline) }),
+        ("image hybrid(4)", { try ImageBackend(path: path, mode: .hybrid(workers: 4)) }),
+    ]
+    print("built-in host + controller, 4 KiB random \(o.write ? "Write" : "Read"), \(o.threads) thread(s), "
+          + "\(o.ops) operations per run, \(o.runs) runs (median)")
+    print(String(repeating: "-", count: 64))
+    print("backend".hostPadding(22) + "ops/s".hostPadding(14) + "µs/op wall".hostPadding(14) + "µs/op cpu")
+    for (label, make) in rows {
+        if let only = o.only, !label.contains(only) { continue }
+        var walls: [Double] = [], cpus: [Double] = []
+        for _ in 0..<o.runs {
+            let (w, c) = driveHost(backend: opened(make), size: size, options: o)
+            walls.append(w); cpus.append(c)
+        }
+        walls.sort(); cpus.sort()
+        let w = walls[walls.count / 2], c = cpus[cpus.count / 2]
+        print(label.hostPadding(22) + String(Int(Double(o.ops) / w)).hostPadding(14)
+              + hostFmt(w / Double(o.ops) * 1e6).hostPadding(14) + hostFmt(c / Double(o.ops) * 1e6))
+    }
+}
+
+/// One run: a controller and host over `backend`; returns (wall s, cpu s).
+private func driveHost(backend: any BlockBackend, size: UInt64, options o: HostBenchOptions) -> (Double, Double) {
+    let space = HostAddressSpace()
+    let ns = Namespace(nsid: 1, backend: backend, lbads: 9)
+    defer { backend.close() }
+    let controller = NVMeController(parameters: ControllerParameters(), namespaces: [ns], space: space)
+    let host: BuiltinHost
+    do { host = try BuiltinHost(controller: controller) } catch { benchFail("host bring-up: \(error)") }
+    defer { host.shutdown() }
+    let blocks = size / 4096
+    let perThread = o.ops / o.threads
+    let failures = HostBenchCounter()
+    let t0 = wallSeconds(), c0 = cpuSeconds()
+    var threads: [pthread_t] = []
+    for t in 0..<o.threads {
+        let work = HostBenchWork(host: host, blocks: blocks, ops: perThread, seed: UInt64(t + 1), write: o.write,
+                                 failures: failures)
+        var th = pthread_t()
+        let arg = Unmanaged.passRetained(work).toOpaque()
+        guard pthread_create(&th, nil, { raw in
+            let w = Unmanaged<HostBenchWork>.fromOpaque(raw!).takeRetainedValue()
+            w.run()
+            return nil
+        }, arg) == 0 else { benchFail("cannot start a thread") }
+        threads.append(th)
+    }
+    for th in threads { pthread_join(th, nil) }
+    let result = (wallSeconds() - t0, cpuSeconds() - c0)
+    if failures.value > 0 { benchFail("\(failures.value) operations failed") }
+    return result
+}
+
+private final class HostBenchCounter: @unchecked Sendable {
+    private var mutex = pthread_mutex_t()
+    private var count = 0
+    init() { pthread_mutex_init(&mutex, nil) }
+    func add() { pthread_mutex_lock(&mutex); count += 1; pthread_mutex_unlock(&mutex) }
+    var value: Int { pthread_mutex_lock(&mutex); defer { pthread_mutex_unlock(&mutex) }; return count }
+}
+
+private final class HostBenchWork: @unchecked Sendable {
+    let host: BuiltinHost, blocks: UInt64, ops: Int, seed: UInt64, write: Bool, failures: HostBenchCounter
+    init(host: BuiltinHost, blocks: UInt64, ops: Int, seed: UInt64, write: Bool, failures: HostBenchCounter) {
+        self.host = host; self.blocks = blocks; self.ops = ops; self.seed = seed; self.write = write
+        self.failures = failures
+    }
+
+    func run() {
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 4096, alignment: 4096)
+        defer { buffer.deallocate() }
+        buffer.initializeMemory(as: UInt8.self, repeating: 0x5A)
+        var rng = XorShift(seed: seed &* 0x9E37_79B9_7F4A_7C15)
+        for _ in 0..<ops {
+            let offset = UInt64.random(in: 0..<blocks, using: &rng) * 4096
+            let r = write ? host.write(nsid: 1, offset: offset, from: UnsafeRawBufferPointer(buffer))
+                          : host.read(nsid: 1, offset: offset, into: buffer)
+            guard case .success(4096) = r else { failures.add(); continue }
+        }
+    }
+}
+
+private func hostFmt(_ v: Double) -> String { "\((v * 100).rounded() / 100)" }
+
+private extension String {
+    func hostPadding(_ n: Int) -> String { count >= n ? self + " " : self + String(repeating: " ", count: n - count) }
+}
