@@ -117,27 +117,12 @@ public final class NamespaceDirectory: Sendable {
         }
     }
 
-    /// Replaces the state file (a new file synced, then renamed over it).
+    /// Replaces the state file durably (`SystemCalls.replaceFile`).
     /// - Throws: `ImageBackendError` with the path and errno.
     public func writeState(_ records: [NamespaceRecord]) throws {
         try acquire()
-        let temporary = statePath + ".new"
-        var fd: Int32
-        repeat { fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644) } while fd < 0 && errno == EINTR
-        guard fd >= 0 else { throw ImageBackendError(path: temporary, operation: "create", errno: errno) }
-        let bytes = Array(Self.stateText(records).utf8)
-        let written = bytes.withUnsafeBytes { SystemCalls.writeFully(fd, [IOVector(base: UnsafeMutableRawPointer(mutating: $0.baseAddress!), length: $0.count)], offset: 0) }
-        let synced = written == 0 ? SystemCalls.fdatasync(fd) : written
-        _ = Glibc.close(fd)
-        guard synced == 0 else {
-            unlink(temporary)
-            throw ImageBackendError(path: temporary, operation: "write", errno: synced)
-        }
-        guard rename(temporary, statePath) == 0 else {
-            let code = errno
-            unlink(temporary)
-            throw ImageBackendError(path: statePath, operation: "replace", errno: code)
-        }
+        let code = SystemCalls.replaceFile(statePath, with: Array(Self.stateText(records).utf8))
+        guard code == 0 else { throw ImageBackendError(path: statePath, operation: "replace", errno: code) }
     }
 
     // MARK: storage

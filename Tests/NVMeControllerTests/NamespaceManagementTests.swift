@@ -260,9 +260,10 @@ struct NamespaceManagementTests {
         let common = try #require(IdentifyNamespace(bytes: bytes))
         #expect(status == .success && common.nsze == 0 && common.nlbaf == 7 && common.lbaf[4].lbads == 12)
         #expect(common.mc == 0x03 && common.dpc == 0x1F)
-        // Identify Controller: OACS bit 3, TNVMCAP (the given 1 MiB + 64 MiB), UNVMCAP.
+        // Identify Controller: OACS Format NVM, firmware, Namespace Management (bit 3), self-test;
+        // TNVMCAP (the given 1 MiB + 64 MiB), UNVMCAP.
         let id = try #require(IdentifyController(bytes: Self.identify(h, cns: 1).1))
-        #expect(id.oacs & 0x8 != 0)
+        #expect(id.oacs == 0x1E)
         #expect(id.tnvmcap == UInt128((64 << 20) + (1 << 20)))
         #expect(id.unvmcap == UInt128((64 << 20) - 3 * 8 * 512))
         // Commands Supported and Effects: both commands change the namespace inventory.
@@ -271,6 +272,7 @@ struct NamespaceManagementTests {
         let effects = try #require(CommandsSupportedAndEffectsLog(bytes: h.peek(Self.data, 4096)))
         #expect(effects.acs[0x0D] == CommandEffects(csupp: true, nic: true))
         #expect(effects.acs[0x15] == CommandEffects(csupp: true, nic: true))
+        #expect(effects.acs[0x10] == CommandEffects(csupp: true, ccc: true))  // Firmware Commit beside them
     }
 
     /// Without a provisioner neither command exists, and OACS bit 3 is clear.
@@ -280,9 +282,51 @@ struct NamespaceManagementTests {
         #expect(h.admin(SubmissionQueueEntry(opcode: AdminOpcode.namespaceManagement.rawValue)).status == NVMeStatus.invalidOpcode.withDNR)
         #expect(Self.attach(h, 1, sel: 1) == NVMeStatus.invalidOpcode.withDNR)
         let id = try #require(IdentifyController(bytes: Self.identify(h, cns: 1).1))
-        #expect(id.oacs & 0x8 == 0 && id.tnvmcap == 0)
+        #expect(id.oacs == 0x16 && id.tnvmcap == 0)
         #expect(Self.identify(h, cns: 0, nsid: 0xFFFF_FFFF).0 == NVMeStatus.invalidNamespace.withDNR)
         #expect(Self.nsList(h, cns: 0x10) == [1])
+    }
+
+    /// A fused Compare and Write whose namespace is detached before a half
+    /// starts: that half is Invalid Field (an inactive NSID), nothing is
+    /// written. Waiting behind a held Write, the Compare never starts (the
+    /// Write then fails as fused); with the Compare's read held, the
+    /// Compare completes and the Write is refused.
+    @Test func detachBeforeAFusedHalfStarts() throws {
+        for compareStarted in [false, true] {
+            let dir = Self.temporaryDirectory()
+            defer { Self.cleanUp(dir) }
+            let h = try Self.host(dir)
+            FusedTests.addQueues(h, upTo: 2)
+            let buffer = TestHost.dataBase + 0x8000
+            h.poke(buffer, [UInt8](repeating: 0, count: 512))  // the Compare's: the fresh image's zeros
+            h.poke(buffer + 0x1000, [UInt8](repeating: 7, count: 512))
+            _ = h.testBackend.addRule(.hold(operations: [compareStarted ? .read : .write], times: 1))
+            if !compareStarted {
+                h.place(TestHost.write(slba: 0, nlb: 1, prp1: buffer + 0x1000), qid: 2)
+                h.ring(2)
+                #expect(h.testBackend.waitForHeld(count: 1))
+            }
+            var compare = TestHost.read(slba: 0, nlb: 1, prp1: buffer)
+            compare.opcode = NVMOpcode.compare.rawValue
+            compare.fuse = 1
+            var write = TestHost.write(slba: 0, nlb: 1, prp1: buffer + 0x1000)
+            write.fuse = 2
+            let ids = (h.place(compare, qid: 1), h.place(write, qid: 1))
+            h.ring(1)
+            if compareStarted { #expect(h.testBackend.waitForHeld(count: 1)) } else { usleep(20_000) }
+            #expect(Self.attach(h, 1, sel: 1) == .success)
+            h.testBackend.releaseAll()
+            let done = try FusedTests.reap(h, 2)
+            if compareStarted {
+                #expect(done[ids.0]?.status == .success && done[ids.1]?.status == NVMeStatus.invalidField.withDNR)
+                #expect(h.testBackend.submitted.filter { $0.operation == .write }.isEmpty)
+            } else {
+                #expect(done[ids.0]?.status == NVMeStatus.invalidField.withDNR && done[ids.1]?.status == .failedFused)
+                #expect(h.testBackend.submitted.filter { $0.operation == .read }.isEmpty)
+                #expect(h.testBackend.submitted.filter { $0.operation == .write }.count == 1)
+            }
+        }
     }
 
     // MARK: persistence and failures
