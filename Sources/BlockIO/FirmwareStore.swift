@@ -181,9 +181,8 @@ public final class FirmwareStore: Sendable {
 
     /// nil when the file does not exist.
     private func readFile(_ path: String) throws(FirmwareStoreError) -> [UInt8]? {
-        switch SystemCalls.readWholeFile(path) {
-        case .failure(let e): throw FirmwareStoreError("cannot read \(path): \(errnoDescription(e.code))")
-        case .success(let bytes): return bytes
+        do { return try SystemCalls.readWholeFile(path) } catch {
+            throw FirmwareStoreError("cannot read \(path): \(errnoDescription(error.errno))")
         }
     }
 

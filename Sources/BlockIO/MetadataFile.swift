@@ -42,12 +42,7 @@ public enum MetadataFile {
     /// is no such file.
     /// - Throws: `ImageBackendError` for a file that cannot be read or is not a metadata file (EINVAL).
     public static func readFormat(path: String) throws -> NamespaceFormat? {
-        var fd: Int32
-        repeat { fd = open(path, O_RDONLY | O_CLOEXEC) } while fd < 0 && errno == EINTR
-        if fd < 0 {
-            if errno == ENOENT { return nil }
-            throw ImageBackendError(path: path, operation: "open", errno: errno)
-        }
+        guard let fd = try SystemCalls.openExisting(path) else { return nil }
         defer { _ = Glibc.close(fd) }
         var buffer = [UInt8](repeating: 0, count: Int(headerSize))
         let n = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, 0) }

@@ -22,12 +22,6 @@ func errnoDescription(_ code: Int32) -> String {
     return String(cString: text)
 }
 
-/// A positive errno as an Error.
-struct Errno: Error {
-    var code: Int32
-    init(_ code: Int32) { self.code = code }
-}
-
 /// Thin, EINTR-retrying wrappers over the syscalls the image backend uses.
 /// Each returns 0 or a positive errno.
 enum SystemCalls {
@@ -55,31 +49,41 @@ enum SystemCalls {
         }
     }
 
+    /// Opens an existing file read-only (EINTR retried); nil when there is none.
+    /// - Throws: `ImageBackendError` for any other failure.
+    static func openExisting(_ path: String) throws(ImageBackendError) -> Int32? {
+        var fd: Int32
+        repeat { fd = open(path, O_RDONLY | O_CLOEXEC) } while fd < 0 && errno == EINTR
+        if fd < 0 {
+            if errno == ENOENT { return nil }
+            throw ImageBackendError(path: path, operation: "open", errno: errno)
+        }
+        return fd
+    }
+
+    /// The whole content of a file; nil when there is none.
+    /// - Throws: `ImageBackendError` (EFBIG past `limit` bytes).
+    static func readWholeFile(_ path: String, limit: Int = .max) throws(ImageBackendError) -> [UInt8]? {
+        guard let fd = try openExisting(path) else { return nil }
+        defer { _ = close(fd) }
+        var data: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            guard n >= 0 else { throw ImageBackendError(path: path, operation: "read", errno: errno) }
+            if n == 0 { return data }
+            data += chunk[0..<n]
+            guard data.count <= limit else { throw ImageBackendError(path: path, operation: "read", errno: EFBIG) }
+        }
+    }
+
     static func fdatasync(_ fd: Int32) -> Int32 {
         while true {
             let rc = Glibc.fdatasync(fd)
             if rc == 0 { return 0 }
             let e = errno
             if e != EINTR { return e }
-        }
-    }
-
-    /// The whole content of the file at `path`: nil when it does not exist,
-    /// or a positive errno.
-    static func readWholeFile(_ path: String) -> Result<[UInt8]?, Errno> {
-        let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC)
-        if fd < 0 { return errno == ENOENT ? .success(nil) : .failure(Errno(errno)) }
-        defer { Glibc.close(fd) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                return .failure(Errno(errno))
-            }
-            if n == 0 { return .success(bytes) }
-            bytes += chunk[0..<n]
         }
     }
 

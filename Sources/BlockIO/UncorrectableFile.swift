@@ -138,11 +138,12 @@ public final class UncorrectableFile: @unchecked Sendable {
 
     /// The recorded marks, in blocks of 2^lbads bytes (empty when no file).
     public func load(lbads: UInt8) throws -> LBARangeSet {
-        switch SystemCalls.readWholeFile(path) {
-        case .failure(let e): throw UncorrectableFileError(errnoDescription(e.code))
-        case .success(nil): return LBARangeSet()
-        case .success(let bytes?): return try Self.parse(String(decoding: bytes, as: UTF8.self), lbads: lbads)
+        let bytes: [UInt8]?
+        do { bytes = try SystemCalls.readWholeFile(path) } catch {
+            throw UncorrectableFileError(errnoDescription(error.errno))
         }
+        guard let bytes else { return LBARangeSet() }
+        return try Self.parse(String(decoding: bytes, as: UTF8.self), lbads: lbads)
     }
 
     /// Records `marks` durably (removes the file when they are empty).

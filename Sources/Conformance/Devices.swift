@@ -96,10 +96,12 @@ public final class NVMefsDevice: ConformanceDevice {
                                                     explicit: configuration.namespaceFormat != nil, readOnly: image.readOnly,
                                                     mode: .inline)
             opened += [storage.data] + (storage.metadata.map { [$0] } ?? [])
-            namespaces.append(Namespace(nsid: image.nsid, backend: storage.data, format: storage.format, metadata: storage.metadata,
-                                        metadataBase: storage.store.base, metadataStore: storage.store,
-                                        uncorrectableFile: storage.uncorrectable, uncorrectableMarks: storage.marks))
+            namespaces.append(Namespace(nsid: image.nsid, storage: storage, imagePath: image.path, readOnly: image.readOnly))
         }
+        // Namespace Management as a mount has it: a namespace directory
+        // beside the image, made only if a namespace is created.
+        let provisioner = DirectoryProvisioner(directory: try NamespaceDirectory(path: imagePath + ".nvmefs-ns", create: false),
+                                               mode: .inline)
         backends = opened
         var p = ControllerParameters()
         p.maxIOQueuePairs = configuration.maxIOQueuePairs
@@ -108,7 +110,8 @@ public final class NVMefsDevice: ConformanceDevice {
         p.serial = configuration.serial
         p.cmbSize = configuration.cmbMiB << 20
         controller = NVMeController(parameters: p, namespaces: namespaces, space: space,
-                                   logger: Logger(label: "nvmefs.conformance", factory: { _ in SwiftLogNoOpLogHandler() }))
+                                   logger: Logger(label: "nvmefs.conformance", factory: { _ in SwiftLogNoOpLogHandler() }),
+                                   provisioner: provisioner)
     }
 
     public func read32(_ offset: Int) throws -> UInt32 { UInt32(truncatingIfNeeded: controller.mmioRead(offset: offset, size: 4)) }

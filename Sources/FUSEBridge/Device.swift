@@ -78,10 +78,17 @@ final class NVMeDevice: DeviceProvider {
                 closeOpened()
                 throw ConfigurationError("\(error)")
             }
-            namespaces.append(Namespace(nsid: UInt32(i + 1), backend: storage.data, format: storage.format,
-                                        metadata: storage.metadata, metadataBase: MetadataFile.headerSize,
-                                        metadataStore: storage.store, readOnly: ns.readOnly,
-                                        uncorrectableFile: storage.uncorrectable, uncorrectableMarks: storage.marks))
+            namespaces.append(Namespace(nsid: UInt32(i + 1), storage: storage, imagePath: ns.path, readOnly: ns.readOnly))
+        }
+        // The namespaces created with Namespace Management in earlier mounts
+        // (docs/NAMESPACES.md), after the given ones' NSIDs.
+        let provisioner: DirectoryProvisioner
+        let detached: Set<UInt32>
+        do {
+            (provisioner, detached) = try Self.openNamespaceDirectory(configuration, given: namespaces.count, into: &namespaces)
+        } catch {
+            closeOpened()
+            throw error
         }
         var parameters = ControllerParameters()
         parameters.maxIOQueuePairs = configuration.queues
@@ -91,6 +98,8 @@ final class NVMeDevice: DeviceProvider {
         parameters.serial = configuration.serial
         parameters.model = configuration.model
         parameters.cmbSize = Int(configuration.cmbSize)
+        parameters.maxNamespaces = configuration.maxNamespaces
+        parameters.namespaceCapacity = configuration.capacity
         // The firmware slots (docs/FIRMWARE.md); mounting is a power cycle,
         // which activates a pending image.
         var firmware: (store: FirmwareStore?, slots: FirmwareSlots)?
@@ -103,7 +112,8 @@ final class NVMeDevice: DeviceProvider {
         }
         let trace = TraceRecorder()
         let controller = NVMeController(parameters: parameters, namespaces: namespaces, space: space,
-                                        logger: logger, trace: trace, firmware: firmware)
+                                        logger: logger, trace: trace, detached: detached, provisioner: provisioner,
+                                        firmware: firmware)
         var host: BuiltinHost?
         if configuration.host == .builtin {
             var hostConfiguration = BuiltinHostConfiguration()
@@ -125,6 +135,44 @@ final class NVMeDevice: DeviceProvider {
         for node in DeviceFiles.tree(device) { root.add(node) }
         if selfTest { root.add(SelfTestFiles.directory(stream: selfTestStream)) }
         return Node.root(root)
+    }
+
+    /// Opens and locks the namespace directory and appends the namespaces
+    /// its state records to `namespaces` (the `given` first ones came from
+    /// `--namespace`, NSIDs 1...given).
+    /// - Throws: `ConfigurationError` for a directory in use or unreadable,
+    ///   or a recorded NSID that a `--namespace` or `--max-namespaces` rules out.
+    static func openNamespaceDirectory(_ configuration: DeviceConfiguration, given: Int,
+                                       into namespaces: inout [Namespace]) throws(ConfigurationError)
+        -> (DirectoryProvisioner, Set<UInt32>) {
+        let path = configuration.namespaceDirectory
+        let provisioner: DirectoryProvisioner
+        let loaded: (namespaces: [Namespace], detached: Set<UInt32>)
+        do {
+            // A directory given with --ns-dir is made now; the default one when first needed.
+            provisioner = DirectoryProvisioner(directory: try NamespaceDirectory(path: path, create: configuration.nsDir != nil))
+            loaded = try provisioner.load()
+        } catch {
+            throw ConfigurationError("\(error)")
+        }
+        let givenPaths = Set(configuration.namespaces.map(\.path))
+        for ns in loaded.namespaces {
+            var problem: String?
+            if Int(ns.nsid) <= given {
+                problem = "namespace \(ns.nsid) created in \(path) has the NSID of --namespace #\(ns.nsid) "
+                    + "(give fewer --namespace options, or another --ns-dir)"
+            } else if Int(ns.nsid) > configuration.maxNamespaces {
+                problem = "namespace \(ns.nsid) created in \(path) is above --max-namespaces \(configuration.maxNamespaces)"
+            } else if let image = ns.imagePath, givenPaths.contains(image) {
+                problem = "image \(image) is both a --namespace and namespace \(ns.nsid) of \(path)"
+            }
+            if let problem {
+                for n in loaded.namespaces { for b in n.backends { b.close() } }
+                throw ConfigurationError(problem)
+            }
+        }
+        namespaces += loaded.namespaces
+        return (provisioner, loaded.detached)
     }
 
     func shutdown() {

@@ -20,12 +20,22 @@ extension DeviceConfiguration {
         return home + "/.local/share/nvmefs"
     }
 
-    /// Makes every image path absolute: relative to the current directory,
-    /// through the real path of its parent directory when that exists.
+    /// The suffix of the default namespace directory.
+    public static let namespaceDirectorySuffix = ".nvmefs-ns"
+
+    /// The namespace directory in use: `--ns-dir`, else `IMAGE.nvmefs-ns`
+    /// beside the first namespace's image (for the default image, in the
+    /// data directory). Mounts of different devices never share it.
+    public var namespaceDirectory: String { nsDir ?? namespaces[0].path + Self.namespaceDirectorySuffix }
+
+    /// Makes every image path and `--ns-dir` absolute: relative to the
+    /// current directory, through the real path of the parent directory when
+    /// that exists.
     public mutating func resolvePaths() throws(ConfigurationError) {
         for i in namespaces.indices {
             namespaces[i].path = try Self.absolutePath(namespaces[i].path)
         }
+        if let dir = nsDir { nsDir = try Self.absolutePath(dir) }
         firmwareDirectory = try firmwareDirectoryIsDefault ? Self.defaultFirmwareDirectory()
             : Self.absolutePath(firmwareDirectory ?? ".")
     }
@@ -35,6 +45,21 @@ extension DeviceConfiguration {
     /// is a multiple of its LBA size; a missing one needs an existing parent
     /// directory (except the default image, whose directory is created).
     public func checkFiles() throws(ConfigurationError) {
+        if let dir = nsDir {
+            // A given namespace directory exists, or its parent does (it is then created).
+            var st = stat()
+            if stat(dir, &st) == 0 {
+                guard st.st_mode & S_IFMT == S_IFDIR else { throw ConfigurationError("--ns-dir \(dir) is not a directory") }
+                guard access(dir, R_OK | W_OK | X_OK) == 0 else { throw ConfigurationError("--ns-dir \(dir): \(Self.errorText())") }
+            } else {
+                guard errno == ENOENT else { throw ConfigurationError("--ns-dir \(dir): \(Self.errorText())") }
+                let parent = Self.parentDirectory(dir)
+                var pst = stat()
+                guard stat(parent, &pst) == 0, pst.st_mode & S_IFMT == S_IFDIR else {
+                    throw ConfigurationError("directory \(parent) of --ns-dir \(dir) does not exist")
+                }
+            }
+        }
         // The firmware directory: a directory, or created (with its parents
         // when it is the default one; else its parent must exist).
         var fst = stat()

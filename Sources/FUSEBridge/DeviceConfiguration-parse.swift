@@ -125,9 +125,19 @@ extension DeviceConfiguration {
         guard (0...255).contains(mdts) else { throw ConfigurationError("--mdts must be 0...255, not \(mdts)") }
         guard (0...255).contains(aerl) else { throw ConfigurationError("--aerl must be 0...255, not \(aerl)") }
         guard cmbSize % 4096 == 0 else { throw ConfigurationError("--cmb \(cmbSize) is not a multiple of 4 KiB") }
+        guard (1...Self.maxNamespacesLimit).contains(maxNamespaces) else {
+            throw ConfigurationError("--max-namespaces must be 1...\(Self.maxNamespacesLimit), not \(maxNamespaces)")
+        }
+        guard namespaces.count <= maxNamespaces else {
+            throw ConfigurationError("\(namespaces.count) namespaces given, more than --max-namespaces \(maxNamespaces)")
+        }
+        if let nsDir, nsDir.isEmpty { throw ConfigurationError("--ns-dir must not be empty") }
         try Self.checkIdentifier(serial, option: "--serial", maxLength: 20)
         try Self.checkIdentifier(model, option: "--model", maxLength: 40)
     }
+
+    /// The largest `--max-namespaces`.
+    public static let maxNamespacesLimit = 65535
 
     private static func checkIdentifier(_ value: String, option: String, maxLength: Int) throws(ConfigurationError) {
         guard !value.isEmpty, value.utf8.count <= maxLength, value.utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x7F }) else {

@@ -78,6 +78,16 @@ public struct DeviceConfiguration: Sendable, Equatable {
     public var serial: String = "NVMEFS0001"
     /// Model number (Identify Controller MN: up to 40 printable ASCII characters).
     public var model: String = "nvmefs NVMe Ctrl"
+    /// The namespace directory (`--ns-dir`, docs/NAMESPACES.md): images of
+    /// namespaces created by Namespace Management and the state file. nil:
+    /// `IMAGE.nvmefs-ns` beside the first image (`namespaceDirectory`),
+    /// made when the first namespace is created.
+    public var nsDir: String?
+    /// Identify Controller NN (`--max-namespaces`): NSIDs 1...N (QEMU: 256).
+    public var maxNamespaces: Int = 256
+    /// NVM capacity in bytes for creating namespaces (`--capacity`); TNVMCAP
+    /// adds the `--namespace` images to it.
+    public var capacity: UInt64 = 64 << 30
     /// Where the firmware slots and their state are kept (`--firmware-dir`,
     /// docs/FIRMWARE.md). nil until `resolvePaths` fills in the default
     /// (`defaultFirmwareDirectory`, created when missing) or makes the given

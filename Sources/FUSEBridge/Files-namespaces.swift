@@ -4,42 +4,56 @@ import NVMeHost
 import NVMeSpec
 
 import Glibc
+import Synchronization
 
 /// `namespaces/N/`: `info`, `metadata` and `stats` always (they read the
 /// device model without a command); `data` and `identify` with the built-in
-/// host (they are NVMe commands).
+/// host (they are NVMe commands). The listing is live: a namespace's
+/// directory appears when it is attached and disappears when it is
+/// detached or deleted (Namespace Attachment and Management,
+/// docs/NAMESPACES.md). With the built-in host it lists the attached
+/// namespaces the host has identified, as Linux shows `/dev/nvme0nN` after
+/// its rescan; with `--host none`, the controller's attached namespaces.
 enum NamespaceFiles {
     static func directory(_ d: DeviceContext) -> Node {
-        var children: [Node] = []
-        for ns in d.controller.namespaces {
-            let index = Int(ns.nsid) - 1
-            let config = index < d.configuration.namespaces.count ? d.configuration.namespaces[index] : nil
-            var files: [Node] = []
+        let cache = NamespaceNodes()
+        let listing = Directory(listing: {
+            var attached = d.controller.attachedNamespaces
             if let host = d.host {
-                files.append(data(d, host, ns))
-                files.append(.file("identify", about: "4096-byte Identify Namespace data (an Identify command)",
-                                   GeneratedFile(mode: 0o444, size: 4096, bytes: { () throws(FileError) -> [UInt8] in
-                                       do throws(HostError) { return try host.identifyNamespace(ns.nsid) } catch {
-                                           throw FileError(error.errno)
-                                       }
-                                   })))
+                let known = Set(host.namespaces.map(\.nsid))
+                attached.removeAll { !known.contains($0.nsid) }
             }
-            files.append(.file("info", about: "namespace facts, key: value (nsze, lba size, ms, metadata, pi type, "
-                                 + "metadata file, format progress, uncorrectable LBAs, image...)",
-                               GeneratedFile(mode: 0o444, text: { info(d, ns, config) })))
-            files.append(.file("metadata", about: "the stored metadata, read-only: ms bytes per LBA at offset "
-                                 + "LBA × ms, as on the wire (PI big-endian)",
-                               MetadataFileHandler(controller: d.controller, nsid: ns.nsid)))
-            files.append(.file("stats", about: "block accounting per operation: ops, bytes, failed, invalid, "
-                                 + "total and max latency",
-                               GeneratedFile(mode: 0o444, text: { stats(ns.accounting.snapshot()) })))
-            children.append(.directory(String(ns.nsid), about: "",
-                                       files))
-        }
-        return .directory("namespaces", about: "one directory per namespace: info, metadata and stats always, data and identify with the built-in host", children)
+            return cache.nodes(for: attached) { node(d, $0) }
+        })
+        return .directory("namespaces", about: "one directory per attached namespace: info, metadata and stats always, "
+                            + "data and identify with the built-in host", listing)
     }
 
-    static func info(_ d: DeviceContext, _ ns: Namespace, _ config: DeviceConfiguration.Namespace?) -> String {
+    /// One namespace's directory.
+    static func node(_ d: DeviceContext, _ ns: Namespace) -> Node {
+        var files: [Node] = []
+        if let host = d.host {
+            files.append(data(d, host, ns))
+            files.append(.file("identify", about: "4096-byte Identify Namespace data (an Identify command)",
+                               GeneratedFile(mode: 0o444, size: 4096, bytes: { () throws(FileError) -> [UInt8] in
+                                   do throws(HostError) { return try host.identifyNamespace(ns.nsid) } catch {
+                                       throw FileError(error.errno)
+                                   }
+                               })))
+        }
+        files.append(.file("info", about: "namespace facts, key: value (nsze, lba size, ms, metadata, pi type, "
+                             + "metadata file, format progress, uncorrectable LBAs, image...)",
+                           GeneratedFile(mode: 0o444, text: { info(d, ns) })))
+        files.append(.file("metadata", about: "the stored metadata, read-only: ms bytes per LBA at offset "
+                             + "LBA × ms, as on the wire (PI big-endian)",
+                           MetadataFileHandler(controller: d.controller, nsid: ns.nsid)))
+        files.append(.file("stats", about: "block accounting per operation: ops, bytes, failed, invalid, "
+                             + "total and max latency",
+                           GeneratedFile(mode: 0o444, text: { stats(ns.accounting.snapshot()) })))
+        return .directory(String(ns.nsid), about: "", files)
+    }
+
+    static func info(_ d: DeviceContext, _ ns: Namespace) -> String {
         // The geometry, not the Namespace's fields: Format NVM changes them under the controller's lock.
         guard let g = d.controller.namespaceGeometry(ns.nsid) else { return "nsid: \(ns.nsid)\n" }
         let f = g.format
@@ -49,9 +63,11 @@ enum NamespaceFiles {
             ("lba size", "\(f.lbaSize)"), ("lbads", "\(f.lbads)"), ("ms", "\(f.ms)"),
             ("metadata", f.ms == 0 ? "none" : f.extended ? "extended" : "separate"),
             ("pi type", "\(f.pi.rawValue)"), ("pil", "\(f.piFirst ? 1 : 0) (\(pil))"), ("lba format", "\(f)"),
-            ("capacity", "\(g.capacity)"), ("image", config?.path ?? ns.backend.name),
+            ("capacity", "\(g.capacity)"), ("image", ns.imagePath ?? ns.backend.name),
+            ("origin", ns.isCreated ? "created (Namespace Management)" : "given (--namespace)"),
+            ("shared", Text.yesNo(ns.nmic & 1 != 0)),
         ]
-        if let path = config?.path {
+        if let path = ns.imagePath {
             // Only an image mounted with no format options and never formatted has none.
             let md = MetadataFile.path(forImage: path)
             rows.append(("metadata file", access(md, F_OK) == 0 ? md : "none"))
@@ -154,6 +170,29 @@ struct MetadataFileHandler: FileHandler {
             request.reply(bufferCount: n)
         } catch {
             request.fail(FileError(error.errno))
+        }
+    }
+}
+
+/// The directory nodes of the namespaces listed so far, one per namespace
+/// object: the same node (and inode) while a namespace stays, a new one for
+/// a namespace created again under the same NSID.
+final class NamespaceNodes: Sendable {
+    private let nodes = Mutex<[ObjectIdentifier: (ns: Namespace, node: Node)]>([:])
+
+    /// The nodes of `namespaces`, in their order, made by `make` when new;
+    /// nodes of namespaces no longer listed are dropped.
+    func nodes(for namespaces: [Namespace], make: (Namespace) -> Node) -> [Node] {
+        nodes.withLock { table in
+            var kept: [ObjectIdentifier: (ns: Namespace, node: Node)] = [:]
+            let list = namespaces.map { ns -> Node in
+                let key = ObjectIdentifier(ns)
+                let node = table[key]?.node ?? make(ns)
+                kept[key] = (ns, node)
+                return node
+            }
+            table = kept
+            return list
         }
     }
 }

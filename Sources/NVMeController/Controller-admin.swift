@@ -34,6 +34,8 @@ extension NVMeController {
         case .asyncEventRequest: return asyncEventRequest(req)
         case .formatNVM: return formatNVM(req)
         case .deviceSelfTest: return deviceSelfTest(req)
+        case .namespaceManagement: return namespaceManagement(req)
+        case .namespaceAttachment: return namespaceAttachment(req)
         case .firmwareCommit: return firmwareCommit(req)
         case .firmwareImageDownload: return firmwareImageDownload(req)
         case .keepAlive:
@@ -46,12 +48,20 @@ extension NVMeController {
     }
 
     /// The admin commands this controller implements (also the Commands
-    /// Supported and Effects log's admin half).
+    /// Supported and Effects log's admin half). Namespace Management and
+    /// Attachment answer Invalid Command Opcode when the controller has no
+    /// `NamespaceProvisioner` (`supportsNamespaceManagement`).
     static let supportedAdminOpcodes: Set<AdminOpcode> = [
         .deleteIOSQ, .createIOSQ, .getLogPage, .deleteIOCQ, .createIOCQ, .identify, .abort,
         .setFeatures, .getFeatures, .asyncEventRequest, .keepAlive, .formatNVM,
-        .deviceSelfTest, .firmwareCommit, .firmwareImageDownload,
+        .deviceSelfTest, .namespaceManagement, .namespaceAttachment, .firmwareCommit, .firmwareImageDownload,
     ]
+
+    /// The commands that change the namespace inventory (effects NIC).
+    static let namespaceInventoryOpcodes: Set<AdminOpcode> = [.namespaceManagement, .namespaceAttachment]
+
+    /// OACS bit 3: Namespace Management and Attachment (with a provisioner).
+    var supportsNamespaceManagement: Bool { provisioner != nil }
     /// `supportedAdminOpcodes` indexed by opcode.
     static let isSupportedAdminOpcode: [Bool] = (0..<256).map { supportedAdminOpcodes.contains(AdminOpcode(UInt8($0))) }
 
@@ -202,6 +212,10 @@ extension NVMeController {
             if target.isAER {
                 aerRequests.removeAll { $0 === target }
                 finish(target, status: .abortRequested)
+            } else if sqid == 0 && Self.namespaceInventoryOpcodes.contains(AdminOpcode(target.cmd.opcode)) {
+                // Namespace Management and Attachment have changed the
+                // namespaces before their file work: not aborted.
+                return .success
             } else if let i = deferredCommands.firstIndex(where: { $0 === target }) {
                 // Waiting for a fused operation's LBAs: it never started.
                 deferredCommands.remove(at: i)

@@ -172,7 +172,7 @@ extension NVMeController {
         firmwareToSave = nil
         guard let store = firmwareStore else { return false }
         let slots = firmwareSlots
-        let step = BlockingStep(queue: formatQueue) { [logger] in
+        let step = BlockingStep(name: "firmware-slots", queue: formatQueue) { [logger] in
             if let (slot, bytes) = image {
                 let err = store.saveSlot(slot, image: bytes)
                 if err != 0 { logger.error("cannot store firmware slot \(slot) in \(store.slotPath(slot)): errno \(err)"); return err }

@@ -33,13 +33,15 @@ final class FormatJob: @unchecked Sendable {
 /// cancelled once queued, since a metadata file half re-created cannot be
 /// left behind). Not a block device: it has no size and no ticket to cancel.
 final class BlockingStep: BlockBackend, @unchecked Sendable {
-    let name = "format-metadata"
+    let name: String
     let size: UInt64 = 0
     let isReadOnly = false
     let queue: DispatchQueue
     let work: @Sendable () -> Int32
 
-    init(queue: DispatchQueue, work: @escaping @Sendable () -> Int32) { self.queue = queue; self.work = work }
+    init(name: String, queue: DispatchQueue, work: @escaping @Sendable () -> Int32) {
+        self.name = name; self.queue = queue; self.work = work
+    }
 
     func submit(_ aio: AIO, completion: @escaping @Sendable (Int32) -> Void) -> AIOTicket {
         queue.async { [work] in completion(work()) }
@@ -98,7 +100,7 @@ extension NVMeController {
         }
         guard !targets.isEmpty else { return .success }
         // §5.8: a Format NVM of a namespace a self-test includes aborts it (result 4).
-        abortSelfTest(formatting: targets)
+        abortSelfTest(targets, result: .abortedByFormat)
         let job = FormatJob(request: req, format: format, namespaces: targets)
         req.formatJob = job
         formatJobs.append(job)
@@ -199,11 +201,11 @@ extension NVMeController {
         let format = job.format
         let nsze = ns.dataCapacity >> UInt64(format.lbads)
         let previous = (format: ns.format, nsze: ns.nsze)
-        let step = BlockingStep(queue: formatQueue) { [weak self] in
+        let step = BlockingStep(name: "format-metadata", queue: formatQueue) { [weak self] in
             guard let self else { return ECANCELED }
             return self.replaceMetadata(ns, store, format: format, nsze: nsze, previous: previous)
         }
-        submitAIO(job.request, ns, AIO(operation: .write, offset: store.base, length: nsze * UInt64(format.ms)),
+        submitAIO(job.request, nsid: ns.nsid, AIO(operation: .write, offset: store.base, length: nsze * UInt64(format.ms)),
                   on: step, area: .metadata)
     }
 

@@ -156,7 +156,9 @@ extension NVMeController {
             let older = fusedOperations[..<(index - 1)]
             guard !older.contains(where: { $0.namespace === op.namespace && $0.range.overlaps(op.range) }) else { continue }
             op.started = true
-            if let busy = formatInProgress(op.compare, op.namespace) {
+            if let status = detachedSinceFetch(op) {
+                finish(op.compare, status: status)
+            } else if let busy = formatInProgress(op.compare, op.namespace) {
                 finish(op.compare, status: busy)
             } else if let status = compare(op.compare, op.namespace) {
                 finish(op.compare, status: status)
@@ -175,11 +177,23 @@ extension NVMeController {
         guard req === op.compare, op.write.fused != nil else { return endFused(op) }
         if !status.isSuccess {
             finish(op.write, status: .failedFused)
+        } else if let detached = detachedSinceFetch(op) {
+            finish(op.write, status: detached)
         } else if let busy = formatInProgress(op.write, op.namespace) {
             finish(op.write, status: busy)
         } else if let s = readWrite(op.write, op.namespace, write: true) {
             finish(op.write, status: s)
         }
+    }
+
+    /// A half about to start whose namespace was detached or deleted (Namespace
+    /// Attachment or Management, docs/NAMESPACES.md) since the pair was
+    /// fetched gets what an I/O command on an inactive NSID gets: Invalid
+    /// Field in Command; nothing reaches the namespace's storage.
+    func detachedSinceFetch(_ op: FusedOperation) -> NVMeStatus? {
+        guard namespace(op.namespace.nsid) !== op.namespace else { return nil }
+        guestError(.inactiveNs, [("nsid", hex(op.namespace.nsid))])
+        return NVMeStatus.invalidField.withDNR
     }
 
     /// The operation's range is unlocked.

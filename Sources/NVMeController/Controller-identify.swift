@@ -3,7 +3,9 @@ import NVMeSpec
 
 extension NVMeController {
     /// Identify (§5.15): CNS 0 namespace, 1 controller, 2 active namespace
-    /// list, 3 namespace identification descriptors; statuses as QEMU.
+    /// list, 3 namespace identification descriptors, 10h-13h allocated
+    /// namespaces and controller lists (Controller-namespaces.swift);
+    /// statuses as QEMU.
     func identify(_ req: Request) -> NVMeStatus {
         let c = req.cmd
         let cns = UInt8(c.cdw10 & 0xFF)
@@ -12,7 +14,12 @@ extension NVMeController {
         case .namespace:
             // §5.15.2.1: an invalid NSID (0, above NN, or FFFFFFFFh without
             // namespace management) is Invalid Namespace or Format; an
-            // inactive one returns a zero-filled structure.
+            // inactive one returns a zero-filled structure. With Namespace
+            // Management, FFFFFFFFh returns what every namespace has in
+            // common (the formats a create may choose).
+            if c.nsid == Self.broadcastNSID && supportsNamespaceManagement {
+                return transferToHost(req, commonNamespaceData().bytes)
+            }
             guard isValidNSID(c.nsid) else {
                 guestError(.invalidNs, [("nsid", hex(c.nsid))])
                 return NVMeStatus.invalidNamespace.withDNR
@@ -35,6 +42,7 @@ extension NVMeController {
             let list = NamespaceIdentificationDescriptorList([.nguid(ns.nguid), .eui64(ns.eui64), .csi(0)])
             return transferToHost(req, list.bytes)
         default:
+            if let status = identifyAllocated(req, IdentifyCNS(cns)) { return status }
             guestError(.invalidIdentifyCns, [("cns", hex(cns))])
             return NVMeStatus.invalidField.withDNR
         }
@@ -57,6 +65,12 @@ extension NVMeController {
         id.cntrltype = 1                 // I/O controller
         // Format NVM (FNA 0, per namespace, as QEMU), Firmware Commit and Image Download, Device Self-test.
         id.oacs = 1 << 1 | 1 << 2 | 1 << 4
+        if supportsNamespaceManagement {
+            // Namespace Management and Attachment; the NVM capacity they manage.
+            id.oacs |= 1 << 3
+            id.tnvmcap = UInt128(totalCapacity)
+            id.unvmcap = UInt128(unallocatedCapacity)
+        }
         // Extended Device Self-test Time in minutes, rounded up (§5.8).
         id.edstt = UInt16(clamping: (parameters.selfTestExtendedMilliseconds + 59_999) / 60_000)
         id.acl = parameters.acl
@@ -89,32 +103,41 @@ extension NVMeController {
         return id
     }
 
-    /// Identify Namespace data (Figure 249). LBA formats as QEMU's list;
-    /// metadata and protection as `docs/METADATA.md` describes.
-    /// Call under the lock (format and size change with Format NVM).
-    func identifyNamespaceData(_ ns: Namespace) -> IdentifyNamespace {
+    /// The Identify Namespace fields every namespace shares: the LBA
+    /// formats, metadata and protection capabilities, deallocation and the
+    /// Copy limits (Identify CNS 00h of NSID FFFFFFFFh; docs/NAMESPACES.md).
+    func commonNamespaceData() -> IdentifyNamespace {
         var id = IdentifyNamespace()
-        id.nsze = ns.nsze
-        id.ncap = ns.nsze
-        id.nuse = ns.nsze
         id.nlbaf = UInt8(NamespaceFormat.lbaFormats.count - 1)
         for (i, f) in NamespaceFormat.lbaFormats.enumerated() { id.lbaf[i] = f }
-        id.flbas = ns.format.flbas
         // MC: extended LBAs and a separate buffer. DPC: types 1-3, PI in the
         // first or the last eight bytes of metadata.
         id.mc = 0x03
         id.dpc = 0x1F
+        id.dlfeat = 0x09                 // deallocated blocks read as zeroes; Write Zeroes may deallocate
+        id.mssrl = parameters.copyMSSRL
+        id.mcl = parameters.copyMCL
+        id.msrc = parameters.copyMSRC
+        return id
+    }
+
+    /// Identify Namespace data (Figure 249). LBA formats as QEMU's list;
+    /// metadata and protection as `docs/METADATA.md` describes.
+    /// Call under the lock (format and size change with Format NVM).
+    func identifyNamespaceData(_ ns: Namespace) -> IdentifyNamespace {
+        var id = commonNamespaceData()
+        id.nsze = ns.nsze
+        id.ncap = ns.nsze
+        id.nuse = ns.nsze
+        id.flbas = ns.format.flbas
         id.dps = ns.format.dps
         // §5.15.2.1 FPI: bit 7, progress is reported; bits 6:0, percent remaining.
         id.fpi = 0x80 | UInt8(ns.formatProgress.map { 100 - $0 } ?? 0)
-        id.dlfeat = 0x09                 // deallocated blocks read as zeroes; Write Zeroes may deallocate
         id.nvmcap = UInt128(ns.nsze) << UInt128(ns.lbads)
         id.nguid = ns.nguid
         id.eui64 = ns.eui64
         id.nsattr = ns.isReadOnly ? 1 : 0
-        id.mssrl = parameters.copyMSSRL
-        id.mcl = parameters.copyMCL
-        id.msrc = parameters.copyMSRC
+        id.nmic = ns.nmic
         return id
     }
 }

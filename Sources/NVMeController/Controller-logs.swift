@@ -110,8 +110,12 @@ extension NVMeController {
         var log = CommandsSupportedAndEffectsLog()
         for op in Self.supportedAdminOpcodes {
             // Format NVM changes logical block content (LBCC), as QEMU says;
+            // Namespace Management and Attachment change the namespace inventory (NIC);
             // Firmware Commit may change the controller's capabilities (CCC: FR).
-            log.acs[Int(op.rawValue)] = CommandEffects(csupp: true, lbcc: op == .formatNVM, ccc: op == .firmwareCommit)
+            let inventory = Self.namespaceInventoryOpcodes.contains(op)
+            if inventory && !supportsNamespaceManagement { continue }
+            log.acs[Int(op.rawValue)] = CommandEffects(csupp: true, lbcc: op == .formatNVM, nic: inventory,
+                                                       ccc: op == .firmwareCommit)
         }
         // Commands that change logical block content carry LBCC.
         let changesContent: Set<NVMOpcode> = [.flush, .write, .writeZeroes, .datasetManagement, .writeUncorrectable, .copy]

@@ -161,15 +161,11 @@ extension NVMeController {
     /// the namespace's data backend, or on its metadata backend (`area:
     /// .metadata`; the namespace has metadata).
     func submitAIO(_ req: Request, _ ns: Namespace, _ aio: AIO, area: AIOArea = .data) {
-        submitAIO(req, ns, aio, on: area == .data ? ns.backend : ns.metadataBackend!, area: area)
+        submitAIO(req, nsid: ns.nsid, aio, on: area == .data ? ns.backend : ns.metadataBackend!, area: area)
     }
 
-    /// Queues one AIO of `req` on `backend`, traced as touching `ns`'s `area`.
-    func submitAIO(_ req: Request, _ ns: Namespace, _ aio: AIO, on backend: any BlockBackend, area: AIOArea) {
-        submitAIO(req, nsid: ns.nsid, aio, on: backend, area: area)
-    }
-
-    /// Queues one AIO of `req` on `backend`, traced with `nsid` (0: no namespace).
+    /// Queues one AIO of `req` on `backend`, traced as touching namespace
+    /// `nsid`'s `area` (0: no namespace).
     func submitAIO(_ req: Request, nsid: UInt32, _ aio: AIO, on backend: any BlockBackend, area: AIOArea) {
         let index = req.aios.reserve(on: backend)
         if tracing {

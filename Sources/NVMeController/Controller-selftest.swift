@@ -119,11 +119,12 @@ extension NVMeController {
                                   ("failing_nsid", "\(failure?.nsid ?? 0)"), ("failing_lba", "\(failure?.lba ?? 0)")])
     }
 
-    /// Format NVM of `targets` aborts a running operation that includes one
-    /// of them (result 4).
-    func abortSelfTest(formatting targets: [Namespace]) {
+    /// Format NVM of `targets` (result 4), or their detachment or deletion
+    /// (result 3, removed from the namespace inventory), aborts a running
+    /// operation that includes one of them.
+    func abortSelfTest(_ targets: [Namespace], result: DeviceSelfTestResult.Result) {
         guard let job = selfTest, targets.contains(where: { job.includes($0) }) else { return }
-        endSelfTest(.abortedByFormat)
+        endSelfTest(result)
     }
 
     /// The Device Self-test log page (Figure 203).

@@ -57,11 +57,11 @@ extension NVMeController {
     /// keeps its marks in memory only.
     func saveUncorrectable(_ req: Request, _ ns: Namespace) -> Bool {
         guard ns.uncorrectableFile != nil else { return false }
-        let step = BlockingStep(queue: formatQueue) { [weak self] in
+        let step = BlockingStep(name: "uncorrectable-marks", queue: formatQueue) { [weak self] in
             guard let self else { return ECANCELED }
             return self.writeUncorrectableFile(ns)
         }
-        submitAIO(req, ns, AIO(operation: .write, offset: 0, length: 0), on: step, area: .metadata)
+        submitAIO(req, nsid: ns.nsid, AIO(operation: .write, offset: 0, length: 0), on: step, area: .metadata)
         return true
     }
 

@@ -51,8 +51,27 @@ public final class NVMeController: @unchecked Sendable {
     /// Last values written to each doorbell (index 2*qid for SQ tail, 2*qid+1 for CQ head).
     var doorbellValues: [UInt32]
 
-    // MARK: namespaces (index = nsid - 1)
-    public private(set) var namespaces: [Namespace]
+    // MARK: namespaces (NVMe 1.4 §6.1: allocated, and attached = active)
+    /// The attached (active) namespaces in NSID order. Read it under the
+    /// lock; outside the controller, `attachedNamespaces`.
+    var namespaces: [Namespace]
+    /// The attached namespaces indexed by NSID (index 0 unused): the I/O
+    /// path's lookup.
+    var activeTable: [Namespace?]
+    /// Every allocated namespace, attached or not, by NSID.
+    var allocated: [UInt32: Namespace]
+    /// Identify Controller NN: NSIDs 1...nn are valid.
+    let nn: Int
+    /// Where created namespaces are stored and the namespace state is
+    /// recorded (nil: Namespace Management is not supported).
+    let provisioner: (any NamespaceProvisioner)?
+    /// NSIDs and bytes of creations whose storage is being made.
+    var pendingCreations: [UInt32: UInt64] = [:]
+    /// TNVMCAP (docs/NAMESPACES.md).
+    let totalCapacity: UInt64
+    /// Runs Namespace Management's and Attachment's file work, one at a time
+    /// (it blocks; docs/NAMESPACES.md).
+    let managementQueue = DispatchQueue(label: "nvmefs.controller.namespaces")
 
     // MARK: engine bookkeeping
     var effects: [Effect] = []
@@ -123,10 +142,15 @@ public final class NVMeController: @unchecked Sendable {
     var mediaErrors: UInt64 = 0
 
     /// - Parameters:
+    ///   - namespaces: every allocated namespace (distinct NSIDs, any order).
+    ///   - detached: the NSIDs among them that are not attached.
+    ///   - provisioner: creates, removes and records namespaces for
+    ///     Namespace Management; nil: that command is not supported.
     ///   - firmware: where the firmware slots are kept and what they held
     ///     at power-on (`FirmwareStore.load`); nil: slot 1 alone, in memory.
     public init(parameters: ControllerParameters, namespaces: [Namespace], space: HostAddressSpace,
                 logger: Logger = Logger(label: "nvmefs.controller"), trace: (any TraceSink)? = nil,
+                detached: Set<UInt32> = [], provisioner: (any NamespaceProvisioner)? = nil,
                 firmware: (store: FirmwareStore?, slots: FirmwareSlots)? = nil) {
         self.parameters = parameters
         firmwareStore = firmware?.store
@@ -136,7 +160,16 @@ public final class NVMeController: @unchecked Sendable {
         self.space = space
         self.logger = logger
         self.trace = trace
-        self.namespaces = namespaces
+        self.provisioner = provisioner
+        let nn = max(parameters.maxNamespaces, Int(namespaces.map(\.nsid).max() ?? 0))
+        self.nn = nn
+        allocated = Dictionary(uniqueKeysWithValues: namespaces.map { ($0.nsid, $0) })
+        activeTable = Array(repeating: nil, count: nn + 1)
+        for ns in namespaces where !detached.contains(ns.nsid) { activeTable[Int(ns.nsid)] = ns }
+        self.namespaces = activeTable.compactMap { $0 }
+        // The namespaces given (not created) come on top of the capacity for creating.
+        totalCapacity = parameters.namespaceCapacity
+            + namespaces.filter { !$0.isCreated }.reduce(0) { $0 + $1.allocatedBytes }
         if parameters.cmbSize > 0, let m = try? AnonymousMemory(size: parameters.cmbSize) {
             cmbMemory = m
         } else {
@@ -313,7 +346,7 @@ public final class NVMeController: @unchecked Sendable {
                     shutdownQueue.async { [self] in
                         // A format's metadata re-creation ends first (it syncs its file).
                         formatQueue.sync {}
-                        for b in lock.withLock({ namespaces.flatMap(\.backends) }) { b.drainAndSync() }
+                        for b in lock.withLock({ allocatedBackends }) { b.drainAndSync() }
                         locked {
                             guard shutdownGeneration == generation, cc.shn != 0, csts.shst == 1 else { return }
                             csts.shst = 2  // shutdown processing complete
@@ -375,13 +408,19 @@ public final class NVMeController: @unchecked Sendable {
         if !stateHandlers.isEmpty { addEffect(.event(event, stateHandlers)) }
     }
 
-    public var namespaceCount: Int { namespaces.count }
+    /// The attached namespaces in NSID order, as of now.
+    public var attachedNamespaces: [Namespace] { lock.withLock { namespaces } }
 
-    /// The attached namespace with this NSID (nil for an inactive or invalid one).
+    /// The attached namespace with this NSID (nil for an inactive or invalid
+    /// one). Under the lock.
+    @inline(__always)
     public func namespace(_ nsid: UInt32) -> Namespace? {
-        guard nsid >= 1, Int(nsid) <= namespaces.count else { return nil }
-        return namespaces[Int(nsid) - 1]
+        guard Int(nsid) < activeTable.count else { return nil }
+        return activeTable[Int(nsid)]
     }
+
+    /// Every backend of every allocated namespace (under the lock).
+    var allocatedBackends: [any BlockBackend] { allocated.values.flatMap(\.backends) }
 
     /// NVMe 1.4 §6.1 (namespace IDs): a valid NSID is 1...NN; it is active
     /// when a namespace is attached, inactive otherwise. 0 and NSIDs above
@@ -406,24 +445,22 @@ public final class NVMeController: @unchecked Sendable {
         return nil
     }
 
-    /// Identify Controller NN: the configured maximum, never below the
-    /// namespaces actually attached.
-    var nn: Int { max(parameters.maxNamespaces, namespaces.count) }
-
     static let broadcastNSID: UInt32 = 0xFFFF_FFFF
 
     /// Waits for every backend to finish its I/O and syncs the images (clean unmount).
     public func drainAndSync() {
         stopSelfTestForClose()
         formatQueue.sync {}
-        for b in lock.withLock({ namespaces.flatMap(\.backends) }) { b.drainAndSync() }
+        managementQueue.sync {}
+        for b in lock.withLock({ allocatedBackends }) { b.drainAndSync() }
     }
 
     /// Closes every backend of every namespace (after `drainAndSync`, at unmount).
     public func closeBackends() {
         stopSelfTestForClose()
         formatQueue.sync {}
-        for b in lock.withLock({ namespaces.flatMap(\.backends) }) { b.close() }
+        managementQueue.sync {}
+        for b in lock.withLock({ allocatedBackends }) { b.close() }
     }
 
     /// The namespace's layout as of now (FUSE files, the built-in host).

@@ -29,6 +29,17 @@ public final class Namespace: @unchecked Sendable {
     /// Where the Write Uncorrectable marks are kept (`IMAGE.nvmefs-uc`);
     /// nil: in memory only.
     public let uncorrectableFile: UncorrectableFile?
+    /// Namespace Multi-path I/O and Namespace Sharing Capabilities (Identify
+    /// Namespace NMIC): bit 0 set for a namespace that may be attached to
+    /// more than one controller (NVMe 1.4 §5.15.2.1). 0 for `--namespace`
+    /// namespaces; as given by the host for created ones.
+    public let nmic: UInt8
+    /// True for a namespace created by Namespace Management (its storage is
+    /// the controller's, so Delete removes it); false for an image the user
+    /// gave (docs/NAMESPACES.md).
+    public let isCreated: Bool
+    /// The image file, for the files that describe the namespace (nil: none).
+    public let imagePath: String?
 
     // MARK: guarded by the controller lock
     /// The formatted LBA format, metadata placement and protection.
@@ -56,7 +67,8 @@ public final class Namespace: @unchecked Sendable {
     /// `metadataBase + n * ms` and is required when the format has metadata.
     public init(nsid: UInt32, backend: any BlockBackend, format: NamespaceFormat, metadata: (any BlockBackend)? = nil,
                 metadataBase: UInt64 = 0, metadataStore: (any MetadataStore)? = nil, readOnly: Bool = false,
-                uncorrectableFile: UncorrectableFile? = nil, uncorrectableMarks: LBARangeSet = LBARangeSet()) {
+                uncorrectableFile: UncorrectableFile? = nil, uncorrectableMarks: LBARangeSet = LBARangeSet(),
+                nmic: UInt8 = 0, isCreated: Bool = false, imagePath: String? = nil) {
         precondition(format.invalidReason == nil, "invalid namespace format \(format)")
         precondition(!format.hasMetadata || metadata != nil, "a format with metadata needs a metadata backend")
         self.nsid = nsid
@@ -68,6 +80,9 @@ public final class Namespace: @unchecked Sendable {
         self.nsze = backend.size >> UInt64(format.lbads)
         self.metadataBase = metadataBase
         self.uncorrectableFile = uncorrectableFile
+        self.nmic = nmic
+        self.isCreated = isCreated
+        self.imagePath = imagePath
         var marks = uncorrectableMarks
         marks.remove(start: backend.size >> UInt64(format.lbads), end: .max)
         self.uncorrectableMarks = marks
@@ -93,6 +108,10 @@ public final class Namespace: @unchecked Sendable {
 
     /// Byte offset of LBA `lba`'s metadata in the metadata backend.
     @inlinable func metadataOffset(_ lba: UInt64) -> UInt64 { metadataBase + lba * UInt64(format.ms) }
+
+    /// Bytes of NVM the namespace takes from the controller's capacity
+    /// (TNVMCAP, UNVMCAP): its data image; metadata is not counted.
+    public var allocatedBytes: UInt64 { dataCapacity }
 
     /// Every backend of the namespace (data, then metadata).
     public var backends: [any BlockBackend] {

@@ -22,6 +22,10 @@ public struct ControllerParameters: Sendable {
     /// Number of Namespaces (Identify NN): NSIDs 1...NN are valid, those
     /// without an attached namespace are inactive (QEMU: 256).
     public var maxNamespaces: Int = 256
+    /// Bytes of NVM for namespaces created by Namespace Management
+    /// (`--capacity`, docs/NAMESPACES.md): TNVMCAP is this plus the
+    /// namespaces the controller starts with that were not created.
+    public var namespaceCapacity: UInt64 = 64 << 30
     /// Abort Command Limit, 0's based (QEMU: 3).
     public var acl: UInt8 = 3
     /// Error log page entries, 0's based (ELPE).

@@ -37,6 +37,17 @@ public struct TraceEventName: Hashable, Sendable, CustomStringConvertible {
     public static let selfTest = Self("nvmefs_self_test")
     /// A Device Self-test operation ended (result as in the log, Figure 204).
     public static let selfTestEnd = Self("nvmefs_self_test_end")
+    /// Namespace Management (before its checks; `sel` 0 create, 1 delete).
+    public static let nsManagement = Self("nvmefs_ns_management")
+    /// Namespace Attachment (before its checks; `sel` 0 attach, 1 detach).
+    public static let nsAttachment = Self("pci_nvme_ns_attachment")
+    /// A namespace creation passed its checks (its storage is being made).
+    public static let nsCreate = Self("nvmefs_ns_create")
+    /// Namespaces deleted (their storage is being removed).
+    public static let nsDelete = Self("nvmefs_ns_delete")
+    /// A namespace became attached (active) or detached (inactive).
+    public static let nsAttach = Self("nvmefs_ns_attach")
+    public static let nsDetach = Self("nvmefs_ns_detach")
     /// Both halves of a fused Compare and Write were fetched (§4.12).
     public static let fusedPair = Self("nvmefs_fused_pair")
     /// An I/O command waits for a fused operation holding its LBAs.
@@ -106,6 +117,8 @@ public struct GuestErrorName: Hashable, Sendable, CustomStringConvertible {
     /// Device Self-test started while one runs.
     public static let selfTestInProgress = Self("nvmefs_err_self_test_in_progress")
     public static let inactiveNs = Self("pci_nvme_err_inactive_ns")
+    /// Namespace Management or Attachment refused (reason as a field).
+    public static let nsCommandRefused = Self("nvmefs_err_ns_command")
     public static let invalidAdminOpc = Self("pci_nvme_err_invalid_admin_opc")
     public static let invalidCreateCqAddr = Self("pci_nvme_err_invalid_create_cq_addr")
     public static let invalidCreateCqCqid = Self("pci_nvme_err_invalid_create_cq_cqid")

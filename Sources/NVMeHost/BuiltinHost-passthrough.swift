@@ -152,10 +152,13 @@ extension BuiltinHost {
         }
         var data: [UInt8] = []
         if dataIn > 0, let b = buffer { data = Array(b.prefix(dataIn)) }
-        // A Format NVM sent through here changed the namespaces' geometry:
-        // learn it before the caller sees the completion, rather than when
-        // the Namespace Attribute Changed notice arrives (§5.23).
-        if isAdmin, command.opcode == AdminOpcode.formatNVM.rawValue, cqe.status.isSuccess {
+        // A Format NVM, Namespace Attachment or Namespace Management (delete)
+        // sent through here changed the namespaces: learn it before the
+        // caller sees the completion, rather than when the Namespace
+        // Attribute Changed notice arrives (§5.23, §5.19, §5.20).
+        let changesNamespaces: Set<UInt8> = [AdminOpcode.formatNVM.rawValue, AdminOpcode.namespaceAttachment.rawValue,
+                                             AdminOpcode.namespaceManagement.rawValue]
+        if isAdmin, changesNamespaces.contains(command.opcode), cqe.status.isSuccess, command.nsid != 0 {
             let nsids = command.nsid == 0xFFFF_FFFF ? namespaces.map(\.nsid) : [command.nsid]
             for nsid in nsids { reidentify(nsid) }
         }

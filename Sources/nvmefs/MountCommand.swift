@@ -43,6 +43,19 @@ struct MountCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Controller Memory Buffer size (default: no CMB).", valueName: "SIZE"))
     var cmb: String?
 
+    @Option(name: .customLong("ns-dir"),
+            help: ArgumentHelp("Where namespaces created with Namespace Management live, with their state "
+                               + "(default: FIRST-IMAGE.nvmefs-ns beside the first image, made when first needed). "
+                               + "One mount at a time.", valueName: "DIR"))
+    var nsDir: String?
+
+    @Option(name: .customLong("max-namespaces"), help: "Number of namespaces, Identify NN: NSIDs 1...N (1...65535).")
+    var maxNamespaces: String = "256"
+
+    @Option(help: ArgumentHelp("NVM capacity for namespaces created with Namespace Management; TNVMCAP adds the "
+                               + "--namespace images (default 64G; images are sparse).", valueName: "SIZE"))
+    var capacity: String = "64G"
+
     @Option(help: "Serial number (up to 20 characters).")
     var serial: String?
 
@@ -139,6 +152,9 @@ struct MountCommand: ParsableCommand {
             c.cmbSize = try DeviceConfiguration.parseSize(cmb)
             guard c.cmbSize > 0 else { throw ConfigurationError("--cmb must not be 0 (omit it for no CMB)") }
         }
+        c.nsDir = nsDir
+        c.maxNamespaces = try Self.integer(maxNamespaces, option: "--max-namespaces")
+        c.capacity = try DeviceConfiguration.parseSize(capacity)
         if let serial { c.serial = serial }
         if let model { c.model = model }
         if let firmwareDir {

@@ -145,6 +145,10 @@ struct ConfigurationParseTests {
         ("serial 20 chars", with { $0.serial = String(repeating: "9", count: 20) }),
         ("serial printable edges", with { $0.serial = " ~" }),
         ("model 40 chars", with { $0.model = String(repeating: "m", count: 40) }),
+        ("max namespaces 1", with { $0.maxNamespaces = 1 }),
+        ("max namespaces 65535", with { $0.maxNamespaces = 65535 }),
+        ("capacity 0 (nothing can be created)", with { $0.capacity = 0 }),
+        ("ns-dir", with { $0.nsDir = "/var/tmp/ns" }),
     ]
 
     @Test(arguments: accepted)
@@ -189,6 +193,11 @@ struct ConfigurationParseTests {
         (with { $0.model = "" }, "--model must be 1 to 40 printable ASCII characters"),
         (with { $0.model = String(repeating: "m", count: 41) }, "--model must be 1 to 40 printable ASCII characters"),
         (with { $0.model = "x\n" }, "--model must be 1 to 40 printable ASCII characters"),
+        (with { $0.maxNamespaces = 0 }, "--max-namespaces must be 1...65535, not 0"),
+        (with { $0.maxNamespaces = 65536 }, "--max-namespaces must be 1...65535, not 65536"),
+        (with { $0.namespaces.append(Namespace(path: "/b.img", size: 512)); $0.maxNamespaces = 1 },
+         "2 namespaces given, more than --max-namespaces 1"),
+        (with { $0.nsDir = "" }, "--ns-dir must not be empty"),
         // the first problem is the one reported
         (with { $0.namespaces[0].lbads = 10; $0.queues = 0 }, "namespace /a.img: lbads must be 9 or 12, not 10"),
         (with { $0.queues = 0; $0.serial = "" }, "--queues must be 1...65535, not 0"),

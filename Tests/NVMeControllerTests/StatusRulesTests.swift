@@ -110,7 +110,8 @@ extension StatusRulesTests {
         #expect(identify(h, cns: 3, nsid: 3).0 == NVMeStatus.invalidField.withDNR)
         #expect(identify(h, cns: 3, nsid: 257).0 == NVMeStatus.invalidNamespace.withDNR)
         #expect(identify(h, cns: 3, nsid: 0xFFFF_FFFF).0 == NVMeStatus.invalidNamespace.withDNR)
-        // Identify Controller: NN 256, LPA with per-namespace SMART, KAS; OACS Format NVM, firmware, self-test.
+        // Identify Controller: NN 256, LPA with per-namespace SMART, KAS; OACS Format NVM, firmware, self-test
+        // (Namespace Management, bit 3, needs a provisioner: NamespaceManagementTests).
         let id = try #require(IdentifyController(bytes: identify(h, cns: 1, nsid: 0).1))
         #expect(id.nn == 256 && id.lpa == 0x07 && id.kas == 1)
         #expect(id.oacs == 0x16 && id.fna == 0 && id.oncs == 0x1DF && id.sgls == 0x9_0001 && id.vwc == 0x07)

@@ -37,13 +37,14 @@ final class TestHost: @unchecked Sendable {
     /// A host over namespaces built by the test (formats with metadata);
     /// `backends` are the data backends, for `testBackend`.
     init(namespaces: [Namespace], backends: [any BlockBackend], parameters: ControllerParameters = ControllerParameters(),
-         trace: (any TraceSink)? = nil, firmware: (store: FirmwareStore?, slots: FirmwareSlots)? = nil) throws {
+         trace: (any TraceSink)? = nil, detached: Set<UInt32> = [], provisioner: (any NamespaceProvisioner)? = nil,
+         firmware: (store: FirmwareStore?, slots: FirmwareSlots)? = nil) throws {
         space = HostAddressSpace()
         memory = try AnonymousMemory(size: Self.memorySize)
         try space.map(base: 0, length: Self.memorySize, pointer: memory.pointer, name: "mem", kind: .userMemory)
         self.backends = backends
         controller = NVMeController(parameters: parameters, namespaces: namespaces, space: space, trace: trace,
-                                    firmware: firmware)
+                                    detached: detached, provisioner: provisioner, firmware: firmware)
         for v in 0..<parameters.interruptVectors {
             let counter = interrupts
             controller.setInterruptHandler(vector: v) { vector in

@@ -22,10 +22,11 @@ final class Rig: @unchecked Sendable {
     }
 
     init(namespaces nss: [Namespace], parameters: ControllerParameters = ControllerParameters(),
-         configuration: BuiltinHostConfiguration = BuiltinHostConfiguration()) throws {
+         configuration: BuiltinHostConfiguration = BuiltinHostConfiguration(),
+         provisioner: (any NamespaceProvisioner)? = nil) throws {
         mem = try AnonymousMemory(size: 1 << 20)
         try space.map(base: 0, length: 1 << 20, pointer: mem.pointer, name: "mem", kind: .userMemory)
-        controller = NVMeController(parameters: parameters, namespaces: nss, space: space)
+        controller = NVMeController(parameters: parameters, namespaces: nss, space: space, provisioner: provisioner)
         host = try BuiltinHost(controller: controller, configuration: configuration)
     }
 

@@ -1,5 +1,6 @@
 # The README's command examples outside the walkthrough (Format NVM, Write
-# Uncorrectable, Copy, fused Compare and Write, Firmware, Device Self-test), each run as written on a fresh
+# Uncorrectable, Copy, fused Compare and Write, Firmware, Device Self-test, Namespace
+# Management), each run as written on a fresh
 # mount with M set to it, and their output checked.
 . "$(dirname "$0")/lib.sh"
 
@@ -39,3 +40,9 @@ echo "$out" | grep -qx " 02" || fail "firmware example: AFI: $out"
 
 out=$(run_example selftest)
 echo "$out" | grep -Eq "^ *01 [0-9a-f]{2}$" || fail "self-test example: no short test running in the log: $out"
+
+out=$(run_example nsmgmt)
+[ "$(echo "$out" | grep -c "^status SUCCESS")" -eq 4 ] || fail "namespace management example: $out"
+echo "$out" | grep -q "^status SUCCESS (0x0000) dw0 0x00000002" || fail "namespace management example: no NSID 2: $out"
+[ "$(echo "$out" | grep -v "^status" | tr '\n' ' ')" = "1 2 1 " ] || fail "namespace management example: listings: $out"
+if [ -e "$IMG/nsmgmt.img.nvmefs-ns/ns2.img" ]; then fail "namespace management example: the deleted image is still there"; fi
