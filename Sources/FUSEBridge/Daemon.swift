@@ -31,7 +31,8 @@ public enum Daemon {
         var shutDown = false
         defer { if !shutDown { provider.shutdown() } }
         let fileSystem = FileSystem(root: root, logger: logger)
-        let options = MountOptions(mountpoint: mountpoint, allowOther: configuration.allowOther)
+        let options = MountOptions(mountpoint: mountpoint, allowOther: configuration.allowOther,
+                                   maxThreads: UInt32(configuration.fuseThreads ?? DeviceConfiguration.defaultFUSEThreads))
         try FUSESession.run(fileSystem: fileSystem, options: options, logger: logger, ready: {
             _ = chdir("/")
             try ready()

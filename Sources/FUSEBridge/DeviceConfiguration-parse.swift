@@ -124,6 +124,9 @@ extension DeviceConfiguration {
         guard (1...65535).contains(mqes) else { throw ConfigurationError("--mqes must be 1...65535, not \(mqes)") }
         guard (0...255).contains(mdts) else { throw ConfigurationError("--mdts must be 0...255, not \(mdts)") }
         guard (0...255).contains(aerl) else { throw ConfigurationError("--aerl must be 0...255, not \(aerl)") }
+        if let t = fuseThreads, !(1...256).contains(t) {
+            throw ConfigurationError("--fuse-threads must be 1...256, not \(t)")
+        }
         guard cmbSize % 4096 == 0 else { throw ConfigurationError("--cmb \(cmbSize) is not a multiple of 4 KiB") }
         guard (1...Self.maxNamespacesLimit).contains(maxNamespaces) else {
             throw ConfigurationError("--max-namespaces must be 1...\(Self.maxNamespacesLimit), not \(maxNamespaces)")

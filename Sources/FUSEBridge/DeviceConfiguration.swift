@@ -1,3 +1,4 @@
+import Glibc
 import NVMeSpec
 
 /// Everything the device is built from, as given on the command line
@@ -99,6 +100,18 @@ public struct DeviceConfiguration: Sendable, Equatable {
     public var cache: Bool = false
     /// Mount with allow_other.
     public var allowOther: Bool = false
+    /// FUSE worker threads (`--fuse-threads`); nil: `defaultFUSEThreads`.
+    public var fuseThreads: Int?
+
+    /// One worker per online CPU (at least 2). Measured on 2 CPUs with a
+    /// tmpfs image: 4 KiB random reads with libaio at depth 16 ran at 111k
+    /// IOPS with 2 workers, 95k with 4 and 26k with 10 (more runnable
+    /// workers than CPUs preempt one another inside the controller's
+    /// critical sections). Reads that block (an image on a disk, beyond the
+    /// page cache) keep at most this many I/Os in flight: raise it there.
+    public static var defaultFUSEThreads: Int {
+        max(2, min(64, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))))
+    }
 
     public init(namespaces: [Namespace]) {
         self.namespaces = namespaces

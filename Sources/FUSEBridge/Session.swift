@@ -19,7 +19,7 @@ public struct MountOptions: Sendable {
     public var maxIdleThreads: UInt32
 
     public init(mountpoint: String, allowOther: Bool = false, fsName: String = "nvmefs",
-                maxThreads: UInt32 = 10, maxIdleThreads: UInt32 = .max) {
+                maxThreads: UInt32 = UInt32(DeviceConfiguration.defaultFUSEThreads), maxIdleThreads: UInt32 = .max) {
         self.mountpoint = mountpoint; self.allowOther = allowOther; self.fsName = fsName
         self.maxThreads = maxThreads; self.maxIdleThreads = maxIdleThreads
     }

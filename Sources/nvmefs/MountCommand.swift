@@ -31,6 +31,11 @@ struct MountCommand: ParsableCommand {
     @Option(help: "I/O queue pairs supported (1...65535).")
     var queues: String = "64"
 
+    @Option(name: .customLong("fuse-threads"),
+            help: ArgumentHelp("FUSE worker threads (1...256; default: one per online CPU, at least 2). Raise it "
+                               + "for images whose reads block on a disk, to keep more I/Os in flight.", valueName: "N"))
+    var fuseThreads: String?
+
     @Option(help: "Maximum queue entries supported, CAP.MQES (1...65535).")
     var mqes: String = "2047"
 
@@ -148,6 +153,7 @@ struct MountCommand: ParsableCommand {
         c.mqes = try Self.integer(mqes, option: "--mqes")
         c.mdts = try Self.integer(mdts, option: "--mdts")
         c.aerl = try Self.integer(aerl, option: "--aerl")
+        if let fuseThreads { c.fuseThreads = try Self.integer(fuseThreads, option: "--fuse-threads") }
         if let cmb {
             c.cmbSize = try DeviceConfiguration.parseSize(cmb)
             guard c.cmbSize > 0 else { throw ConfigurationError("--cmb must not be 0 (omit it for no CMB)") }

@@ -48,6 +48,8 @@ mount "$MNT" --mdts 256
 mount "$MNT" --mdts -1
 mount "$MNT" --aerl 256
 mount "$MNT" --aerl x
+mount "$MNT" --fuse-threads 0
+mount "$MNT" --fuse-threads x
 mount "$MNT" --cmb 0
 mount "$MNT" --cmb 1000
 mount "$MNT" --serial 123456789012345678901
