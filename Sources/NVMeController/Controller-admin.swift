@@ -36,6 +36,7 @@ extension NVMeController {
         case .deviceSelfTest: return deviceSelfTest(req)
         case .firmwareCommit: return firmwareCommit(req)
         case .firmwareImageDownload: return firmwareImageDownload(req)
+        case .doorbellBufferConfig: return doorbellBufferConfig(req)
         case .keepAlive:
             restartKeepAliveTimer()
             return .success
@@ -50,7 +51,7 @@ extension NVMeController {
     static let supportedAdminOpcodes: Set<AdminOpcode> = [
         .deleteIOSQ, .createIOSQ, .getLogPage, .deleteIOCQ, .createIOCQ, .identify, .abort,
         .setFeatures, .getFeatures, .asyncEventRequest, .keepAlive, .formatNVM,
-        .deviceSelfTest, .firmwareCommit, .firmwareImageDownload,
+        .deviceSelfTest, .firmwareCommit, .firmwareImageDownload, .doorbellBufferConfig,
     ]
     /// `supportedAdminOpcodes` indexed by opcode.
     static let isSupportedAdminOpcode: [Bool] = (0..<256).map { supportedAdminOpcodes.contains(AdminOpcode(UInt8($0))) }

@@ -55,8 +55,9 @@ extension NVMeController {
         id.ver = Version.v1_4.raw
         id.oaes = 1 << 8                 // namespace attribute notices
         id.cntrltype = 1                 // I/O controller
-        // Format NVM (FNA 0, per namespace, as QEMU), Firmware Commit and Image Download, Device Self-test.
-        id.oacs = 1 << 1 | 1 << 2 | 1 << 4
+        // Format NVM (FNA 0, per namespace, as QEMU), Firmware Commit and Image Download, Device Self-test,
+        // Doorbell Buffer Config.
+        id.oacs = 1 << 1 | 1 << 2 | 1 << 4 | 1 << 8
         // Extended Device Self-test Time in minutes, rounded up (§5.8).
         id.edstt = UInt16(clamping: (parameters.selfTestExtendedMilliseconds + 59_999) / 60_000)
         id.acl = parameters.acl

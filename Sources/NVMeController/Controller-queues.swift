@@ -29,6 +29,7 @@ extension NVMeController {
             }
             cq.lastDoorbell = value
             cq.head = Int(value)
+            if qid == 0, doorbellBuffers != nil { mirrorAdminDoorbell(index: index, value) }
             postCompletions(cq)
             // Room in the CQ may let requests of its SQs complete and new ones be fetched.
             processSubmissionQueues()
@@ -43,6 +44,7 @@ extension NVMeController {
             }
             sq.lastDoorbell = value
             sq.tail = Int(value)
+            if qid == 0, doorbellBuffers != nil { mirrorAdminDoorbell(index: index, value) }
             processSubmissionQueues()
         }
     }
@@ -69,6 +71,8 @@ extension NVMeController {
         while progress {
             progress = false
             for sq in activeSQs where !sq.deleted {
+                // Shadow doorbells (§7.13): the tail is in host memory.
+                if let buffers = doorbellBuffers { loadShadowTail(sq, buffers) }
                 var taken = 0
                 fetching: while taken < burst, !sq.isEmpty, !sq.free.isEmpty, csts.rdy, !csts.cfs {
                     switch fetchAndDispatch(sq) {
@@ -76,6 +80,7 @@ extension NVMeController {
                     case .stalled: break fetching
                     case .dispatched: break
                     }
+                    if let buffers = doorbellBuffers, !sq.deleted { sqEventIdxAndReload(sq, buffers) }
                     taken += 1
                     progress = true
                 }
@@ -277,7 +282,10 @@ extension NVMeController {
     /// Writes as many pending CQEs as fit, with phase tags, and raises the vector.
     func postCompletions(_ cq: CompletionQueue) {
         var posted = 0
-        while !cq.pending.isEmpty, !cq.isFull {
+        while !cq.pending.isEmpty {
+            // Shadow doorbells (§7.13): the head is in host memory.
+            if let buffers = doorbellBuffers { cqEventIdxAndReload(cq, buffers) }
+            if cq.isFull { break }
             let req = cq.pending.removeFirst()
             let addr = cq.base &+ UInt64(cq.tail) &* 16
             let cqe = CompletionQueueEntry(dw0: req.dw0, dw1: req.dw1, sqhd: UInt16(req.sq.head), sqid: req.sq.sqid,

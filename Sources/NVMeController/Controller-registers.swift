@@ -270,6 +270,8 @@ extension NVMeController {
         features.resetVolatile()
         keepAliveGeneration &+= 1
         ioQueuesCreated = false
+        // The shadow doorbells end with the queues (QEMU clears them at reset).
+        doorbellBuffers = nil
         // A Controller Level Reset aborts a running Device Self-test (result 2).
         endSelfTest(.abortedByReset)
         // It discards a firmware download and may activate a committed image (§5.11, §5.12).

@@ -50,6 +50,9 @@ public final class NVMeController: @unchecked Sendable {
     var cqs: [CompletionQueue?]
     /// Last values written to each doorbell (index 2*qid for SQ tail, 2*qid+1 for CQ head).
     var doorbellValues: [UInt32]
+    /// Shadow Doorbell and EventIdx buffers, from Doorbell Buffer Config
+    /// until a controller reset (`Controller-dbbuf.swift`).
+    var doorbellBuffers: DoorbellBuffers?
 
     // MARK: namespaces (index = nsid - 1)
     public private(set) var namespaces: [Namespace]
