@@ -101,6 +101,8 @@ final class QueuePair: @unchecked Sendable {
     let sqDoorbell: Int
     let cqDoorbell: Int
     let controller: NVMeController
+    /// Shadow doorbells, when the host uses them (`QueuePair-shadow.swift`).
+    let shadow: ShadowDoorbell?
 
     // SQ side (sqLock)
     let sqLock = ConditionLock()
@@ -129,7 +131,7 @@ final class QueuePair: @unchecked Sendable {
 
     init(qid: UInt16, depth: Int, sqAddress: UInt64, sq: UnsafeMutableRawPointer, cqAddress: UInt64,
          cq: UnsafeMutableRawPointer, listAddress: UInt64, lists: UnsafeMutableRawPointer,
-         dstrd: UInt8, controller: NVMeController, headBatch: Int = 1) {
+         dstrd: UInt8, controller: NVMeController, headBatch: Int = 1, shadow: ShadowDoorbell? = nil) {
         precondition(headBatch >= 1 && headBatch < depth, "head batch must leave a slot")
         self.qid = qid; self.depth = depth; self.headBatch = headBatch
         self.sqAddress = sqAddress; self.sq = sq; self.cqAddress = cqAddress; self.cq = cq
@@ -137,6 +139,7 @@ final class QueuePair: @unchecked Sendable {
         self.sqDoorbell = Int(RegisterOffset.sqTailDoorbell(qid, dstrd: dstrd))
         self.cqDoorbell = Int(RegisterOffset.cqHeadDoorbell(qid, dstrd: dstrd))
         self.controller = controller
+        self.shadow = shadow
         let slots = depth - headBatch
         // LIFO: recently used slots (and their PRP list pages) are reused first.
         freeSlots = (0..<UInt16(slots)).reversed().map { $0 }
@@ -197,10 +200,11 @@ final class QueuePair: @unchecked Sendable {
         sqLock.lock()
         guard accepting else { sqLock.unlock(); return false }
         entry.encode(into: UnsafeMutableRawBufferPointer(start: sq + sqTail * 64, count: 64))
+        let old = sqTail
         sqTail += 1
         if sqTail == depth { sqTail = 0 }
         // §3.1.24: one 4-byte write of the new tail.
-        controller.mmioWrite(offset: sqDoorbell, value: UInt64(sqTail), size: 4)
+        ringSQDoorbell(old: old, new: sqTail)
         sqLock.unlock()
         return true
     }
@@ -233,12 +237,12 @@ final class QueuePair: @unchecked Sendable {
             rerun = false
             reapLocked()
             if (cqHead - lastRungHead + depth) % depth >= headBatch {
-                let head = cqHead
+                let head = cqHead, old = lastRungHead
                 lastRungHead = head
                 cqLock.unlock()
                 // §3.1.25: tell the controller which entries were consumed. A
                 // nested interrupt on this thread only sets `rerun`.
-                controller.mmioWrite(offset: cqDoorbell, value: UInt64(head), size: 4)
+                ringCQDoorbell(old: old, new: head)
                 cqLock.lock()
             }
         } while rerun

@@ -10,6 +10,9 @@ import Glibc
 // block-aligned offsets into a buffer of its own, as a FUSE worker does with
 // its reply buffer. Usage:
 //   nvmefs-bench host [--ops N] [--threads T] [--size-mib M] [--runs R] [--write] [--only LABEL]
+//                     [--shadow-doorbells]
+// --shadow-doorbells: the host uses shadow doorbells (NVMe 1.4 §7.13); each
+// row then also prints the MMIO doorbell writes per operation.
 
 struct HostBenchOptions {
     var ops = 500_000
@@ -18,6 +21,7 @@ struct HostBenchOptions {
     var runs = 3
     var write = false
     var only: String?
+    var shadowDoorbells = false
 }
 
 public func runHostBench(arguments: [String]) {
@@ -36,6 +40,7 @@ public func runHostBench(arguments: [String]) {
         case "--size-mib": o.sizeMiB = value()
         case "--runs": o.runs = value()
         case "--write": o.write = true
+        case "--shadow-doorbells": o.shadowDoorbells = true
         case "--only":
             i += 1
             guard i < arguments.count else { benchFail("--only needs null|inline|hybrid") }
@@ -59,35 +64,42 @@ public func runHostBench(arguments: [String]) {
         ("image hybrid(4)", { try ImageBackend(path: path, mode: .hybrid(workers: 4)) }),
     ]
     print("built-in host + controller, 4 KiB random \(o.write ? "Write" : "Read"), \(o.threads) thread(s), "
-          + "\(o.ops) operations per run, \(o.runs) runs (median)")
+          + "\(o.ops) operations per run, \(o.runs) runs (median)"
+          + (o.shadowDoorbells ? ", shadow doorbells" : ""))
     print(String(repeating: "-", count: 64))
-    print("backend".hostPadding(22) + "ops/s".hostPadding(14) + "µs/op wall".hostPadding(14) + "µs/op cpu")
+    print("backend".hostPadding(22) + "ops/s".hostPadding(14) + "µs/op wall".hostPadding(14) + "µs/op cpu".hostPadding(14)
+          + "doorbells/op")
     for (label, make) in rows {
         if let only = o.only, !label.contains(only) { continue }
-        var walls: [Double] = [], cpus: [Double] = []
+        var walls: [Double] = [], cpus: [Double] = [], doorbells: [Double] = []
         for _ in 0..<o.runs {
-            let (w, c) = driveHost(backend: opened(make), size: size, options: o)
-            walls.append(w); cpus.append(c)
+            let (w, c, d) = driveHost(backend: opened(make), size: size, options: o)
+            walls.append(w); cpus.append(c); doorbells.append(Double(d) / Double(o.ops))
         }
-        walls.sort(); cpus.sort()
+        walls.sort(); cpus.sort(); doorbells.sort()
         let w = walls[walls.count / 2], c = cpus[cpus.count / 2]
         print(label.hostPadding(22) + String(Int(Double(o.ops) / w)).hostPadding(14)
-              + hostFmt(w / Double(o.ops) * 1e6).hostPadding(14) + hostFmt(c / Double(o.ops) * 1e6))
+              + hostFmt(w / Double(o.ops) * 1e6).hostPadding(14) + hostFmt(c / Double(o.ops) * 1e6).hostPadding(14)
+              + String(format: "%.3f", doorbells[doorbells.count / 2]))
     }
 }
 
-/// One run: a controller and host over `backend`; returns (wall s, cpu s).
-private func driveHost(backend: any BlockBackend, size: UInt64, options o: HostBenchOptions) -> (Double, Double) {
+/// One run: a controller and host over `backend`; returns (wall s, cpu s,
+/// MMIO doorbell writes during the operations).
+private func driveHost(backend: any BlockBackend, size: UInt64, options o: HostBenchOptions) -> (Double, Double, UInt64) {
     let space = HostAddressSpace()
     let ns = Namespace(nsid: 1, backend: backend, lbads: 9)
     defer { backend.close() }
     let controller = NVMeController(parameters: ControllerParameters(), namespaces: [ns], space: space)
     let host: BuiltinHost
-    do { host = try BuiltinHost(controller: controller) } catch { benchFail("host bring-up: \(error)") }
+    var configuration = BuiltinHostConfiguration()
+    configuration.shadowDoorbells = o.shadowDoorbells
+    do { host = try BuiltinHost(controller: controller, configuration: configuration) } catch { benchFail("host bring-up: \(error)") }
     defer { host.shutdown() }
     let blocks = size / 4096
     let perThread = o.ops / o.threads
     let failures = HostBenchCounter()
+    let doorbells0 = controller.statistics().doorbellWrites
     let t0 = wallSeconds(), c0 = cpuSeconds()
     var threads: [pthread_t] = []
     for t in 0..<o.threads {
@@ -103,7 +115,7 @@ private func driveHost(backend: any BlockBackend, size: UInt64, options o: HostB
         threads.append(th)
     }
     for th in threads { pthread_join(th, nil) }
-    let result = (wallSeconds() - t0, cpuSeconds() - c0)
+    let result = (wallSeconds() - t0, cpuSeconds() - c0, controller.statistics().doorbellWrites - doorbells0)
     if failures.value > 0 { benchFail("\(failures.value) operations failed") }
     return result
 }
