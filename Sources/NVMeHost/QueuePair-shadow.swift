@@ -35,17 +35,9 @@ struct ShadowDoorbell: Sendable {
 }
 
 extension QueuePair {
-    /// Tells the controller the SQ tail moved from `old` to `new` (§3.1.24):
+    /// Tells the controller the CQ head moved from `old` to `new` (§3.1.25):
     /// an MMIO write, or with shadow doorbells the shadow entry and an MMIO
-    /// write only when EventIdx asks for it. Called under `sqLock`.
-    @inline(__always) func ringSQDoorbell(old: Int, new: Int) {
-        if let shadow, !ShadowDoorbell.publish(shadow.sqTail, shadow.sqEventIdx, old: old, new: new, depth: depth) {
-            return
-        }
-        controller.mmioWrite(offset: sqDoorbell, value: UInt64(new), size: 4)
-    }
-
-    /// The same for the CQ head (§3.1.25).
+    /// write only when EventIdx asks for it. Called without `cqLock`.
     @inline(__always) func ringCQDoorbell(old: Int, new: Int) {
         if let shadow, !ShadowDoorbell.publish(shadow.cqHead, shadow.cqEventIdx, old: old, new: new, depth: depth) {
             return

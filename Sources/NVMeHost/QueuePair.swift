@@ -203,8 +203,19 @@ final class QueuePair: @unchecked Sendable {
         let old = sqTail
         sqTail += 1
         if sqTail == depth { sqTail = 0 }
+        if let shadow {
+            // Shadow doorbells (§7.13): the controller reads the tail from the
+            // shadow entry, so the MMIO write EventIdx may ask for is made
+            // outside the lock; another thread publishing meanwhile is
+            // picked up by the controller's reading of the entry.
+            let tail = sqTail
+            let mmio = ShadowDoorbell.publish(shadow.sqTail, shadow.sqEventIdx, old: old, new: tail, depth: depth)
+            sqLock.unlock()
+            if mmio { controller.mmioWrite(offset: sqDoorbell, value: UInt64(tail), size: 4) }
+            return true
+        }
         // §3.1.24: one 4-byte write of the new tail.
-        ringSQDoorbell(old: old, new: sqTail)
+        controller.mmioWrite(offset: sqDoorbell, value: UInt64(sqTail), size: 4)
         sqLock.unlock()
         return true
     }
@@ -282,6 +293,8 @@ final class QueuePair: @unchecked Sendable {
     /// Stops new submissions; returns once no doorbell write is in progress.
     func stopAccepting() {
         sqLock.withLock { accepting = false }
+        // With shadow doorbells a ring's MMIO write comes after `sqLock`.
+        while shadow != nil && ringing.load(ordering: .acquiring) > 0 { sched_yield() }
     }
 
     /// After the controller has been reset (every command drained): takes
