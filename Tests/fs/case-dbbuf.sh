@@ -50,12 +50,8 @@ assert_eq 0x00000001 "$(cat "$MNT/regs/csts")" "csts after enable"
 head -c 8192 /dev/zero | dd of="$MNT/mem" bs=4096 seek=$((DBS / 4096)) conv=notrunc status=none || fail "zero the buffers"
 
 # A misaligned Shadow Doorbell page: Invalid Field in Command, DNR (status 0x4002).
-sqe $ASQ 0x7c 1 0 $((DBS + 0x800)) 0 0 0 $EIS
-echo 1 >"$MNT/doorbells/sq0_tail"
-wait_cqe $ACQ 1 0x4002 >/dev/null
-sqe $((ASQ + 64)) 0x7c 2 0 $DBS 0 0 0 $EIS
-echo 2 >"$MNT/doorbells/sq0_tail"
-wait_cqe $((ACQ + 16)) 2 >/dev/null
+admin_run 0 0x7c 1 0 $((DBS + 0x800)) 0 0 0 $EIS 0x4002
+admin_run 1 0x7c 2 0 $DBS 0 0 0 $EIS
 echo 2 >"$MNT/doorbells/cq0_head"
 # The admin queue's MMIO writes are copied into its shadow entries.
 assert_eq 2 "$(get32 $DBS)" "shadow sq0 tail"
@@ -63,12 +59,8 @@ assert_eq 2 "$(get32 $((DBS + 4)))" "shadow cq0 head"
 assert_eq 2 "$(get32 $EIS)" "EventIdx of sq0"
 
 # I/O queue pair 1, created after the configuration.
-sqe $((ASQ + 128)) 0x05 3 0 $IOCQ $((1 | 15 << 16)) 1 0
-echo 3 >"$MNT/doorbells/sq0_tail"
-wait_cqe $((ACQ + 32)) 3 >/dev/null
-sqe $((ASQ + 192)) 0x01 4 0 $IOSQ $((1 | 15 << 16)) $((0x1 | 1 << 16)) 0
-echo 4 >"$MNT/doorbells/sq0_tail"
-wait_cqe $((ACQ + 48)) 4 >/dev/null
+admin_run 2 0x05 3 0 $IOCQ $((1 | 15 << 16)) 1 0
+admin_run 3 0x01 4 0 $IOSQ $((1 | 15 << 16)) $((0x1 | 1 << 16)) 0
 echo 4 >"$MNT/doorbells/cq0_head"
 
 # Two Writes published in the shadow entry of SQ 1 (tail 2); the MMIO write says 0.
@@ -98,8 +90,6 @@ for _ in $(seq 100); do [ "$(cat "$MNT/regs/csts")" = 0x00000000 ] && break; sle
 head -c 256 /dev/zero | dd of="$MNT/mem" bs=256 seek=$((ACQ / 256)) conv=notrunc status=none
 echo 0x460001 >"$MNT/regs/cc"
 for _ in $(seq 100); do [ "$(cat "$MNT/regs/csts")" = 0x00000001 ] && break; sleep 0.05; done
-sqe $ASQ 0x06 20 0 $WBUF 1 0 0
-echo 1 >"$MNT/doorbells/sq0_tail"
-wait_cqe $ACQ 20 >/dev/null
+admin_run 0 0x06 20 0 $WBUF 1 0 0
 assert_eq 4 "$(get32 $DBS)" "shadow sq0 tail after the reset (unchanged)"
 unmount_nvmefs

@@ -36,12 +36,8 @@ assert_eq "Raw Bringup Model                       " "$model" "model number"
 assert_eq 0x00000001 "$(cat "$M/doorbells/sq0_tail")" "sq0_tail reads the last value written"
 
 # Create I/O CQ 1 (16 entries, contiguous, interrupts on vector 1), then SQ 1 on it.
-sqe $((ASQ + 64)) 0x05 2 0 $IOCQ $((1 | 15 << 16)) $((0x3 | 1 << 16)) 0
-echo 2 >"$M/doorbells/sq0_tail"
-wait_cqe $((ACQ + 16)) 2 >/dev/null
-sqe $((ASQ + 128)) 0x01 3 0 $IOSQ $((1 | 15 << 16)) $((0x1 | 1 << 16)) 0
-echo 3 >"$M/doorbells/sq0_tail"
-wait_cqe $((ACQ + 32)) 3 >/dev/null
+admin_run 1 0x05 2 0 $IOCQ $((1 | 15 << 16)) $((0x3 | 1 << 16)) 0
+admin_run 2 0x01 3 0 $IOSQ $((1 | 15 << 16)) $((0x1 | 1 << 16)) 0
 echo 3 >"$M/doorbells/cq0_head"
 [ -f "$M/queues/sq1" ] && [ -f "$M/queues/cq1" ] || fail "queues/sq1 and cq1 missing: $(ls "$M/queues")"
 head -1 "$M/queues/sq1" | grep -q "owner=user" || fail "sq1 owner: $(head -1 "$M/queues/sq1")"

@@ -203,6 +203,16 @@ wait_cqe() {
     echo $((0x${w[0]}))
 }
 
+# admin_run SLOT OPCODE CID NSID PRP1 CDW10 CDW11 CDW12 [PRP2 [STATUS]]: the
+# command in entry SLOT of the admin SQ at $ASQ, the tail doorbell rung to
+# SLOT + 1, its completion awaited in entry SLOT of the admin CQ at $ACQ.
+admin_run() {
+    local slot=$1
+    sqe $((ASQ + 64 * slot)) "$2" "$3" "$4" "$5" "$6" "$7" "$8" "${9:-0}"
+    echo $((slot + 1)) >"$MNT/doorbells/sq0_tail" || fail "ring sq0"
+    wait_cqe $((ACQ + 16 * slot)) "$3" "${10:-0}" >/dev/null
+}
+
 # The cleanup every case gets: unmount, then stop any daemon still alive.
 cleanup_case() {
     local pid
