@@ -12,6 +12,14 @@ struct DoorbellBuffers {
     let eventIdx: UInt64
 }
 
+/// Where the two pages lie in this process, looked up once and kept until a
+/// region leaves the host address space (the controller's removal barrier
+/// and its CMB removal clear it, under the controller lock), so that the
+/// doorbell path does not look the pages up for every access.
+final class DoorbellPageCache: @unchecked Sendable {
+    var pages: (shadow: UnsafeMutableRawPointer, eventIdx: UnsafeMutableRawPointer)?
+}
+
 extension NVMeController {
     // MARK: - Doorbell Buffer Config (NVMe 1.4 §5.7, shadow doorbells §7.13)
 
@@ -36,15 +44,30 @@ extension NVMeController {
         }
         let buffers = DoorbellBuffers(shadow: shadow, eventIdx: eventIdx)
         doorbellBuffers = buffers
-        for case let sq? in sqs { storeShadow(buffers.shadow, index: 2 * Int(sq.sqid), UInt32(sq.tail)) }
-        for case let cq? in cqs { storeShadow(buffers.shadow, index: 2 * Int(cq.cqid) + 1, UInt32(cq.head)) }
+        doorbellPageCache.pages = nil
+        for case let sq? in sqs { doorbellEntry(buffers, eventIdx: false, index: 2 * Int(sq.sqid))?.store(UInt32(sq.tail)) }
+        for case let cq? in cqs { doorbellEntry(buffers, eventIdx: false, index: 2 * Int(cq.cqid) + 1)?.store(UInt32(cq.head)) }
         return .success
     }
 
-    /// The dword of entry `index` (doorbell numbering) of the buffer at `base`,
-    /// or nil when host memory no longer backs it.
-    func shadowDword(_ base: UInt64, index: Int) -> SharedDword? {
-        let address = base &+ UInt64(index << (2 + Int(cap.dstrd)))
+    /// Entry `index` (doorbell numbering) of the Shadow Doorbell page, or
+    /// of the EventIdx page (`eventIdx`), or nil (a guest error) when host
+    /// memory no longer backs it.
+    func doorbellEntry(_ buffers: DoorbellBuffers, eventIdx: Bool, index: Int) -> SharedDword? {
+        let offset = index << (2 + Int(cap.dstrd))
+        if offset + 4 <= pageSize {
+            if doorbellPageCache.pages == nil {
+                if let shadow = space.pointer(buffers.shadow, length: pageSize),
+                   let events = space.pointer(buffers.eventIdx, length: pageSize) {
+                    doorbellPageCache.pages = (shadow, events)
+                }
+            }
+            if let pages = doorbellPageCache.pages {
+                return SharedDword((eventIdx ? pages.eventIdx : pages.shadow) + offset)
+            }
+        }
+        // Past the page (queue ids the page has no room for), or unbacked.
+        let address = (eventIdx ? buffers.eventIdx : buffers.shadow) &+ UInt64(offset)
         guard let p = space.pointer(address, length: 4) else {
             guestError(.addrRead, [("addr", hex(address))])
             return nil
@@ -52,22 +75,18 @@ extension NVMeController {
         return SharedDword(p)
     }
 
-    func storeShadow(_ base: UInt64, index: Int, _ value: UInt32) {
-        shadowDword(base, index: index)?.store(value)
-    }
-
     /// An MMIO doorbell write of an admin queue goes to its Shadow Doorbell
     /// entry too, as QEMU does: hosts (Linux among them) keep ringing the
     /// admin queues by MMIO only, and the controller reads the shadow entry.
     func mirrorAdminDoorbell(index: Int, _ value: UInt32) {
-        if let buffers = doorbellBuffers { storeShadow(buffers.shadow, index: index, value) }
+        if let buffers = doorbellBuffers { doorbellEntry(buffers, eventIdx: false, index: index)?.store(value) }
     }
 
     /// Takes the SQ tail from the Shadow Doorbell buffer (QEMU reads it
     /// whenever it processes the queue). A value past the queue is a guest
     /// error and leaves the tail as it was.
     func loadShadowTail(_ sq: SubmissionQueue, _ buffers: DoorbellBuffers) {
-        guard let value = shadowDword(buffers.shadow, index: 2 * Int(sq.sqid))?.load() else { return }
+        guard let value = doorbellEntry(buffers, eventIdx: false, index: 2 * Int(sq.sqid))?.load() else { return }
         if tracing { traceEvent(.updateSqTail, [("sqid", "\(sq.sqid)"), ("new_tail", "\(value)")]) }
         guard Int(value) < sq.size else {
             guestError(.shadowInvalidSqtail, [("qid", "\(sq.sqid)"), ("value", "\(value)")])
@@ -81,7 +100,7 @@ extension NVMeController {
     /// meanwhile without an MMIO write is not missed (QEMU's order).
     func sqEventIdxAndReload(_ sq: SubmissionQueue, _ buffers: DoorbellBuffers) {
         if tracing { traceEvent(.updateSqEventidx, [("sqid", "\(sq.sqid)"), ("new_eventidx", "\(sq.tail)")]) }
-        storeShadow(buffers.eventIdx, index: 2 * Int(sq.sqid), UInt32(sq.tail))
+        doorbellEntry(buffers, eventIdx: true, index: 2 * Int(sq.sqid))?.store(UInt32(sq.tail))
         loadShadowTail(sq, buffers)
     }
 
@@ -91,8 +110,8 @@ extension NVMeController {
     func cqEventIdxAndReload(_ cq: CompletionQueue, _ buffers: DoorbellBuffers) {
         let index = 2 * Int(cq.cqid) + 1
         if tracing { traceEvent(.updateCqEventidx, [("cqid", "\(cq.cqid)"), ("new_eventidx", "\(cq.head)")]) }
-        storeShadow(buffers.eventIdx, index: index, UInt32(cq.head))
-        guard let value = shadowDword(buffers.shadow, index: index)?.load() else { return }
+        doorbellEntry(buffers, eventIdx: true, index: index)?.store(UInt32(cq.head))
+        guard let value = doorbellEntry(buffers, eventIdx: false, index: index)?.load() else { return }
         if tracing { traceEvent(.updateCqHead, [("cqid", "\(cq.cqid)"), ("new_head", "\(value)")]) }
         guard Int(value) < cq.size else {
             guestError(.shadowInvalidCqhead, [("qid", "\(cq.cqid)"), ("value", "\(value)")])

@@ -53,6 +53,7 @@ public final class NVMeController: @unchecked Sendable {
     /// Shadow Doorbell and EventIdx buffers, from Doorbell Buffer Config
     /// until a controller reset (`Controller-dbbuf.swift`).
     var doorbellBuffers: DoorbellBuffers?
+    let doorbellPageCache = DoorbellPageCache()
 
     // MARK: namespaces (index = nsid - 1)
     public private(set) var namespaces: [Namespace]
@@ -180,7 +181,8 @@ public final class NVMeController: @unchecked Sendable {
         // section: a region removal waits for the one in progress.
         // The lock, not the controller: a weak reference would give the
         // controller a side table and slow every retain of it.
-        space.addRemovalBarrier { [lock] in lock.withLock {} }
+        // The doorbell pages' pointers are dropped at every removal too.
+        space.addRemovalBarrier { [lock, doorbellPageCache] in lock.withLock { doorbellPageCache.pages = nil } }
     }
 
     deinit {

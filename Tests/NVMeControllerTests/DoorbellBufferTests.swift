@@ -214,4 +214,30 @@ struct DoorbellBufferTests {
         #expect(Self.dword(h, Self.shadow, 0) == before.0)
         #expect(Self.dword(h, Self.eventIdx, 0) == before.1)
     }
+
+    @Test("pages in a region that goes away (the CMB disabled): guest errors, the MMIO values stand, nothing breaks")
+    func pagesThatGoAway() throws {
+        var p = ControllerParameters()
+        p.cmbSize = 1 << 20
+        let h = try TestHost(backends: [(TestBackend(size: 1 << 20), 9)], parameters: p)
+        h.bringUp()
+        let cba: UInt64 = 0x80_0000_0000
+        h.write64(RegisterOffset.cmbmsc, cba | 3)
+        h.poke(cba, [UInt8](repeating: 0, count: 8192))
+        #expect(h.admin(Self.config(cba, cba + 4096)).status == .success)
+        h.place(TestHost.read(slba: 0, nlb: 1, prp1: TestHost.dataBase), qid: 1)
+        Self.setDword(h, cba, 2, 1)
+        h.ring(1)
+        #expect(h.reap(1)?.status == .success)
+        #expect(Self.dword(h, cba + 4096, 2) == 1)
+        let guestErrors = h.controller.statistics().guestErrors
+        h.write64(RegisterOffset.cmbmsc, 1)  // CMSE clear: the CMB leaves the address space
+        h.place(TestHost.read(slba: 0, nlb: 1, prp1: TestHost.dataBase), qid: 1)
+        h.place(TestHost.read(slba: 0, nlb: 1, prp1: TestHost.dataBase), qid: 1)
+        h.ring(1)
+        #expect(h.reap(1)?.status == .success)
+        #expect(h.reap(1)?.status == .success)
+        #expect(h.controller.statistics().guestErrors > guestErrors)
+        #expect(h.admin(Self.identifyController).status == .success)
+    }
 }
