@@ -53,9 +53,10 @@ extension NVMeController {
     /// Entry `index` (doorbell numbering) of the Shadow Doorbell page, or
     /// of the EventIdx page (`eventIdx`), or nil (a guest error) when host
     /// memory no longer backs it.
+    @inline(__always)
     func doorbellEntry(_ buffers: DoorbellBuffers, eventIdx: Bool, index: Int) -> SharedDword? {
-        let offset = index << (2 + Int(cap.dstrd))
-        if offset + 4 <= pageSize {
+        let offset = index &<< (2 &+ Int(cap.dstrd))
+        if offset &+ 4 <= pageSize {
             if doorbellPageCache.pages == nil {
                 if let shadow = space.pointer(buffers.shadow, length: pageSize),
                    let events = space.pointer(buffers.eventIdx, length: pageSize) {
@@ -82,9 +83,10 @@ extension NVMeController {
         if let buffers = doorbellBuffers { doorbellEntry(buffers, eventIdx: false, index: index)?.store(value) }
     }
 
-    /// Takes the SQ tail from the Shadow Doorbell buffer (QEMU reads it
-    /// whenever it processes the queue). A value past the queue is a guest
-    /// error and leaves the tail as it was.
+    /// Takes the SQ tail from the Shadow Doorbell buffer: at a doorbell write
+    /// of the SQ (QEMU reads it when it starts processing the queue the
+    /// doorbell named) and after each command fetched. A value past the
+    /// queue is a guest error and leaves the tail as it was.
     func loadShadowTail(_ sq: SubmissionQueue, _ buffers: DoorbellBuffers) {
         guard let value = doorbellEntry(buffers, eventIdx: false, index: 2 * Int(sq.sqid))?.load() else { return }
         if tracing { traceEvent(.updateSqTail, [("sqid", "\(sq.sqid)"), ("new_tail", "\(value)")]) }

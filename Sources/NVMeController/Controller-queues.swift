@@ -44,7 +44,11 @@ extension NVMeController {
             }
             sq.lastDoorbell = value
             sq.tail = Int(value)
-            if qid == 0, doorbellBuffers != nil { mirrorAdminDoorbell(index: index, value) }
+            // Shadow doorbells (§7.13): the tail is the one in host memory.
+            if let buffers = doorbellBuffers {
+                if qid == 0 { mirrorAdminDoorbell(index: index, value) }
+                loadShadowTail(sq, buffers)
+            }
             processSubmissionQueues()
         }
     }
@@ -71,8 +75,6 @@ extension NVMeController {
         while progress {
             progress = false
             for sq in activeSQs where !sq.deleted {
-                // Shadow doorbells (§7.13): the tail is in host memory.
-                if let buffers = doorbellBuffers { loadShadowTail(sq, buffers) }
                 var taken = 0
                 fetching: while taken < burst, !sq.isEmpty, !sq.free.isEmpty, csts.rdy, !csts.cfs {
                     switch fetchAndDispatch(sq) {
@@ -80,6 +82,7 @@ extension NVMeController {
                     case .stalled: break fetching
                     case .dispatched: break
                     }
+                    // Shadow doorbells: EventIdx, then the tail again (§7.13).
                     if let buffers = doorbellBuffers, !sq.deleted { sqEventIdxAndReload(sq, buffers) }
                     taken += 1
                     progress = true
