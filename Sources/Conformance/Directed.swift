@@ -7,7 +7,7 @@ public enum DirectedTable {
     typealias R = Session.Register
 
     public static var all: [Scenario] {
-        registers + queues + identify + logs + features + misc + io + dataPointers + cmb + metadata + format
+        registers + queues + identify + logs + features + misc + io + dataPointers + cmb + metadata + format + doorbellBuffers
     }
 
     // MARK: registers and controller state (NVMe 1.4 §3.1, §7.6)

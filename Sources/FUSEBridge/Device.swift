@@ -118,6 +118,7 @@ final class NVMeDevice: DeviceProvider {
         if configuration.host == .builtin {
             var hostConfiguration = BuiltinHostConfiguration()
             hostConfiguration.ioQueuePairs = min(hostConfiguration.ioQueuePairs, configuration.queues)
+            hostConfiguration.shadowDoorbells = configuration.shadowDoorbells
             do {
                 host = try BuiltinHost(controller: controller, configuration: hostConfiguration, logger: logger)
             } catch {

@@ -63,6 +63,8 @@ public struct DeviceConfiguration: Sendable, Equatable {
     /// Namespaces in NSID order (at least one).
     public var namespaces: [Namespace]
     public var host: HostMode = .builtin
+    /// The built-in host uses shadow doorbells (NVMe 1.4 §7.13; `BuiltinHostConfiguration.shadowDoorbells`).
+    public var shadowDoorbells = false
     /// User host memory (`mem`) in bytes, a multiple of 4 KiB (0 = none).
     public var memSize: UInt64 = 64 << 20
     /// I/O queue pairs supported (1...65535).

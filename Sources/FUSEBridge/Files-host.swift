@@ -254,6 +254,12 @@ struct CommandFile: FileHandler {
             if command.admin && command.sqe.opcode == AdminOpcode.asyncEventRequest.rawValue {
                 throw device.refuse("cmd", .invalid, "Asynchronous Event Requests belong to the built-in host; read 'events'")
             }
+            // The controller would take every queue's tail and head from the
+            // given pages, the host's own queues too (NVMe 1.4 §7.13).
+            if command.admin && command.sqe.opcode == AdminOpcode.doorbellBufferConfig.rawValue {
+                throw device.refuse("cmd", .invalid, "Doorbell Buffer Config would take the built-in host's doorbells; "
+                                    + "mount with --shadow-doorbells, or with --host none to configure them by hand")
+            }
             commands.append(command)
         }
         guard !commands.isEmpty else { return }

@@ -38,6 +38,7 @@ extension NVMeController {
         case .namespaceAttachment: return namespaceAttachment(req)
         case .firmwareCommit: return firmwareCommit(req)
         case .firmwareImageDownload: return firmwareImageDownload(req)
+        case .doorbellBufferConfig: return doorbellBufferConfig(req)
         case .keepAlive:
             restartKeepAliveTimer()
             return .success
@@ -55,6 +56,7 @@ extension NVMeController {
         .deleteIOSQ, .createIOSQ, .getLogPage, .deleteIOCQ, .createIOCQ, .identify, .abort,
         .setFeatures, .getFeatures, .asyncEventRequest, .keepAlive, .formatNVM,
         .deviceSelfTest, .namespaceManagement, .namespaceAttachment, .firmwareCommit, .firmwareImageDownload,
+        .doorbellBufferConfig,
     ]
 
     /// The commands that change the namespace inventory (effects NIC).

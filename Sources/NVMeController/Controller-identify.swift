@@ -63,8 +63,9 @@ extension NVMeController {
         id.ver = Version.v1_4.raw
         id.oaes = 1 << 8                 // namespace attribute notices
         id.cntrltype = 1                 // I/O controller
-        // Format NVM (FNA 0, per namespace, as QEMU), Firmware Commit and Image Download, Device Self-test.
-        id.oacs = 1 << 1 | 1 << 2 | 1 << 4
+        // Format NVM (FNA 0, per namespace, as QEMU), Firmware Commit and Image Download, Device Self-test,
+        // Doorbell Buffer Config.
+        id.oacs = 1 << 1 | 1 << 2 | 1 << 4 | 1 << 8
         if supportsNamespaceManagement {
             // Namespace Management and Attachment; the NVM capacity they manage.
             id.oacs |= 1 << 3

@@ -29,6 +29,7 @@ extension NVMeController {
             }
             cq.lastDoorbell = value
             cq.head = Int(value)
+            if qid == 0, doorbellBuffers != nil { mirrorAdminDoorbell(index: index, value) }
             postCompletions(cq)
             // Room in the CQ may let requests of its SQs complete and new ones be fetched.
             processSubmissionQueues()
@@ -43,6 +44,11 @@ extension NVMeController {
             }
             sq.lastDoorbell = value
             sq.tail = Int(value)
+            // Shadow doorbells (§7.13): the tail is the one in host memory.
+            if let buffers = doorbellBuffers {
+                if qid == 0 { mirrorAdminDoorbell(index: index, value) }
+                loadShadowTail(sq, buffers)
+            }
             processSubmissionQueues()
         }
     }
@@ -79,6 +85,8 @@ extension NVMeController {
                     case .stalled: break fetching
                     case .dispatched: break
                     }
+                    // Shadow doorbells: EventIdx, then the tail again (§7.13).
+                    if let buffers = doorbellBuffers, !sq.deleted { sqEventIdxAndReload(sq, buffers) }
                     taken += 1
                 }
                 if taken == burst, !sq.isEmpty, !sq.free.isEmpty { again = true }
@@ -276,7 +284,10 @@ extension NVMeController {
     /// Writes as many pending CQEs as fit, with phase tags, and raises the vector.
     func postCompletions(_ cq: CompletionQueue) {
         var posted = 0
-        while !cq.pending.isEmpty, !cq.isFull {
+        while !cq.pending.isEmpty {
+            // Shadow doorbells (§7.13): the head is in host memory.
+            if let buffers = doorbellBuffers { cqEventIdxAndReload(cq, buffers) }
+            if cq.isFull { break }
             let req = cq.pending.removeFirst()
             let addr = cq.base &+ UInt64(cq.tail) &* 16
             let cqe = CompletionQueueEntry(dw0: req.dw0, dw1: req.dw1, sqhd: UInt16(req.sq.head), sqid: req.sq.sqid,

@@ -165,7 +165,7 @@ extension NVMeController {
         cmbmsc = new
         // Under the controller lock (the removal barrier). The CMB's memory
         // lives as long as the controller, so AIOs still using it need no wait.
-        if let id = cmbRegion { space.unmapWhenIdle(id, barrier: false); cmbRegion = nil }
+        if let id = cmbRegion { space.unmapWhenIdle(id, barrier: false); cmbRegion = nil; doorbellPageCache.pages = nil }
         guard new.cre, new.cmse else { return }
         do {
             cmbRegion = try space.map(base: new.cba, length: memory.size, pointer: memory.pointer, name: "cmb",
@@ -270,6 +270,9 @@ extension NVMeController {
         features.resetVolatile()
         keepAliveGeneration &+= 1
         ioQueuesCreated = false
+        // The shadow doorbells end with the queues (QEMU clears them at reset).
+        doorbellBuffers = nil
+        doorbellPageCache.pages = nil
         // A Controller Level Reset aborts a running Device Self-test (result 2).
         endSelfTest(.abortedByReset)
         // It discards a firmware download and may activate a committed image (§5.11, §5.12).

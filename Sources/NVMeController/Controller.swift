@@ -50,6 +50,10 @@ public final class NVMeController: @unchecked Sendable {
     var cqs: [CompletionQueue?]
     /// Last values written to each doorbell (index 2*qid for SQ tail, 2*qid+1 for CQ head).
     var doorbellValues: [UInt32]
+    /// Shadow Doorbell and EventIdx buffers, from Doorbell Buffer Config
+    /// until a controller reset (`Controller-dbbuf.swift`).
+    var doorbellBuffers: DoorbellBuffers?
+    let doorbellPageCache = DoorbellPageCache()
 
     // MARK: namespaces (NVMe 1.4 §6.1: allocated, and attached = active)
     /// The attached (active) namespaces in NSID order. Read it under the
@@ -210,7 +214,8 @@ public final class NVMeController: @unchecked Sendable {
         // section: a region removal waits for the one in progress.
         // The lock, not the controller: a weak reference would give the
         // controller a side table and slow every retain of it.
-        space.addRemovalBarrier { [lock] in lock.withLock {} }
+        // The doorbell pages' pointers are dropped at every removal too.
+        space.addRemovalBarrier { [lock, doorbellPageCache] in lock.withLock { doorbellPageCache.pages = nil } }
     }
 
     deinit {

@@ -20,6 +20,12 @@ public struct TraceEventName: Hashable, Sendable, CustomStringConvertible {
     public static let createCq = Self("pci_nvme_create_cq")
     public static let createSq = Self("pci_nvme_create_sq")
     public static let ctrlResetDone = Self("pci_nvme_ctrl_reset_done")
+    /// Doorbell Buffer Config and the shadow doorbell accesses (§5.7, §7.13).
+    public static let dbbufConfig = Self("pci_nvme_dbbuf_config")
+    public static let updateSqTail = Self("pci_nvme_update_sq_tail")
+    public static let updateSqEventidx = Self("pci_nvme_update_sq_eventidx")
+    public static let updateCqHead = Self("pci_nvme_update_cq_head")
+    public static let updateCqEventidx = Self("pci_nvme_update_cq_eventidx")
     public static let delCq = Self("pci_nvme_del_cq")
     public static let delSq = Self("pci_nvme_del_sq")
     public static let enqueueEvent = Self("pci_nvme_enqueue_event")
@@ -178,6 +184,12 @@ public struct GuestErrorName: Hashable, Sendable, CustomStringConvertible {
     public static let dbWrInvalidSq = Self("pci_nvme_ub_db_wr_invalid_sq")
     public static let dbWrInvalidSqtail = Self("pci_nvme_ub_db_wr_invalid_sqtail")
     public static let dbWrNotReady = Self("pci_nvme_ub_db_wr_not_ready")
+    /// Doorbell Buffer Config with a buffer not page aligned, or outside host memory.
+    public static let dbbufMisaligned = Self("nvmefs_err_dbbuf_misaligned")
+    public static let dbbufUnbacked = Self("nvmefs_err_dbbuf_unbacked")
+    /// A Shadow Doorbell entry past its queue's size (ignored).
+    public static let shadowInvalidSqtail = Self("nvmefs_ub_shadow_invalid_sqtail")
+    public static let shadowInvalidCqhead = Self("nvmefs_ub_shadow_invalid_cqhead")
     public static let mmiowrCmblocReserved = Self("pci_nvme_ub_mmiowr_cmbloc_reserved")
     public static let mmiowrCmbmscUnsupported = Self("pci_nvme_ub_mmiowr_cmbmsc_unsupported")
     public static let mmiowrCmbstsReadonly = Self("pci_nvme_ub_mmiowr_cmbsts_readonly")

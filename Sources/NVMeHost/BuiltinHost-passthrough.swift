@@ -103,6 +103,12 @@ extension BuiltinHost {
             logger.notice("built-in host: passthrough Asynchronous Event Request refused (the host owns AERs)")
             return (synthetic(NVMeStatus.invalidField.withDNR, qid: 0), [])
         }
+        // Doorbell Buffer Config would move the doorbells of the host's own
+        // queues into pages it does not write (§7.13): refused.
+        if isAdmin, command.opcode == AdminOpcode.doorbellBufferConfig.rawValue {
+            logger.notice("built-in host: passthrough Doorbell Buffer Config refused (the host owns its doorbells)")
+            return (synthetic(NVMeStatus.invalidField.withDNR, qid: 0), [])
+        }
         // Deleting the host's own I/O queues would strand its commands: refused.
         if isAdmin, command.opcode == AdminOpcode.deleteIOSQ.rawValue || command.opcode == AdminOpcode.deleteIOCQ.rawValue,
            ownedQueueIDs.contains(UInt16(truncatingIfNeeded: command.cdw10)) {

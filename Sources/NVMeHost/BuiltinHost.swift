@@ -24,6 +24,12 @@ public struct BuiltinHostConfiguration: Sendable {
     public var bouncePages: Int = 64
     /// How long to wait for CSTS.RDY to change; nil: CAP.TO (NVMe 1.4 §3.1.1).
     public var readyTimeout: Duration?
+    /// Shadow doorbells (NVMe 1.4 §7.13): at every bring-up the host gives
+    /// the controller a Shadow Doorbell and an EventIdx page (Doorbell Buffer
+    /// Config, §5.7) and its I/O queues write tails and heads there, ringing
+    /// an MMIO doorbell only when EventIdx asks for one. The admin queue
+    /// always rings by MMIO, as Linux.
+    public var shadowDoorbells = false
 
     public init() {}
 }
@@ -84,6 +90,8 @@ public final class BuiltinHost: @unchecked Sendable {
     /// One page for the bring-up's own Identify data (used by one thread at a time).
     let scratchAddress: UInt64
     let scratch: UnsafeMutableRawPointer
+    /// The Shadow Doorbell page and the EventIdx page after it, with shadow doorbells.
+    let doorbellBuffers: (address: UInt64, pointer: UnsafeMutableRawPointer)?
 
     // MARK: controller facts (fixed after the first bring-up)
     let dstrd: UInt8
@@ -150,6 +158,7 @@ public final class BuiltinHost: @unchecked Sendable {
             pairLayout.append((take(pages(ioDepth * 64)), take(pages(ioDepth * 16)), take(ioDepth - 1)))
         }
         let scratchOffset = take(1)
+        let doorbellOffset = configuration.shadowDoorbells ? take(2) : nil
         let bounceOffset = take(max(1, configuration.bouncePages))
         let size = offset
 
@@ -169,6 +178,7 @@ public final class BuiltinHost: @unchecked Sendable {
         regionBase = base
         regionEnd = base + UInt64(size)
         let p = memory.pointer
+        doorbellBuffers = doorbellOffset.map { (base + UInt64($0), p + $0) }
         func pair(_ qid: UInt16, _ depth: Int, _ sqOff: Int, _ cqOff: Int, _ listOff: Int) -> QueuePair {
             // I/O queues acknowledge completions half a queue at a time: one
             // CQ head doorbell (a controller lock round trip) per depth/2
@@ -176,7 +186,10 @@ public final class BuiltinHost: @unchecked Sendable {
             QueuePair(qid: qid, depth: depth, sqAddress: base + UInt64(sqOff), sq: p + sqOff,
                       cqAddress: base + UInt64(cqOff), cq: p + cqOff, listAddress: base + UInt64(listOff),
                       lists: p + listOff, dstrd: cap.dstrd, controller: controller,
-                      headBatch: qid == 0 ? 1 : max(1, depth / 2))
+                      headBatch: qid == 0 ? 1 : max(1, depth / 2),
+                      shadow: qid == 0 ? nil : doorbellOffset.map {
+                          ShadowDoorbell(qid: qid, shadow: p + $0, eventIdx: p + $0 + page, dstrd: cap.dstrd)
+                      })
         }
         admin = pair(0, adminDepth, adminSQ, adminCQ, adminLists)
         io = pairLayout.enumerated().map { i, l in pair(UInt16(i + 1), ioDepth, l.0, l.1, l.2) }
@@ -357,6 +370,13 @@ public final class BuiltinHost: @unchecked Sendable {
                                                        cdw11: oaes), "Set Features (Asynchronous Event Configuration)")
         }
 
+        if let buffers = doorbellBuffers {
+            // §5.7: both pages zeroed first, so every queue starts at tail and head 0.
+            buffers.pointer.initializeMemory(as: UInt8.self, repeating: 0, count: 2 * Self.page)
+            _ = try internalAdmin(SubmissionQueueEntry(opcode: AdminOpcode.doorbellBufferConfig.rawValue,
+                                                       prp1: buffers.address, prp2: buffers.address + UInt64(Self.page)),
+                                  "Doorbell Buffer Config")
+        }
         for q in io.prefix(granted) {
             let size = UInt32(q.depth - 1) << 16
             // Create I/O CQ (§5.3): physically contiguous, interrupts enabled on vector qid.

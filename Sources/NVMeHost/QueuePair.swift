@@ -101,6 +101,8 @@ final class QueuePair: @unchecked Sendable {
     let sqDoorbell: Int
     let cqDoorbell: Int
     let controller: NVMeController
+    /// Shadow doorbells, when the host uses them (`QueuePair-shadow.swift`).
+    let shadow: ShadowDoorbell?
 
     // SQ side (sqLock)
     let sqLock = ConditionLock()
@@ -129,7 +131,7 @@ final class QueuePair: @unchecked Sendable {
 
     init(qid: UInt16, depth: Int, sqAddress: UInt64, sq: UnsafeMutableRawPointer, cqAddress: UInt64,
          cq: UnsafeMutableRawPointer, listAddress: UInt64, lists: UnsafeMutableRawPointer,
-         dstrd: UInt8, controller: NVMeController, headBatch: Int = 1) {
+         dstrd: UInt8, controller: NVMeController, headBatch: Int = 1, shadow: ShadowDoorbell? = nil) {
         precondition(headBatch >= 1 && headBatch < depth, "head batch must leave a slot")
         self.qid = qid; self.depth = depth; self.headBatch = headBatch
         self.sqAddress = sqAddress; self.sq = sq; self.cqAddress = cqAddress; self.cq = cq
@@ -137,6 +139,7 @@ final class QueuePair: @unchecked Sendable {
         self.sqDoorbell = Int(RegisterOffset.sqTailDoorbell(qid, dstrd: dstrd))
         self.cqDoorbell = Int(RegisterOffset.cqHeadDoorbell(qid, dstrd: dstrd))
         self.controller = controller
+        self.shadow = shadow
         let slots = depth - headBatch
         // LIFO: recently used slots (and their PRP list pages) are reused first.
         freeSlots = (0..<UInt16(slots)).reversed().map { $0 }
@@ -197,8 +200,20 @@ final class QueuePair: @unchecked Sendable {
         sqLock.lock()
         guard accepting else { sqLock.unlock(); return false }
         entry.encode(into: UnsafeMutableRawBufferPointer(start: sq + sqTail * 64, count: 64))
+        let old = sqTail
         sqTail += 1
         if sqTail == depth { sqTail = 0 }
+        if let shadow {
+            // Shadow doorbells (§7.13): the controller reads the tail from the
+            // shadow entry, so the MMIO write EventIdx may ask for is made
+            // outside the lock; another thread publishing meanwhile is
+            // picked up by the controller's reading of the entry.
+            let tail = sqTail
+            let mmio = ShadowDoorbell.publish(shadow.sqTail, shadow.sqEventIdx, old: old, new: tail, depth: depth)
+            sqLock.unlock()
+            if mmio { controller.mmioWrite(offset: sqDoorbell, value: UInt64(tail), size: 4) }
+            return true
+        }
         // §3.1.24: one 4-byte write of the new tail.
         controller.mmioWrite(offset: sqDoorbell, value: UInt64(sqTail), size: 4)
         sqLock.unlock()
@@ -233,12 +248,12 @@ final class QueuePair: @unchecked Sendable {
             rerun = false
             reapLocked()
             if (cqHead - lastRungHead + depth) % depth >= headBatch {
-                let head = cqHead
+                let head = cqHead, old = lastRungHead
                 lastRungHead = head
                 cqLock.unlock()
                 // §3.1.25: tell the controller which entries were consumed. A
                 // nested interrupt on this thread only sets `rerun`.
-                controller.mmioWrite(offset: cqDoorbell, value: UInt64(head), size: 4)
+                ringCQDoorbell(old: old, new: head)
                 cqLock.lock()
             }
         } while rerun
@@ -278,6 +293,8 @@ final class QueuePair: @unchecked Sendable {
     /// Stops new submissions; returns once no doorbell write is in progress.
     func stopAccepting() {
         sqLock.withLock { accepting = false }
+        // With shadow doorbells a ring's MMIO write comes after `sqLock`.
+        while shadow != nil && ringing.load(ordering: .acquiring) > 0 { sched_yield() }
     }
 
     /// After the controller has been reset (every command drained): takes

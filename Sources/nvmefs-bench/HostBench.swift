@@ -11,7 +11,10 @@ import Glibc
 // its reply buffer, mapped once in the host's address space as the bridge
 // maps its pooled reply buffers (`--unmapped`: a region mapped per read).
 // Usage:
-//   nvmefs-bench host [--ops N] [--threads T] [--size-mib M] [--runs R] [--write] [--unmapped] [--only LABEL]
+//   nvmefs-bench host [--ops N] [--threads T] [--size-mib M] [--runs R] [--write] [--unmapped]
+//                     [--shadow-doorbells] [--only LABEL]
+// --shadow-doorbells: the host uses shadow doorbells (NVMe 1.4 §7.13); each
+// row also prints the MMIO doorbell writes per operation.
 
 struct HostBenchOptions {
     var ops = 500_000
@@ -21,13 +24,16 @@ struct HostBenchOptions {
     var write = false
     var unmapped = false
     var only: String?
+    var shadowDoorbells = false
 }
 
 public func runHostBench(arguments: [String]) {
     var o = HostBenchOptions()
     parseBenchOptions(arguments, numbers: ["--ops": { o.ops = $0 }, "--threads": { o.threads = $0 },
                                            "--size-mib": { o.sizeMiB = $0 }, "--runs": { o.runs = $0 }],
-                      strings: ["--only": { o.only = $0 }], flags: ["--write": { o.write = true }, "--unmapped": { o.unmapped = true }])
+                      strings: ["--only": { o.only = $0 }],
+                      flags: ["--write": { o.write = true }, "--unmapped": { o.unmapped = true },
+                              "--shadow-doorbells": { o.shadowDoorbells = true }])
     let path = "/tmp/nvmefs-bench-host-\(getpid()).img"
     makeCachedImage(path: path, sizeMiB: o.sizeMiB)
     defer { unlink(path) }
@@ -38,35 +44,42 @@ public func runHostBench(arguments: [String]) {
         ("image hybrid(4)", { try ImageBackend(path: path, mode: .hybrid(workers: 4)) }),
     ]
     print("built-in host + controller, 4 KiB random \(o.write ? "Write" : "Read"), \(o.threads) thread(s), "
-          + "\(o.ops) operations per run, \(o.runs) runs (median)")
+          + "\(o.ops) operations per run, \(o.runs) runs (median)"
+          + (o.shadowDoorbells ? ", shadow doorbells" : ""))
     print(String(repeating: "-", count: 64))
-    print("backend".benchPadding(22) + "ops/s".benchPadding(14) + "µs/op wall".benchPadding(14) + "µs/op cpu")
+    print("backend".benchPadding(22) + "ops/s".benchPadding(14) + "µs/op wall".benchPadding(14)
+          + "µs/op cpu".benchPadding(14) + "doorbells/op")
     for (label, make) in rows {
         if let only = o.only, !label.contains(only) { continue }
-        var walls: [Double] = [], cpus: [Double] = []
+        var walls: [Double] = [], cpus: [Double] = [], doorbells: [Double] = []
         for _ in 0..<o.runs {
-            let (w, c) = driveHost(backend: opened(make), size: size, options: o)
-            walls.append(w); cpus.append(c)
+            let (w, c, d) = driveHost(backend: opened(make), size: size, options: o)
+            walls.append(w); cpus.append(c); doorbells.append(Double(d) / Double(o.ops))
         }
-        walls.sort(); cpus.sort()
+        walls.sort(); cpus.sort(); doorbells.sort()
         let w = walls[walls.count / 2], c = cpus[cpus.count / 2]
         print(label.benchPadding(22) + String(Int(Double(o.ops) / w)).benchPadding(14)
-              + benchFormat(w / Double(o.ops) * 1e6).benchPadding(14) + benchFormat(c / Double(o.ops) * 1e6))
+              + benchFormat(w / Double(o.ops) * 1e6).benchPadding(14) + benchFormat(c / Double(o.ops) * 1e6).benchPadding(14)
+              + String(format: "%.3f", doorbells[doorbells.count / 2]))
     }
 }
 
-/// One run: a controller and host over `backend`; returns (wall s, cpu s).
-private func driveHost(backend: any BlockBackend, size: UInt64, options o: HostBenchOptions) -> (Double, Double) {
+/// One run: a controller and host over `backend`; returns (wall s, cpu s,
+/// MMIO doorbell writes during the operations).
+private func driveHost(backend: any BlockBackend, size: UInt64, options o: HostBenchOptions) -> (Double, Double, UInt64) {
     let space = HostAddressSpace()
     let ns = Namespace(nsid: 1, backend: backend, lbads: 9)
     defer { backend.close() }
     let controller = NVMeController(parameters: ControllerParameters(), namespaces: [ns], space: space)
     let host: BuiltinHost
-    do { host = try BuiltinHost(controller: controller) } catch { benchFail("host bring-up: \(error)") }
+    var configuration = BuiltinHostConfiguration()
+    configuration.shadowDoorbells = o.shadowDoorbells
+    do { host = try BuiltinHost(controller: controller, configuration: configuration) } catch { benchFail("host bring-up: \(error)") }
     defer { host.shutdown() }
     let blocks = size / 4096
     let perThread = o.ops / o.threads
     let failures = HostBenchCounter()
+    let doorbells0 = controller.statistics().doorbellWrites
     let t0 = wallSeconds(), c0 = cpuSeconds()
     var threads: [pthread_t] = []
     for t in 0..<o.threads {
@@ -82,7 +95,7 @@ private func driveHost(backend: any BlockBackend, size: UInt64, options o: HostB
         threads.append(th)
     }
     for th in threads { pthread_join(th, nil) }
-    let result = (wallSeconds() - t0, cpuSeconds() - c0)
+    let result = (wallSeconds() - t0, cpuSeconds() - c0, controller.statistics().doorbellWrites - doorbells0)
     if failures.value > 0 { benchFail("\(failures.value) operations failed") }
     return result
 }

@@ -72,6 +72,9 @@ struct MountCommand: ParsableCommand {
                                valueName: "DIR"))
     var firmwareDir: String?
 
+    @Flag(help: "The built-in host configures shadow doorbells (Doorbell Buffer Config) and rings MMIO doorbells only when EventIdx asks.")
+    var shadowDoorbells = false
+
     @Flag(help: "Let the page cache serve namespaces/N/data (default: direct I/O).")
     var cache = false
 
@@ -148,6 +151,10 @@ struct MountCommand: ParsableCommand {
             throw ConfigurationError("--host must be builtin or none, not '\(host)'")
         }
         c.host = hostMode
+        if shadowDoorbells && hostMode != .builtin {
+            throw ConfigurationError("--shadow-doorbells needs the built-in host (--host builtin)")
+        }
+        c.shadowDoorbells = shadowDoorbells
         c.memSize = try DeviceConfiguration.parseSize(mem)
         c.queues = try Self.integer(queues, option: "--queues")
         c.mqes = try Self.integer(mqes, option: "--mqes")

@@ -263,7 +263,7 @@ struct NamespaceManagementTests {
         // Identify Controller: OACS Format NVM, firmware, Namespace Management (bit 3), self-test;
         // TNVMCAP (the given 1 MiB + 64 MiB), UNVMCAP.
         let id = try #require(IdentifyController(bytes: Self.identify(h, cns: 1).1))
-        #expect(id.oacs == 0x1E)
+        #expect(id.oacs == 0x11E)
         #expect(id.tnvmcap == UInt128((64 << 20) + (1 << 20)))
         #expect(id.unvmcap == UInt128((64 << 20) - 3 * 8 * 512))
         // Commands Supported and Effects: both commands change the namespace inventory.
@@ -282,7 +282,7 @@ struct NamespaceManagementTests {
         #expect(h.admin(SubmissionQueueEntry(opcode: AdminOpcode.namespaceManagement.rawValue)).status == NVMeStatus.invalidOpcode.withDNR)
         #expect(Self.attach(h, 1, sel: 1) == NVMeStatus.invalidOpcode.withDNR)
         let id = try #require(IdentifyController(bytes: Self.identify(h, cns: 1).1))
-        #expect(id.oacs == 0x16 && id.tnvmcap == 0)
+        #expect(id.oacs == 0x116 && id.tnvmcap == 0)
         #expect(Self.identify(h, cns: 0, nsid: 0xFFFF_FFFF).0 == NVMeStatus.invalidNamespace.withDNR)
         #expect(Self.nsList(h, cns: 0x10) == [1])
     }

@@ -110,11 +110,11 @@ extension StatusRulesTests {
         #expect(identify(h, cns: 3, nsid: 3).0 == NVMeStatus.invalidField.withDNR)
         #expect(identify(h, cns: 3, nsid: 257).0 == NVMeStatus.invalidNamespace.withDNR)
         #expect(identify(h, cns: 3, nsid: 0xFFFF_FFFF).0 == NVMeStatus.invalidNamespace.withDNR)
-        // Identify Controller: NN 256, LPA with per-namespace SMART, KAS; OACS Format NVM, firmware, self-test
-        // (Namespace Management, bit 3, needs a provisioner: NamespaceManagementTests).
+        // Identify Controller: NN 256, LPA with per-namespace SMART, KAS; OACS Format NVM, firmware, self-test,
+        // Doorbell Buffer Config (Namespace Management, bit 3, needs a provisioner: NamespaceManagementTests).
         let id = try #require(IdentifyController(bytes: identify(h, cns: 1, nsid: 0).1))
         #expect(id.nn == 256 && id.lpa == 0x07 && id.kas == 1)
-        #expect(id.oacs == 0x16 && id.fna == 0 && id.oncs == 0x1DF && id.sgls == 0x9_0001 && id.vwc == 0x07)
+        #expect(id.oacs == 0x116 && id.fna == 0 && id.oncs == 0x1DF && id.sgls == 0x9_0001 && id.vwc == 0x07)
     }
 
     func smart(_ h: TestHost, nsid: UInt32) -> (NVMeStatus, SMARTHealthLog?) {
@@ -275,7 +275,7 @@ extension StatusRulesTests {
         let log = try #require(CommandsSupportedAndEffectsLog(bytes: h.peek(TestHost.dataBase, 4096)))
         let admin = (0..<256).filter { log.acs[$0].csupp }
         let io = (0..<256).filter { log.iocs[$0].csupp }
-        #expect(admin == [0x00, 0x01, 0x02, 0x04, 0x05, 0x06, 0x08, 0x09, 0x0A, 0x0C, 0x10, 0x11, 0x14, 0x18, 0x80])
+        #expect(admin == [0x00, 0x01, 0x02, 0x04, 0x05, 0x06, 0x08, 0x09, 0x0A, 0x0C, 0x10, 0x11, 0x14, 0x18, 0x7C, 0x80])
         #expect(io == [0x00, 0x01, 0x02, 0x04, 0x05, 0x08, 0x09, 0x0C, 0x19])
         #expect(log.iocs[0x02].lbcc == false && log.iocs[0x01].lbcc)
     }

@@ -43,8 +43,9 @@ run_cmd "admin opcode=0x06 cdw10=0x10 data-in=16" | grep -q "^00000000: 0100 000
     || fail "allocated namespace list: $(run_cmd "admin opcode=0x06 cdw10=0x10 data-in=16")"
 run_cmd "admin opcode=0x06 cdw10=0x02 data-in=16" | grep -q "^00000000: 0100 0000 0000 0000 0000 0000 0000 0000" \
     || fail "active namespace list: $(run_cmd "admin opcode=0x06 cdw10=0x02 data-in=16")"
-# Identify Controller OACS (bytes 256-257): Format NVM, firmware, Namespace Management (bit 3), self-test.
-run_cmd "admin opcode=0x06 cdw10=1 data-in=4096" | grep -q "^00000100: 1e00" || fail "OACS is not 001Eh"
+# Identify Controller OACS (bytes 256-257): Format NVM, firmware, Namespace Management (bit 3), self-test,
+# Doorbell Buffer Config (bit 8).
+run_cmd "admin opcode=0x06 cdw10=1 data-in=4096" | grep -q "^00000100: 1e01" || fail "OACS is not 011Eh"
 
 # Attach: namespaces/2/ appears with a 1 MiB data file.
 expect_status SUCCESS "admin opcode=0x15 nsid=2 data-out=$ATTACH"

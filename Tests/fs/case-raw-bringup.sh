@@ -10,35 +10,6 @@ M=$MNT
 ASQ=$((0x1000)) ACQ=$((0x2000)) IOSQ=$((0x3000)) IOCQ=$((0x4000))
 IDBUF=$((0x5000)) WBUF=$((0x6000)) RBUF=$((0x7000))
 
-# le32 N: four little-endian bytes as printf escapes.
-le32() {
-    local v=$1
-    printf '\\x%02x\\x%02x\\x%02x\\x%02x' $((v & 255)) $(((v >> 8) & 255)) $(((v >> 16) & 255)) $(((v >> 24) & 255))
-}
-# sqe ADDR OPCODE CID NSID PRP1 CDW10 CDW11 CDW12: a 64-byte entry written into mem at ADDR.
-sqe() {
-    local addr=$1 opc=$2 cid=$3 nsid=$4 prp1=$5 c10=$6 c11=$7 c12=$8 fmt
-    fmt=$(le32 $((opc | cid << 16)))$(le32 "$nsid")$(le32 0)$(le32 0)$(le32 0)$(le32 0)
-    fmt+=$(le32 $((prp1 & 0xffffffff)))$(le32 $((prp1 >> 32)))$(le32 0)$(le32 0)
-    fmt+=$(le32 "$c10")$(le32 "$c11")$(le32 "$c12")$(le32 0)$(le32 0)$(le32 0)
-    printf "$fmt" | dd of="$M/mem" bs=64 count=1 seek="$addr" oflag=seek_bytes conv=notrunc status=none ||
-        fail "writing an SQE at $addr"
-}
-# wait_cqe ADDR CID: waits for the phase-1 entry at ADDR, checks its CID and a
-# successful status; prints dw0.
-wait_cqe() {
-    local addr=$1 cid=$2 tries=200 w
-    while :; do
-        read -r -a w <<<"$(od -An -v -tx4 -j "$addr" -N 16 "$M/mem")"
-        [ $(((0x${w[3]} >> 16) & 1)) -eq 1 ] && break
-        tries=$((tries - 1)); [ "$tries" -gt 0 ] || fail "no completion at $addr (cid $cid): ${w[*]}"
-        sleep 0.05
-    done
-    [ $((0x${w[3]} & 0xffff)) -eq "$cid" ] || fail "completion at $addr has cid $((0x${w[3]} & 0xffff)), expected $cid"
-    [ $(((0x${w[3]} >> 17) & 0x7fff)) -eq 0 ] || fail "cid $cid failed: status $(printf 0x%x $(((0x${w[3]} >> 17) & 0x7fff)))"
-    echo $((0x${w[0]}))
-}
-
 # Reset state: controller disabled, not ready, the admin queue does not exist.
 assert_eq 0x00000000 "$(cat "$M/regs/cc")" "cc at mount with --host none"
 assert_eq 0x00000000 "$(cat "$M/regs/csts")" "csts at mount"
@@ -65,12 +36,8 @@ assert_eq "Raw Bringup Model                       " "$model" "model number"
 assert_eq 0x00000001 "$(cat "$M/doorbells/sq0_tail")" "sq0_tail reads the last value written"
 
 # Create I/O CQ 1 (16 entries, contiguous, interrupts on vector 1), then SQ 1 on it.
-sqe $((ASQ + 64)) 0x05 2 0 $IOCQ $((1 | 15 << 16)) $((0x3 | 1 << 16)) 0
-echo 2 >"$M/doorbells/sq0_tail"
-wait_cqe $((ACQ + 16)) 2 >/dev/null
-sqe $((ASQ + 128)) 0x01 3 0 $IOSQ $((1 | 15 << 16)) $((0x1 | 1 << 16)) 0
-echo 3 >"$M/doorbells/sq0_tail"
-wait_cqe $((ACQ + 32)) 3 >/dev/null
+admin_run 1 0x05 2 0 $IOCQ $((1 | 15 << 16)) $((0x3 | 1 << 16)) 0
+admin_run 2 0x01 3 0 $IOSQ $((1 | 15 << 16)) $((0x1 | 1 << 16)) 0
 echo 3 >"$M/doorbells/cq0_head"
 [ -f "$M/queues/sq1" ] && [ -f "$M/queues/cq1" ] || fail "queues/sq1 and cq1 missing: $(ls "$M/queues")"
 head -1 "$M/queues/sq1" | grep -q "owner=user" || fail "sq1 owner: $(head -1 "$M/queues/sq1")"

@@ -169,6 +169,50 @@ send_cmd() {
     echo "$out"
 }
 
+# Driving the controller by hand (--host none) through $MNT/mem and the
+# doorbell files, with printf, dd and od only.
+
+# le32 N: four little-endian bytes as printf escapes.
+le32() {
+    local v=$1
+    printf '\\x%02x\\x%02x\\x%02x\\x%02x' $((v & 255)) $(((v >> 8) & 255)) $(((v >> 16) & 255)) $(((v >> 24) & 255))
+}
+# sqe ADDR OPCODE CID NSID PRP1 CDW10 CDW11 CDW12 [PRP2]: a 64-byte entry written into mem at ADDR.
+sqe() {
+    local addr=$1 opc=$2 cid=$3 nsid=$4 prp1=$5 c10=$6 c11=$7 c12=$8 prp2=${9:-0} fmt
+    fmt=$(le32 $((opc | cid << 16)))$(le32 "$nsid")$(le32 0)$(le32 0)$(le32 0)$(le32 0)
+    fmt+=$(le32 $((prp1 & 0xffffffff)))$(le32 $((prp1 >> 32)))$(le32 $((prp2 & 0xffffffff)))$(le32 $((prp2 >> 32)))
+    fmt+=$(le32 "$c10")$(le32 "$c11")$(le32 "$c12")$(le32 0)$(le32 0)$(le32 0)
+    printf "$fmt" | dd of="$MNT/mem" bs=64 count=1 seek="$addr" oflag=seek_bytes conv=notrunc status=none ||
+        fail "writing an SQE at $addr"
+}
+# wait_cqe ADDR CID [STATUS]: waits for the phase-1 entry at ADDR, checks its
+# CID and its status field (bits 15:1 of dword 3: SC, SCT, More, DNR; default
+# 0, success); prints dw0.
+wait_cqe() {
+    local addr=$1 cid=$2 status=${3:-0} tries=200 w
+    while :; do
+        read -r -a w <<<"$(od -An -v -tx4 -j "$addr" -N 16 "$MNT/mem")"
+        [ $(((0x${w[3]} >> 16) & 1)) -eq 1 ] && break
+        tries=$((tries - 1)); [ "$tries" -gt 0 ] || fail "no completion at $addr (cid $cid): ${w[*]}"
+        sleep 0.05
+    done
+    [ $((0x${w[3]} & 0xffff)) -eq "$cid" ] || fail "completion at $addr has cid $((0x${w[3]} & 0xffff)), expected $cid"
+    [ $(((0x${w[3]} >> 17) & 0x7fff)) -eq $((status)) ] ||
+        fail "cid $cid: status $(printf 0x%x $(((0x${w[3]} >> 17) & 0x7fff))), expected $(printf 0x%x $((status)))"
+    echo $((0x${w[0]}))
+}
+
+# admin_run SLOT OPCODE CID NSID PRP1 CDW10 CDW11 CDW12 [PRP2 [STATUS]]: the
+# command in entry SLOT of the admin SQ at $ASQ, the tail doorbell rung to
+# SLOT + 1, its completion awaited in entry SLOT of the admin CQ at $ACQ.
+admin_run() {
+    local slot=$1
+    sqe $((ASQ + 64 * slot)) "$2" "$3" "$4" "$5" "$6" "$7" "$8" "${9:-0}"
+    echo $((slot + 1)) >"$MNT/doorbells/sq0_tail" || fail "ring sq0"
+    wait_cqe $((ACQ + 16 * slot)) "$3" "${10:-0}" >/dev/null
+}
+
 # The cleanup every case gets: unmount, then stop any daemon still alive.
 cleanup_case() {
     local pid
