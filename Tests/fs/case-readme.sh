@@ -25,6 +25,8 @@ if is_mounted "$CASE_DIR/pi"; then
 fi
 [ "$rc" -eq 0 ] || fail "walkthrough failed (exit $rc): $out"
 echo "$out" | grep -qx same || fail "dd round trip did not print 'same': $out"
+echo "$out" | grep -qx "namespace 2 holds the blob" || fail "the created namespace did not hold the blob: $out"
+echo "$out" | grep -qx "1" || fail "after the delete namespaces/ did not list 1 alone: $out"
 echo "$out" | grep -q "read failed as asked" || fail "fault injection did not fail the read: $out"
 echo "$out" | grep -qx "same with PI" || fail "dd round trip on the PI namespace did not print 'same with PI': $out"
 echo "$out" | grep -q "00000008: 0000 0000 0000 0001" || fail "xxd of the metadata file did not show LBA 1's PI: $out"
