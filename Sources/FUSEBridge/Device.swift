@@ -85,7 +85,8 @@ final class NVMeDevice: DeviceProvider {
         let provisioner: DirectoryProvisioner
         let detached: Set<UInt32>
         do {
-            (provisioner, detached) = try Self.openNamespaceDirectory(configuration, given: namespaces.count, into: &namespaces)
+            (provisioner, detached) = try Self.openNamespaceDirectory(configuration, given: namespaces.count, into: &namespaces,
+                                                                      logger: logger)
         } catch {
             closeOpened()
             throw error
@@ -144,17 +145,20 @@ final class NVMeDevice: DeviceProvider {
     /// - Throws: `ConfigurationError` for a directory in use or unreadable,
     ///   or a recorded NSID that a `--namespace` or `--max-namespaces` rules out.
     static func openNamespaceDirectory(_ configuration: DeviceConfiguration, given: Int,
-                                       into namespaces: inout [Namespace]) throws(ConfigurationError)
+                                       into namespaces: inout [Namespace], logger: Logger) throws(ConfigurationError)
         -> (DirectoryProvisioner, Set<UInt32>) {
         let path = configuration.namespaceDirectory
         let provisioner: DirectoryProvisioner
-        let loaded: (namespaces: [Namespace], detached: Set<UInt32>)
+        let loaded: (namespaces: [Namespace], detached: Set<UInt32>, missing: [UInt32])
         do {
             // A directory given with --ns-dir is made now; the default one when first needed.
             provisioner = DirectoryProvisioner(directory: try NamespaceDirectory(path: path, create: configuration.nsDir != nil))
             loaded = try provisioner.load()
         } catch {
             throw ConfigurationError("\(error)")
+        }
+        for nsid in loaded.missing {
+            logger.warning("namespace \(nsid) of \(path): its image \(provisioner.directory.imagePath(nsid)) is missing; left out")
         }
         let givenPaths = Set(configuration.namespaces.map(\.path))
         for ns in loaded.namespaces {

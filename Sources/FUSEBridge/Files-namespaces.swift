@@ -92,7 +92,8 @@ enum NamespaceFiles {
     static func data(_ d: DeviceContext, _ host: BuiltinHost, _ ns: Namespace) -> Node {
         .file("data", about: "the namespace's bytes (Read/Write commands; fsync = Flush, fallocate punch hole = "
                 + "deallocate, zero range = Write Zeroes; past the end: reads 0 bytes, writes ENOSPC)",
-              DataFile(host: host, nsid: ns.nsid, cache: d.configuration.cache))
+              DataFile(host: host, nsid: ns.nsid, instance: host.namespaceInfo(ns.nsid)?.instance,
+                       cache: d.configuration.cache))
     }
 }
 
@@ -104,12 +105,16 @@ enum NamespaceFiles {
 struct DataFile: FileHandler {
     let host: BuiltinHost
     let nsid: UInt32
+    /// The appearance of the namespace this file belongs to: once it went
+    /// away (detached, deleted), the file fails with ENODEV, even if a new
+    /// namespace has the NSID (as a removed disk's open files do).
+    let instance: UInt64?
     let cache: Bool
 
     var mode: UInt16 { 0o644 }
     var directIO: Bool { !cache }
     var keepCache: Bool { cache }
-    var capacity: UInt64 { host.namespaceInfo(nsid)?.capacity ?? 0 }
+    var capacity: UInt64 { host.namespaceInfo(nsid, instance: instance)?.capacity ?? 0 }
     func size() -> UInt64 { capacity }
 
     func read(_ request: ReadRequest) {
@@ -120,29 +125,29 @@ struct DataFile: FileHandler {
         // from one read to the next (no region mapped and removed per read).
         let host = self.host
         let (buffer, mapping) = request.mappedBuffer { host.mapBuffer($0, count: $1) }
-        switch host.read(nsid: nsid, offset: request.offset, into: buffer, mapped: mapping, parking: { request.parkBuffer() }) {
+        switch host.read(nsid: nsid, instance: instance, offset: request.offset, into: buffer, mapped: mapping, parking: { request.parkBuffer() }) {
         case .success(let n): request.reply(bufferCount: n)
         case .failure(let e): request.fail(FileError(e.errno))
         }
     }
 
     func write(_ data: UnsafeRawBufferPointer, at offset: UInt64, file: OpenFile) throws(FileError) -> Int {
-        switch host.write(nsid: nsid, offset: offset, from: data) {
+        switch host.write(nsid: nsid, instance: instance, offset: offset, from: data) {
         case .success(let n): return n
         case .failure(let e): throw FileError(e.errno)
         }
     }
 
     func fsync(file: OpenFile, dataOnly: Bool) throws(FileError) {
-        if case .failure(let e) = host.flush(nsid: nsid) { throw FileError(e.errno) }
+        if case .failure(let e) = host.flush(nsid: nsid, instance: instance) { throw FileError(e.errno) }
     }
 
     func fallocate(mode: Int32, offset: UInt64, length: UInt64, file: OpenFile) throws(FileError) {
         let result: Result<Void, HostError>
         if mode == FallocateMode.punchHole | FallocateMode.keepSize {
-            result = host.deallocate(nsid: nsid, offset: offset, length: length)
+            result = host.deallocate(nsid: nsid, instance: instance, offset: offset, length: length)
         } else if mode & ~FallocateMode.keepSize == FallocateMode.zeroRange {
-            result = host.writeZeroes(nsid: nsid, offset: offset, length: length)
+            result = host.writeZeroes(nsid: nsid, instance: instance, offset: offset, length: length)
         } else {
             throw .notSupported
         }

@@ -95,7 +95,15 @@ public final class ReadRequest: @unchecked Sendable {
             return (s.buffer, s.mapping)
         }
         let pool = fileSystem.replyBuffers, size = max(size, 1)
-        return { if let p = UnsafeMutableRawPointer(bitPattern: address) { pool.release(p, size: size, mapping: mapping) } }
+        return {
+            // The host removes a parked buffer's mapping before it parks it.
+            // Were one still in place, the buffer is kept for good rather
+            // than pooled: the closure may run inside the controller's
+            // critical section, where removing a mapping would wait for that
+            // very section, and mapped memory must never be freed.
+            guard mapping?.isMapped != true, let p = UnsafeMutableRawPointer(bitPattern: address) else { return }
+            pool.release(p, size: size, mapping: mapping)
+        }
     }
 
     /// Answers with `bytes` (at most `size` of them are sent).

@@ -179,9 +179,14 @@ extension NVMeController {
         }
         guard !targets.isEmpty else { return .success }
         abortSelfTest(targets, result: .abortedByNamespaceRemoval)
+        // The NSIDs and their capacity are free at once: a Create of the same
+        // NSID queued right after makes its storage on the same serial
+        // management queue, after this deletion has removed the old one.
         for ns in targets {
             if namespace(ns.nsid) != nil { setAttached(ns, false) }
             allocated[ns.nsid] = nil
+            // A namespace created again with this NSID starts from the defaults.
+            features.errorRecovery[ns.nsid] = nil
         }
         traceEvent(.nsDelete, [("cid", "\(c.cid)"), ("nsids", targets.map { "\($0.nsid)" }.joined(separator: ","))])
         submitManagementStep(req, nsid: c.nsid) { [weak self] in
@@ -239,7 +244,9 @@ extension NVMeController {
         case .failure(let status): return status
         case .success(let data): list = ControllerList(bytes: data)!
         }
-        guard !list.ids.isEmpty, list.ids.allSatisfy({ $0 == Self.controllerID }) else {
+        // A count past the 2047 identifiers a list can hold is invalid too.
+        guard !list.ids.isEmpty, Int(list.count) <= ControllerList.capacity,
+              list.ids.allSatisfy({ $0 == Self.controllerID }) else {
             return refuseNamespaceCommand(req, NVMeStatus.controllerListInvalid.withDNR, "controllers \(list.ids.prefix(8))")
         }
         // This controller named more than once: a private namespace cannot

@@ -82,7 +82,9 @@ extension NVMeController {
                 fetching: while taken < burst, !sq.isEmpty, !sq.free.isEmpty, csts.rdy, !csts.cfs {
                     switch fetchAndDispatch(sq) {
                     case .failed: return
-                    case .stalled: break fetching
+                    case .stalled:
+                        sq.fusedStalled = true
+                        break fetching
                     case .dispatched: break
                     }
                     // Shadow doorbells: EventIdx, then the tail again (§7.13).
@@ -270,6 +272,11 @@ extension NVMeController {
         releaseMemory(req)
         sq.unmarkOutstanding(req)
         if !sq.deleted { sq.free.append(req) }
+        if sq.fusedStalled, !sq.deleted {
+            // Fetched again once this critical section ends (see `locked`).
+            sq.fusedStalled = false
+            refetchPending = true
+        }
         if sq.deleted {
             if sqs.indices.contains(Int(sq.sqid)), sqs[Int(sq.sqid)] === sq {
                 // Delete I/O SQ: completes once the drain is over.

@@ -83,6 +83,9 @@ public final class NVMeController: @unchecked Sendable {
     /// returns at once when it is 0 (a thread that queues an effect always
     /// runs the effects itself after releasing the lock, so none is lost).
     let pendingEffects = Atomic<Int>(0)
+    /// Set when a request is released on an SQ whose fetching stalled at a
+    /// fused pair; `locked` then fetches again before it ends.
+    var refetchPending = false
     /// Requests still draining AIOs after a reset removed their queues.
     var drainingAfterReset = 0
     var resetInProgress = false
@@ -254,6 +257,7 @@ public final class NVMeController: @unchecked Sendable {
             recordNesting(depth)
             lock.lock()
             let result = body()
+            if refetchPending { refetchStalled() }
             // The outer frame on this thread runs what this one queued: hand
             // it over directly, so that the outer frame need not lock again
             // to find it (a backend completing inside `submit` queues the
@@ -279,11 +283,19 @@ public final class NVMeController: @unchecked Sendable {
         frames.spareEffects = []
         lock.lock()
         let result = body()
+        if refetchPending { refetchStalled() }
         if !effects.isEmpty { takeEffects(into: &batch) }
         lock.unlock()
         runEffects(&batch, frames)
         frames.spareEffects = batch
         return result
+    }
+
+    /// A fused pair stalled for want of two free requests and one was
+    /// released since: fetch again (call under the lock).
+    func refetchStalled() {
+        refetchPending = false
+        processSubmissionQueues()
     }
 
     /// Queues work to run after the lock is released (call under the lock).

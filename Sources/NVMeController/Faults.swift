@@ -135,13 +135,13 @@ extension NVMeController {
     @discardableResult
     public func addFault(_ line: String) throws(FaultSpecError) -> Int {
         let p = try FaultGrammar.parse(line.trimmingCharacters(in: " \t\n"))
-        let targets: [Namespace]
-        if let nsid = p.nsid {
-            guard let ns = namespace(nsid) else { throw FaultSpecError("no namespace \(nsid)") }
-            targets = [ns]
-        } else {
-            targets = namespaces
+        // The namespace tables change under the lock (Namespace Attachment
+        // and Management): look them up under it.
+        let targets: [Namespace] = lock.withLock {
+            if let nsid = p.nsid { return namespace(nsid).map { [$0] } ?? [] }
+            return namespaces
         }
+        if let nsid = p.nsid, targets.isEmpty { throw FaultSpecError("no namespace \(nsid)") }
         var first = 0
         for ns in targets {
             var range: Range<UInt64>?
@@ -159,7 +159,7 @@ extension NVMeController {
     }
 
     public func clearFaults() {
-        for ns in namespaces { ns.faults.clear() }
+        for ns in lock.withLock({ namespaces }) { ns.faults.clear() }
     }
 
     /// Every rule in canonical form, namespace by namespace.

@@ -1,4 +1,5 @@
 import BlockIO
+import Glibc
 import NVMeSpec
 
 extension Namespace {
@@ -35,13 +36,22 @@ public final class DirectoryProvisioner: NamespaceProvisioner {
 
     /// Opens the namespaces the state file records (their formats as their
     /// metadata files record them).
-    /// - Returns: the namespaces, and the NSIDs among them not attached.
+    /// A recorded namespace whose image is gone (a deletion whose state
+    /// could not be written, then its image removed) is left out and named
+    /// in `missing`: the mount goes on without it.
+    /// - Returns: the namespaces, the NSIDs among them not attached, and the
+    ///   recorded NSIDs whose image is missing.
     /// - Throws: `NamespaceStorageError` (one line); nothing stays open.
-    public func load() throws -> (namespaces: [Namespace], detached: Set<UInt32>) {
+    public func load() throws -> (namespaces: [Namespace], detached: Set<UInt32>, missing: [UInt32]) {
         var namespaces: [Namespace] = []
         var detached = Set<UInt32>()
+        var missing: [UInt32] = []
         for record in try directory.readState() {
             let image = directory.imagePath(record.nsid)
+            if access(image, F_OK) != 0 && errno == ENOENT {
+                missing.append(record.nsid)
+                continue
+            }
             let storage: NamespaceStorage
             do {
                 storage = try NamespaceStorage.open(imagePath: image, requested: NamespaceFormat(lbads: 9), explicit: false,
@@ -54,6 +64,6 @@ public final class DirectoryProvisioner: NamespaceProvisioner {
                                         isCreated: true))
             if !record.attached { detached.insert(record.nsid) }
         }
-        return (namespaces, detached)
+        return (namespaces, detached, missing)
     }
 }

@@ -115,6 +115,9 @@ final class SubmissionQueue: @unchecked Sendable {
     let priority: UInt8
     var head: Int = 0
     var tail: Int = 0
+    /// Fetching stopped at a fused pair for want of two free requests: the
+    /// next request released fetches again (no doorbell may come).
+    var fusedStalled = false
     var lastDoorbell: UInt32 = 0
     /// Preallocated requests: one per slot.
     var free: [Request] = []

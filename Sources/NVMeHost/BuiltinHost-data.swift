@@ -31,9 +31,9 @@ extension BuiltinHost {
     ///
     /// `mapped`, when it covers `buffer`, is used as the buffer's host
     /// address (no region is mapped and removed for the command).
-    public func read(nsid: UInt32, offset: UInt64, into buffer: UnsafeMutableRawBufferPointer,
+    public func read(nsid: UInt32, instance: UInt64? = nil, offset: UInt64, into buffer: UnsafeMutableRawBufferPointer,
                      mapped: MappedBuffer? = nil, parking: BufferParking? = nil) -> Result<Int, HostError> {
-        guard let ns = namespaceInfo(nsid) else { return .failure(noNamespace(nsid)) }
+        guard let ns = namespaceInfo(nsid, instance: instance) else { return .failure(noNamespace(nsid)) }
         guard buffer.count > 0, offset < ns.capacity, let base = buffer.baseAddress else { return .success(0) }
         let length = Int(min(UInt64(buffer.count), ns.capacity - offset))
         let span = BlockSpan(offset: offset, length: length, blockSize: ns.blockSize)
@@ -56,8 +56,9 @@ extension BuiltinHost {
     /// Writes `buffer` at byte `offset` of namespace `nsid`. Returns only once
     /// no backend I/O can read `buffer` any more (see `read`).
     /// - Returns: bytes written (short when the write crosses the end).
-    public func write(nsid: UInt32, offset: UInt64, from buffer: UnsafeRawBufferPointer) -> Result<Int, HostError> {
-        guard let ns = namespaceInfo(nsid) else { return .failure(noNamespace(nsid)) }
+    public func write(nsid: UInt32, instance: UInt64? = nil, offset: UInt64,
+                      from buffer: UnsafeRawBufferPointer) -> Result<Int, HostError> {
+        guard let ns = namespaceInfo(nsid, instance: instance) else { return .failure(noNamespace(nsid)) }
         guard buffer.count > 0, let base = buffer.baseAddress else { return .success(0) }
         guard offset < ns.capacity else {
             return .failure(HostError(errno: ENOSPC, "write at \(offset): past the end of namespace \(nsid)"))
@@ -81,8 +82,8 @@ extension BuiltinHost {
     }
 
     /// Flush (NVMe 1.4 §6.8): everything written to `nsid` is on stable storage.
-    public func flush(nsid: UInt32) -> Result<Void, HostError> {
-        guard namespaceInfo(nsid) != nil else { return .failure(noNamespace(nsid)) }
+    public func flush(nsid: UInt32, instance: UInt64? = nil) -> Result<Void, HostError> {
+        guard namespaceInfo(nsid, instance: instance) != nil else { return .failure(noNamespace(nsid)) }
         return runSimple("Flush namespace \(nsid)") { _, _, _ in
             SubmissionQueueEntry(opcode: NVMOpcode.flush.rawValue, nsid: nsid)
         }
@@ -91,16 +92,16 @@ extension BuiltinHost {
     /// Deallocates `[offset, offset+length)`: Dataset Management with AD for
     /// the whole LBAs inside the range (§6.7); partial edge blocks are zeroed
     /// by read-modify-write, so the range reads back as zeros either way.
-    public func deallocate(nsid: UInt32, offset: UInt64, length: UInt64) -> Result<Void, HostError> {
-        rangeOperation(nsid: nsid, offset: offset, length: length, what: "deallocate") { ns, first, count in
+    public func deallocate(nsid: UInt32, instance: UInt64? = nil, offset: UInt64, length: UInt64) -> Result<Void, HostError> {
+        rangeOperation(nsid: nsid, instance: instance, offset: offset, length: length, what: "deallocate") { ns, first, count in
             deallocateBlocks(ns, first: first, count: count)
         }
     }
 
     /// Zeroes `[offset, offset+length)`: Write Zeroes (§6.17) for the whole
     /// LBAs, at most 65536 per command, edges by read-modify-write.
-    public func writeZeroes(nsid: UInt32, offset: UInt64, length: UInt64) -> Result<Void, HostError> {
-        rangeOperation(nsid: nsid, offset: offset, length: length, what: "write zeroes") { ns, first, count in
+    public func writeZeroes(nsid: UInt32, instance: UInt64? = nil, offset: UInt64, length: UInt64) -> Result<Void, HostError> {
+        rangeOperation(nsid: nsid, instance: instance, offset: offset, length: length, what: "write zeroes") { ns, first, count in
             let chunks = Int((count + 65535) / 65536)
             return runSimple("Write Zeroes namespace \(ns.nsid)", count: chunks) { i, _, _ in
                 let lba = first + UInt64(i) * 65536
@@ -123,10 +124,10 @@ extension BuiltinHost {
 
     /// Common shape of deallocate and write zeroes: bounds, range lock, whole
     /// blocks through `body`, edges zeroed by read-modify-write.
-    private func rangeOperation(nsid: UInt32, offset: UInt64, length: UInt64, what: String,
+    private func rangeOperation(nsid: UInt32, instance: UInt64?, offset: UInt64, length: UInt64, what: String,
                                 _ body: (NamespaceInfo, UInt64, UInt64) -> Result<Void, HostError>)
         -> Result<Void, HostError> {
-        guard let ns = namespaceInfo(nsid) else { return .failure(noNamespace(nsid)) }
+        guard let ns = namespaceInfo(nsid, instance: instance) else { return .failure(noNamespace(nsid)) }
         guard length > 0 else { return .success(()) }
         guard offset < ns.capacity else {
             return .failure(HostError(errno: ENOSPC, "\(what) at \(offset): past the end of namespace \(nsid)"))

@@ -177,12 +177,13 @@ extension BuiltinHost {
             logger.warning("built-in host: identifying changed namespace \(nsid) failed: \(error)")
             return
         }
-        let old = stateLock.withLock {
+        let (old, new) = stateLock.withLock {
             let old = namespaceTable[nsid]
-            namespaceTable[nsid] = info
-            return old
+            let new = info.map { keepingInstance($0, of: old) }
+            namespaceTable[nsid] = new
+            return (old, new)
         }
-        if old != info {
+        if old != new {
             logger.notice("built-in host: namespace \(nsid) is now \(info.map { "\($0.format), \($0.nsze) blocks" } ?? "gone")")
         }
     }

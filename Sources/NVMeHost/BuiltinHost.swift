@@ -37,6 +37,22 @@ public struct BuiltinHostConfiguration: Sendable {
 /// What the host learned about one active namespace (Identify Namespace).
 public struct NamespaceInfo: Sendable, Hashable {
     public var nsid: UInt32
+    /// Which appearance of the NSID this is: a namespace that went away and
+    /// came back (detached, or deleted and created again) has a new one, so
+    /// a file opened on the old one fails instead of reaching the new one.
+    /// Kept across a Format NVM and across controller recovery. Not part of
+    /// equality: two infos are equal when they describe the same geometry.
+    public var instance: UInt64 = 0
+
+    public static func == (a: NamespaceInfo, b: NamespaceInfo) -> Bool {
+        a.nsid == b.nsid && a.nsze == b.nsze && a.format == b.format
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(nsid)
+        hasher.combine(nsze)
+        hasher.combine(format)
+    }
     /// Size in logical blocks.
     public var nsze: UInt64
     /// The formatted LBA format (FLBAS: index and extended bit) and the
@@ -109,6 +125,8 @@ public final class BuiltinHost: @unchecked Sendable {
     var recoveryAgain = false     // stateLock
     var recoveries = 0            // stateLock
     var namespaceTable: [UInt32: NamespaceInfo] = [:]  // stateLock
+    /// The next `NamespaceInfo.instance` (stateLock).
+    var nextNamespaceInstance: UInt64 = 1
     var identifyControllerCache: [UInt8] = []           // stateLock
     let rangeLock = RangeLock()
     let roundRobin = Atomic<Int>(0)
@@ -256,6 +274,26 @@ public final class BuiltinHost: @unchecked Sendable {
         stateLock.withLock { namespaceTable[nsid] }
     }
 
+    /// The namespace `nsid`, if it is still the appearance `instance` (nil:
+    /// any).
+    public func namespaceInfo(_ nsid: UInt32, instance: UInt64?) -> NamespaceInfo? {
+        guard let info = namespaceInfo(nsid), instance == nil || info.instance == instance else { return nil }
+        return info
+    }
+
+    /// `info` with the instance of `old` (the same namespace seen again), or
+    /// a new one (call under stateLock).
+    func keepingInstance(_ info: NamespaceInfo, of old: NamespaceInfo?) -> NamespaceInfo {
+        var info = info
+        if let old {
+            info.instance = old.instance
+        } else {
+            info.instance = nextNamespaceInstance
+            nextNamespaceInstance += 1
+        }
+        return info
+    }
+
     /// Largest data transfer of one command in bytes (MDTS, at most 2 MiB).
     public var maxTransfer: Int { maxTransferAtomic.load(ordering: .relaxed) }
 
@@ -391,6 +429,7 @@ public final class BuiltinHost: @unchecked Sendable {
                                   "Create I/O Submission Queue \(q.qid)")
         }
         stateLock.withLock {
+            for (nsid, info) in table { table[nsid] = keepingInstance(info, of: namespaceTable[nsid]) }
             namespaceTable = table
             identifyControllerCache = idctl
         }
@@ -447,12 +486,20 @@ public final class BuiltinHost: @unchecked Sendable {
         // A register read orders us after the controller's last CQ write.
         _ = readCSTS()
         q.interrupt()
-        if q.wait(batch, deadline: 0) { return (batch.results, false) }
+        if q.wait(batch, deadline: 0) {
+            let results = batch.results
+            batch.release()
+            return (results, false)
+        }
+        // Timed out at bring-up: commands may still complete into the batch,
+        // so this thread keeps it taken (and uses fresh ones from now on).
         if isBringUp { return (q.results(of: batch), true) }
         logger.warning("queue \(q.qid): command timeout; resetting the controller")
         requestRecovery("command timeout on queue \(q.qid)")
         _ = q.wait(batch, deadline: .max)
-        return (batch.results, false)
+        let results = batch.results
+        batch.release()
+        return (results, false)
     }
 
     /// Waits (bounded) until the host is live.

@@ -231,9 +231,11 @@ struct NamespaceManagementTests {
         #expect(Self.attach(h, 2, ids: [0, 0]) == NVMeStatus.namespaceIsPrivate.withDNR)
         #expect(Self.attach(h, 3, ids: [0, 0]) == listInvalid)
         #expect(Self.attach(h, 2, sel: 2) == NVMeStatus.invalidField.withDNR)
-        // A count above 2047 reads 2047 identifiers (the zeros after the first name controller 0 again).
-        #expect(Self.attach(h, 2, ids: [0], count: 0xFFFF) == NVMeStatus.namespaceIsPrivate.withDNR)
+        // A count above the 2047 identifiers a list holds is invalid.
+        #expect(Self.attach(h, 2, ids: [0], count: 2048) == listInvalid)
         #expect(Self.attach(h, 3, ids: [0], count: 0xFFFF) == listInvalid)
+        // 2047 identifiers: the zeros after the first name controller 0 again.
+        #expect(Self.attach(h, 2, ids: [0], count: 2047) == NVMeStatus.namespaceIsPrivate.withDNR)
         #expect(Self.nsList(h, cns: 0x02) == [1])
         #expect(Self.attach(h, 3, ids: [0]) == .success)
         #expect(Self.nsList(h, cns: 0x02) == [1, 3])
@@ -346,8 +348,8 @@ struct NamespaceManagementTests {
             h.controller.closeBackends()
         }
         let provisioner = DirectoryProvisioner(directory: try NamespaceDirectory(path: dir))
-        let (namespaces, detached) = try provisioner.load()
-        #expect(namespaces.map(\.nsid) == [2, 3] && detached == [3])
+        let (namespaces, detached, missing) = try provisioner.load()
+        #expect(namespaces.map(\.nsid) == [2, 3] && detached == [3] && missing.isEmpty)
         #expect(namespaces.map(\.format) == [NamespaceFormat(lbads: 12), NamespaceFormat(lbads: 9, ms: 8, pi: .type1)])
         #expect(namespaces.map(\.nmic) == [0, 1] && namespaces.allSatisfy(\.isCreated))
         let h = try TestHost(namespaces: namespaces, backends: namespaces.map(\.backend), detached: detached,
@@ -357,6 +359,25 @@ struct NamespaceManagementTests {
         #expect(h.run(TestHost.read(nsid: 2, slba: 7, nlb: 1, prp1: Self.data + 0x4000), qid: 1).status == .success)
         #expect(h.peek(Self.data + 0x4000, 4096) == [UInt8](repeating: 0x3C, count: 4096))
         h.controller.closeBackends()
+    }
+
+    /// A recorded namespace whose image is gone (a deletion whose state could
+    /// not be written) is left out of a reload, and named; the others load.
+    @Test func reloadLeavesOutAMissingImage() throws {
+        let dir = Self.temporaryDirectory()
+        defer { Self.cleanUp(dir) }
+        do {
+            let h = try Self.host(dir)
+            #expect(Self.create(h, .init(nsze: 64, ncap: 64)).dw0 == 2)
+            #expect(Self.create(h, .init(nsze: 64, ncap: 64)).dw0 == 3)
+            h.controller.drainAndSync()
+            h.controller.closeBackends()
+        }
+        let directory = try NamespaceDirectory(path: dir)
+        #expect(unlink(directory.imagePath(2)) == 0)
+        let (namespaces, detached, missing) = try DirectoryProvisioner(directory: directory).load()
+        #expect(namespaces.map(\.nsid) == [3] && detached == [3] && missing == [2])
+        for ns in namespaces { for b in ns.backends { b.close() } }
     }
 
     /// The directory belongs to one controller at a time.

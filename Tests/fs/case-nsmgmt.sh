@@ -87,7 +87,10 @@ if is_mounted "$CASE_DIR/mnt2"; then "$NVMEFS" unmount "$CASE_DIR/mnt2"; fail "a
 assert_eq 2 "$rc" "second mount of the namespace directory: exit status"
 case $out in *"is in use by another nvmefs mount"*) ;; *) fail "second mount: $out" ;; esac
 
-# Detach: the directory goes at once; a second detach is refused.
+# Detach: the directory goes at once; a second detach is refused. A file
+# opened before fails from then on (ENODEV), even once a new namespace has
+# NSID 2 (checked below), as a removed disk's open files do.
+exec 4<>"$M/namespaces/2/data"
 expect_status SUCCESS "admin opcode=0x15 nsid=2 cdw10=1 data-out=$ATTACH"
 assert_eq "1 " "$(listing)" "namespaces after detach"
 [ -e "$M/namespaces/2" ] && fail "namespaces/2 still exists after detach"
@@ -107,6 +110,12 @@ expect_status SUCCESS "admin opcode=0x0d nsid=2 cdw10=1"
 expect_status INVALID_FIELD "admin opcode=0x15 nsid=2 data-out=$ATTACH"
 assert_eq "status SUCCESS (0x0000) dw0 0x00000002 dw1 0x00000000" "$(run_cmd "admin opcode=0x0d data-out=$CREATE_1M")" "create again"
 expect_status SUCCESS "admin opcode=0x15 nsid=2 data-out=$ATTACH"
+if dd if=/dev/zero bs=512 count=1 conv=notrunc status=none >&4 2>"$CASE_DIR/stale.err"; then
+    fail "a write through a file opened on the deleted namespace 2 reached the new one"
+fi
+grep -q "No such device" "$CASE_DIR/stale.err" || fail "stale file: $(cat "$CASE_DIR/stale.err")"
+exec 4>&-
+dd if=/dev/zero of="$M/namespaces/2/data" bs=512 count=1 conv=notrunc status=none || fail "write to the new namespace 2"
 unmount_nvmefs
 
 # With --host none the listing is the controller's attached namespaces (no data files).
