@@ -60,7 +60,10 @@ struct BufferLifetimeTests {
         // A buffer mapped for many reads (as the bridge's pooled ones are)
         // loses its mapping when a command on it is given up.
         var mapping: MappedBuffer?
-        if mapped { mapping = try #require(rig.host.mapBuffer(buffer.memory.baseAddress!, count: buffer.memory.count)) }
+        if mapped {
+            let made: MappedBuffer = try #require(rig.host.mapBuffer(buffer.memory.baseAddress!, count: buffer.memory.count))
+            mapping = made
+        }
         let result = rig.host.read(nsid: 1, offset: 0, into: buffer.memory, mapped: mapping, parking: { buffer.park() })
         // Recovery could not reset the controller (the AIO never drains): the read failed.
         #expect(result.error?.errno == EIO)
