@@ -129,9 +129,16 @@ public enum RandomSequences {
             // Tagged when PRP2 is not dword aligned: see D-prp-dword.
             let oddPRP2 = e.psdt == 0 && e.prp2 & 3 != 0
             // Tagged when PSDT is the reserved 11b: see D-psdt-reserved.
+            // Tagged when an I/O command is half of a fused pair (FUSE 01b or
+            // 10b), alone in its doorbell write: see D-fused.
+            let fusedHalf = !admin && (e.fuse == 1 || e.fuse == 2)
+            // Tagged when a Verify is longer than QEMU's VSL (512 KiB of the
+            // namespace's 512-byte blocks): see D-verify-size.
+            let verifyLong = !admin && e.opcode == 0x0C && (e.cdw12 & 0xFFFF) + 1 > 1024
             let label = String(format: "cmd%02d-%@-%02x", i, admin ? "admin" : "io", Int(e.opcode)) + selector(e, admin: admin)
                 + (unbacked ? "-unbacked" : "") + (broadcast ? "-bcast" : "") + (oddPRP2 ? "-prp2odd" : "")
                 + (e.psdt == 3 ? "-psdt3" : "") + (!admin && e.opcode == 0x09 && e.cdw11 & 4 != 0 ? "-deallocate" : "")
+                + (fusedHalf ? "-fused" : "") + (verifyLong ? "-verifylong" : "")
             let c = try s.command(label, e, qid: admin ? 0 : 1)
             // Write Uncorrectable marks LBAs on nvmefs only (D-write-uncorrectable): a
             // Write Zeroes of the same range clears the marks, so later reads agree.

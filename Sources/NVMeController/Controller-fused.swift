@@ -27,11 +27,12 @@ extension NVMeController {
     /// FUSE (CDW0 bits 9:8) of a command that is not half of a well-formed
     /// pair: a first (01b) whose next entry is not a second in the same
     /// doorbell update, or a second (10b) without its first, is Command
-    /// Aborted due to Missing Fused Command; 11b is reserved (Invalid Field).
+    /// Aborted due to Missing Fused Command; 11b is reserved: Invalid Field,
+    /// DNR clear, as QEMU answers any fused bits.
     func unpairedFuseStatus(_ req: Request) -> NVMeStatus {
         let fuse = req.cmd.fuse
         guestError(.invalidFuse, [("cid", "\(req.cid)"), ("fuse", "\(fuse)")])
-        return fuse == 3 ? NVMeStatus.invalidField.withDNR : NVMeStatus.missingFused
+        return fuse == 3 ? NVMeStatus.invalidField : NVMeStatus.missingFused
     }
 
     /// Whether the entry at the SQ head, a fused first (FUSE 01b), has its
