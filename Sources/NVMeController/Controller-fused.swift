@@ -96,21 +96,6 @@ extension NVMeController {
         startFusedNoLongerBlocked()
     }
 
-    /// The namespace of an I/O command, or the status for its NSID
-    /// (`ioCommand`'s checks: invalid, inactive).
-    func ioNamespace(_ req: Request) -> Result<Namespace, NVMeStatus> {
-        let nsid = req.cmd.nsid
-        guard isValidNSID(nsid) else {
-            guestError(.invalidNs, [("nsid", hex(nsid))])
-            return .failure(NVMeStatus.invalidNamespace.withDNR)
-        }
-        guard let ns = namespace(nsid) else {
-            guestError(.inactiveNs, [("nsid", hex(nsid))])
-            return .failure(NVMeStatus.invalidField.withDNR)
-        }
-        return .success(ns)
-    }
-
     /// The LBAs an I/O command may touch, for the fused range lock: its
     /// SLBA/NLB, the whole namespace for the commands whose ranges are in
     /// host memory (Dataset Management, Copy), none for Flush.

@@ -5,6 +5,22 @@ import NVMeSpec
 import Glibc
 
 extension NVMeController {
+    /// The namespace of an I/O command, or the status for its NSID (§6.1):
+    /// an invalid one (0, above NN, FFFFFFFFh) is Invalid Namespace or
+    /// Format, an inactive one Invalid Field in Command.
+    func ioNamespace(_ req: Request) -> Result<Namespace, NVMeStatus> {
+        let nsid = req.cmd.nsid
+        guard isValidNSID(nsid) else {
+            guestError(.invalidNs, [("nsid", hex(nsid))])
+            return .failure(NVMeStatus.invalidNamespace.withDNR)
+        }
+        guard let ns = namespace(nsid) else {
+            guestError(.inactiveNs, [("nsid", hex(nsid))])
+            return .failure(NVMeStatus.invalidField.withDNR)
+        }
+        return .success(ns)
+    }
+
     /// NVM command set dispatch (NVMe 1.4 §6). Returns a status, or nil while
     /// the request's AIOs are in flight.
     ///
@@ -18,19 +34,15 @@ extension NVMeController {
     func ioCommand(_ req: Request) -> NVMeStatus? {
         let c = req.cmd
         let isFlush = NVMOpcode(c.opcode) == .flush
-        // NVMe 1.4 §6.1 (namespace IDs): an invalid NSID, or FFFFFFFFh for a command that
-        // does not support it, is Invalid Namespace or Format.
-        guard isValidNSID(c.nsid) || (c.nsid == Self.broadcastNSID && isFlush) else {
-            guestError(.invalidNs, [("nsid", hex(c.nsid))])
-            return NVMeStatus.invalidNamespace.withDNR
-        }
+        // NVMe 1.4 §6.1 (namespace IDs): FFFFFFFFh is every namespace for
+        // Flush; for any other command it is invalid (`ioNamespace`).
         if isFlush && c.nsid == Self.broadcastNSID {
             return flushAll(req)
         }
-        // An inactive NSID on an I/O command is Invalid Field in Command.
-        guard let ns = namespace(c.nsid) else {
-            guestError(.inactiveNs, [("nsid", hex(c.nsid))])
-            return NVMeStatus.invalidField.withDNR
+        let ns: Namespace
+        switch ioNamespace(req) {
+        case .failure(let status): return status
+        case .success(let n): ns = n
         }
         // As QEMU, Flush is dispatched before the fused bits are looked at.
         if isFlush { return formatInProgress(req, ns) ?? flush(req, [ns]) }

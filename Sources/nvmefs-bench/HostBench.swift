@@ -9,7 +9,8 @@ import Glibc
 // Each thread calls `BuiltinHost.read` (or `write`) for 4 KiB at random
 // block-aligned offsets into a buffer of its own, as a FUSE worker does with
 // its reply buffer, mapped once in the host's address space as the bridge
-// maps its pooled reply buffers (`--unmapped`: a region mapped per read).
+// maps its pooled reply buffers (`--unmapped`: a region mapped per read;
+// writes, like the bridge's, always map the caller's buffer per command).
 // Usage:
 //   nvmefs-bench host [--ops N] [--threads T] [--size-mib M] [--runs R] [--write] [--unmapped]
 //                     [--shadow-doorbells] [--only LABEL]
