@@ -49,7 +49,10 @@ extension NVMeController {
                 if qid == 0 { mirrorAdminDoorbell(index: index, value) }
                 loadShadowTail(sq, buffers)
             }
-            processSubmissionQueues()
+            // Only this queue has new entries: every other queue's were
+            // fetched when it was rung, or wait for free requests, which the
+            // CQ head doorbell that follows their completions looks for.
+            fetch(from: sq, burst: Int.max)
         }
     }
 
@@ -78,22 +81,37 @@ extension NVMeController {
         while again {
             again = false
             for sq in activeSQs where !sq.deleted {
-                var taken = 0
-                fetching: while taken < burst, !sq.isEmpty, !sq.free.isEmpty, csts.rdy, !csts.cfs {
-                    switch fetchAndDispatch(sq) {
-                    case .failed: return
-                    case .stalled:
-                        sq.fusedStalled = true
-                        break fetching
-                    case .dispatched: break
-                    }
-                    // Shadow doorbells: EventIdx, then the tail again (§7.13).
-                    if let buffers = doorbellBuffers, !sq.deleted { sqEventIdxAndReload(sq, buffers) }
-                    taken += 1
+                switch fetch(from: sq, burst: burst) {
+                case .failed: return
+                case .burstUsed: again = true
+                case .done: break
                 }
-                if taken == burst, !sq.isEmpty, !sq.free.isEmpty { again = true }
             }
         }
+    }
+
+    enum FetchPass { case done, burstUsed, failed }
+
+    /// Fetches and dispatches up to `burst` commands from `sq` while it has
+    /// entries and free requests (call under the lock). `.burstUsed`: both
+    /// are left; `.failed`: the controller failed.
+    @discardableResult
+    func fetch(from sq: SubmissionQueue, burst: Int) -> FetchPass {
+        guard csts.rdy, !resetInProgress, !csts.cfs, !sq.deleted else { return .done }
+        var taken = 0
+        while taken < burst, !sq.isEmpty, !sq.free.isEmpty, csts.rdy, !csts.cfs {
+            switch fetchAndDispatch(sq) {
+            case .failed: return .failed
+            case .stalled:
+                sq.fusedStalled = true
+                return .done
+            case .dispatched: break
+            }
+            // Shadow doorbells: EventIdx, then the tail again (§7.13).
+            if let buffers = doorbellBuffers, !sq.deleted { sqEventIdxAndReload(sq, buffers) }
+            taken += 1
+        }
+        return taken == burst && !sq.isEmpty && !sq.free.isEmpty ? .burstUsed : .done
     }
 
     enum FetchResult { case dispatched, stalled, failed }

@@ -245,31 +245,6 @@ extension BuiltinHost {
         }
     }
 
-    /// Fills PRP1/PRP2 for `length` bytes at host `address` (NVMe 1.4 §4.3):
-    /// PRP1 may carry a page offset; PRP2 is the second page, or a PRP list in
-    /// the slot's list page when more than two pages are touched. Unused
-    /// pointers are poisoned. `length` <= 512 pages (one list page, no chaining).
-    func fillPRP(_ sqe: inout SubmissionQueueEntry, address: UInt64, length: Int, slot: UInt16, queue: QueuePair) {
-        let page = UInt64(Self.page)
-        sqe.prp1 = address
-        let first = Int(page - (address & (page - 1)))
-        guard length > first else { sqe.prp2 = Self.poison; return }
-        let rest = length - first
-        let next = (address & ~(page - 1)) + page
-        if rest <= Self.page {
-            sqe.prp2 = next
-            return
-        }
-        let entries = (rest + Self.page - 1) / Self.page
-        precondition(entries <= Self.page / 8, "transfer longer than one PRP list page")
-        let (listAddress, list) = queue.prpList(slot)
-        let out = UnsafeMutableRawBufferPointer(start: list, count: Self.page)
-        for k in 0..<entries { out.put64(next + UInt64(k) * page, at: k * 8) }
-        // A controller that wants more entries than this finds poison, not stale pointers.
-        for k in entries..<(Self.page / 8) { out.put64(Self.poison, at: k * 8) }
-        sqe.prp2 = listAddress
-    }
-
     /// One block's data through a bounce page (a block is at most 4 KiB; its
     /// metadata, if any crosses the bus, in a buffer of its own).
     func blockIO(_ ns: NamespaceInfo, write: Bool, lba: UInt64, page: BouncePage) -> HostError? {

@@ -120,10 +120,10 @@ extension BuiltinHost {
             let data = dataAddress + UInt64(first * lbaSize)
             if let (region, scratch) = metadata, ns.interleaved {
                 let list = layout.descriptors + first * 2 * SGLDescriptor.size
-                fillInterleavedSGL(&sqe, data: data, metadata: region.base + UInt64(first * ms), blocks: n, lbaSize: lbaSize,
+                Self.fillInterleavedSGL(&sqe, data: data, metadata: region.base + UInt64(first * ms), blocks: n, lbaSize: lbaSize,
                                    ms: ms, list: (region.base + UInt64(list), scratch.pointer + list))
             } else {
-                fillPRP(&sqe, address: data, length: n * lbaSize, slot: slot, queue: q)
+                q.fillPRP(&sqe, address: data, length: n * lbaSize, slot: slot)
                 if let (region, _) = metadata { sqe.mptr = region.base + UInt64(first * ms) }
             }
             return sqe
@@ -137,7 +137,7 @@ extension BuiltinHost {
     /// An extended-LBA transfer as one SGL (§4.4, §8.2.1): SGL1 is a Last
     /// Segment descriptor for `list` (host address, memory), which gets for
     /// each block a Data Block descriptor of its data, then one of its metadata.
-    func fillInterleavedSGL(_ sqe: inout SubmissionQueueEntry, data: UInt64, metadata: UInt64, blocks: Int,
+    static func fillInterleavedSGL(_ sqe: inout SubmissionQueueEntry, data: UInt64, metadata: UInt64, blocks: Int,
                             lbaSize: Int, ms: Int, list: (address: UInt64, pointer: UnsafeMutableRawPointer)) {
         let out = UnsafeMutableRawBufferPointer(start: list.pointer, count: 2 * blocks * SGLDescriptor.size)
         for k in 0..<blocks {

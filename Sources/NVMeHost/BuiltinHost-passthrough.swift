@@ -147,7 +147,7 @@ extension BuiltinHost {
         let q = isAdmin ? self.admin : pickIOQueue()
         let (results, _) = execute(on: q, count: 1, bringUp: false) { _, slot, q in
             var e = sqe
-            if let region { fillPRP(&e, address: region.base, length: region.length, slot: slot, queue: q) }
+            if let region { q.fillPRP(&e, address: region.base, length: region.length, slot: slot) }
             return e
         }
         let cqe: CompletionQueueEntry

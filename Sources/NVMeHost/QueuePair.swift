@@ -155,6 +155,31 @@ final class QueuePair: @unchecked Sendable {
         (listAddress + UInt64(slot) * 4096, lists + Int(slot) * 4096)
     }
 
+    /// Fills PRP1/PRP2 for `length` bytes at host `address` (NVMe 1.4 §4.3):
+    /// PRP1 may carry a page offset; PRP2 is the second page, or a PRP list
+    /// in `slot`'s list page when more than two pages are touched. Unused
+    /// pointers are poisoned. `length` <= 512 pages (one list page, no chaining).
+    func fillPRP(_ sqe: inout SubmissionQueueEntry, address: UInt64, length: Int, slot: UInt16) {
+        let page = UInt64(BuiltinHost.page)
+        sqe.prp1 = address
+        let first = Int(page - (address & (page - 1)))
+        guard length > first else { sqe.prp2 = BuiltinHost.poison; return }
+        let rest = length - first
+        let next = (address & ~(page - 1)) + page
+        if rest <= BuiltinHost.page {
+            sqe.prp2 = next
+            return
+        }
+        let entries = (rest + BuiltinHost.page - 1) / BuiltinHost.page
+        precondition(entries <= BuiltinHost.page / 8, "transfer longer than one PRP list page")
+        let (listAddress, list) = prpList(slot)
+        let out = UnsafeMutableRawBufferPointer(start: list, count: BuiltinHost.page)
+        for k in 0..<entries { out.put64(next + UInt64(k) * page, at: k * 8) }
+        // A controller that wants more entries than this finds poison, not stale pointers.
+        for k in entries..<(BuiltinHost.page / 8) { out.put64(BuiltinHost.poison, at: k * 8) }
+        sqe.prp2 = listAddress
+    }
+
     // MARK: Submission
 
     /// Takes a free slot for entry `index` of `batch`, blocking while every
