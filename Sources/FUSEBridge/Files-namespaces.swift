@@ -132,7 +132,9 @@ struct DataFile: FileHandler {
     }
 
     func write(_ data: UnsafeRawBufferPointer, at offset: UInt64, file: OpenFile) throws(FileError) -> Int {
-        switch host.write(nsid: nsid, instance: instance, offset: offset, from: data) {
+        // The worker's receive buffer stays mapped from one write to the next.
+        let mapping = WriteMapping.forThread().covering(data, host: host)
+        switch host.write(nsid: nsid, instance: instance, offset: offset, from: data, mapped: mapping) {
         case .success(let n): return n
         case .failure(let e): throw FileError(e.errno)
         }

@@ -299,6 +299,12 @@ public final class HostAddressSpace: @unchecked Sendable {
         withLookup { lookup in lookup.regions.map(\.info) }
     }
 
+    /// How many regions were ever mapped (a data path that keeps its buffers
+    /// mapped adds none per command).
+    public var regionsMapped: UInt64 {
+        withWriteLock { (_: inout [Region]) -> UInt64 in nextID - 1 }
+    }
+
     /// The first address above every region, aligned up to `alignment`
     /// (0 or 1: no alignment). 0 when nothing is mapped.
     public func highestEnd(alignedTo alignment: UInt64) -> UInt64 {

@@ -56,8 +56,11 @@ extension BuiltinHost {
     /// Writes `buffer` at byte `offset` of namespace `nsid`. Returns only once
     /// no backend I/O can read `buffer` any more (see `read`).
     /// - Returns: bytes written (short when the write crosses the end).
+    ///
+    /// `mapped`, when it covers `buffer`, is used as the buffer's host
+    /// address (no region is mapped and removed for the command).
     public func write(nsid: UInt32, instance: UInt64? = nil, offset: UInt64,
-                      from buffer: UnsafeRawBufferPointer) -> Result<Int, HostError> {
+                      from buffer: UnsafeRawBufferPointer, mapped: MappedBuffer? = nil) -> Result<Int, HostError> {
         guard let ns = namespaceInfo(nsid, instance: instance) else { return .failure(noNamespace(nsid)) }
         guard buffer.count > 0, let base = buffer.baseAddress else { return .success(0) }
         guard offset < ns.capacity else {
@@ -69,7 +72,7 @@ extension BuiltinHost {
         defer { rangeLock.unlock(token) }
         if span.middleBlocks > 0 {
             let r = transfer(ns, write: true, firstLBA: span.middleFirstLBA, blocks: span.middleBlocks,
-                             pointer: UnsafeMutableRawPointer(mutating: base) + span.headBytes, parking: nil)
+                             pointer: UnsafeMutableRawPointer(mutating: base) + span.headBytes, mapped: mapped, parking: nil)
             if let e = r { return .failure(e) }
         }
         for edge in span.edges {
@@ -198,8 +201,12 @@ extension BuiltinHost {
                   pointer: UnsafeMutableRawPointer, mapped: MappedBuffer? = nil, parking: BufferParking?) -> HostError? {
         let bytes = blocks << Int(ns.lbads)
         let address: UInt64, regionID: RegionID
-        if let mapped, let a = mapped.address(of: pointer, length: bytes), let id = mapped.region?.id {
+        // The mapping is used only if it is this host's and covers the data.
+        var kept: MappedBuffer?
+        if let mapped, mapped.space === controller.space, let a = mapped.address(of: pointer, length: bytes),
+           let id = mapped.region?.id {
             (address, regionID) = (a, id)
+            kept = mapped
         } else {
             do {
                 let region = try controller.space.mapAnywhere(length: bytes, pointer: pointer, name: "host-io",
@@ -217,11 +224,13 @@ extension BuiltinHost {
         // buffer stays mapped, unless a command on it was given up: then it
         // is removed like a temporary region and parked until that I/O ends.
         defer {
-            if mapped?.region?.id != regionID {
+            if let kept {
+                if !allCompleted {
+                    kept.region = nil
+                    retire(regionID, parking: parking, barrier: true)
+                }
+            } else {
                 retire(regionID, parking: allCompleted ? nil : parking, barrier: !allCompleted)
-            } else if !allCompleted, let mapped {
-                mapped.region = nil
-                retire(regionID, parking: parking, barrier: true)
             }
         }
         switch runBlocks(ns, write: write, firstLBA: firstLBA, blocks: blocks, dataAddress: address) {
@@ -327,6 +336,10 @@ extension BuiltinHost {
                                                              kind: .temporary, above: regionEnd) else { return nil }
         return MappedBuffer(pointer: pointer, count: count, space: controller.space, region: region)
     }
+
+    /// True if `buffer` was mapped by this host (`mapBuffer`): a mapping of
+    /// another host's address space is never used for this one's commands.
+    public func uses(_ buffer: MappedBuffer) -> Bool { buffer.space === controller.space }
 }
 
 /// Called (before the host returns) when a caller's buffer must stay

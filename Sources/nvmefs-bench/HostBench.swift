@@ -9,8 +9,8 @@ import Glibc
 // Each thread calls `BuiltinHost.read` (or `write`) for 4 KiB at random
 // block-aligned offsets into a buffer of its own, as a FUSE worker does with
 // its reply buffer, mapped once in the host's address space as the bridge
-// maps its pooled reply buffers (`--unmapped`: a region mapped per read;
-// writes, like the bridge's, always map the caller's buffer per command).
+// maps its pooled reply buffers and its workers' write payloads
+// (`--unmapped`: a region mapped per command).
 // Usage:
 //   nvmefs-bench host [--ops N] [--threads T] [--size-mib M] [--runs R] [--write] [--unmapped]
 //                     [--shadow-doorbells] [--only LABEL]
@@ -120,12 +120,12 @@ private final class HostBenchWork: @unchecked Sendable {
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 4096, alignment: 4096)
         defer { buffer.deallocate() }
         buffer.initializeMemory(as: UInt8.self, repeating: 0x5A)
-        let mapping = mapped && !write ? host.mapBuffer(buffer.baseAddress!, count: buffer.count) : nil
+        let mapping = mapped ? host.mapBuffer(buffer.baseAddress!, count: buffer.count) : nil
         defer { mapping?.unmap() }
         var rng = XorShift(seed: seed &* 0x9E37_79B9_7F4A_7C15)
         for _ in 0..<ops {
             let offset = UInt64.random(in: 0..<blocks, using: &rng) * 4096
-            let r = write ? host.write(nsid: 1, offset: offset, from: UnsafeRawBufferPointer(buffer))
+            let r = write ? host.write(nsid: 1, offset: offset, from: UnsafeRawBufferPointer(buffer), mapped: mapping)
                           : host.read(nsid: 1, offset: offset, into: buffer, mapped: mapping)
             guard case .success(4096) = r else { failures.add(); continue }
         }

@@ -45,6 +45,45 @@ import Testing
         #expect(rig.space.regions.count == before)
     }
 
+    /// Writes from a buffer mapped once (as the bridge keeps each worker's
+    /// write payload mapped): the data lands at every offset and edge, no
+    /// region is added per write, and a mapping made by another host is
+    /// never used (that host's address space means nothing here).
+    @Test func writesThroughAMappedBuffer() throws {
+        let tb = TestBackend(size: 256 * 1024)
+        let rig = try Rig([(tb, 9)])
+        let other = try Rig([(TestBackend(size: 64 * 1024), 9)])
+        let memory = UnsafeMutableRawBufferPointer.allocate(byteCount: 16384, alignment: 4096)
+        defer { memory.deallocate() }
+        let before = rig.space.regions.count
+        let mapping = try #require(rig.host.mapBuffer(memory.baseAddress!, count: memory.count))
+        let foreign = try #require(other.host.mapBuffer(memory.baseAddress!, count: memory.count))
+        defer { foreign.unmap() }
+        #expect(rig.host.uses(mapping) && !rig.host.uses(foreign))
+        var model = [UInt8](repeating: 0, count: 256 * 1024)
+        for (i, (offset, length)) in (Self.cases(512) + [(4096, 16384), (512, 8192)]).enumerated() {
+            let data = pattern(length, seed: UInt64(i) + 7)
+            let buffer = UnsafeMutableRawBufferPointer(rebasing: memory[0..<length])
+            buffer.copyBytes(from: data)
+            let own = i.isMultiple(of: 2)
+            let mapsBefore = rig.space.regionsMapped
+            let r = rig.host.write(nsid: 1, offset: offset, from: UnsafeRawBufferPointer(buffer),
+                                   mapped: own ? mapping : foreign)
+            #expect(r.value == length)
+            model.replaceSubrange(Int(offset)..<Int(offset) + length, with: data)
+            #expect(rig.space.regions.count == before + 1, "no region left behind per write")
+            // Whole blocks go through the mapping (edges through bounce pages,
+            // which are mapped per block); the foreign one is mapped per command.
+            let bounces = UInt64(BlockSpan(offset: offset, length: length, blockSize: 512).edges.count)
+            let middle: UInt64 = BlockSpan(offset: offset, length: length, blockSize: 512).middleBlocks > 0 ? 1 : 0
+            #expect(rig.space.regionsMapped - mapsBefore == bounces + (own ? 0 : middle), "case \(i)")
+        }
+        #expect(rig.read(1, 0, model.count).value == model)
+        #expect(mapping.isMapped)
+        mapping.unmap()
+        #expect(rig.space.regions.count == before)
+    }
+
     @Test(arguments: [UInt8(9), 12])
     func roundTripsOverTwoNamespaces(lbads: UInt8) throws {
         let a = TestBackend(size: 256 * 1024), b = TestBackend(size: 128 * 1024)
