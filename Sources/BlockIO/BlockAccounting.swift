@@ -1,12 +1,11 @@
-import Synchronization
 
 /// Statistics of one backend's operations, per `AIOOperation`, with the
 /// fields of QEMU's BlockAcctStats: completed operations and their bytes and
 /// latency, failed operations, invalid operations (rejected before reaching
 /// the backend), and the operations in flight. Thread-safe; the hot path
-/// (`start` + `done`) costs two monotonic clock reads and two uncontended
-/// lock round trips on the operation's own lock.
-public final class BlockAccounting: Sendable {
+/// (`start` + `done`) costs two monotonic clock reads and two lock round
+/// trips.
+public final class BlockAccounting: @unchecked Sendable {
     /// The counters of one operation type.
     public struct OperationStats: Sendable, Hashable {
         /// Operations completed successfully.
@@ -33,20 +32,34 @@ public final class BlockAccounting: Sendable {
         public subscript(_ operation: AIOOperation) -> OperationStats { operations[operation.rawValue] }
     }
 
-    private final class Slot: Sendable {
-        let counters = Mutex(OperationStats())
-    }
-    private let slots: [Slot]
+    /// The counters, one per `AIOOperation`, guarded by `lock` (a pthread
+    /// mutex, which ThreadSanitizer sees). Inline storage: no object per
+    /// operation type to retain on the hot path.
+    private let lock = ConditionLock()
+    private let counters: UnsafeMutablePointer<OperationStats>
 
     public init() {
-        slots = AIOOperation.allCases.map { _ in Slot() }
+        counters = .allocate(capacity: AIOOperation.allCases.count)
+        counters.initialize(repeating: OperationStats(), count: AIOOperation.allCases.count)
+    }
+
+    deinit {
+        counters.deinitialize(count: AIOOperation.allCases.count)
+        counters.deallocate()
+    }
+
+    @inline(__always)
+    private func update<R>(_ operation: AIOOperation, _ body: (inout OperationStats) -> R) -> R {
+        lock.lock()
+        defer { lock.unlock() }
+        return body(&counters[operation.rawValue])
     }
 
     /// Records the start of an operation of `bytes` bytes.
     /// - Returns: the cookie to pass to `done` or `failed`.
     @inline(__always)
     public func start(_ operation: AIOOperation, bytes: UInt64) -> AccountingCookie {
-        slots[operation.rawValue].counters.withLock { $0.inFlight &+= 1 }
+        update(operation) { $0.inFlight &+= 1 }
         return AccountingCookie(operation: operation, bytes: bytes, startNanoseconds: monotonicNanoseconds())
     }
 
@@ -55,7 +68,7 @@ public final class BlockAccounting: Sendable {
     public func done(_ cookie: AccountingCookie) {
         let now = monotonicNanoseconds()
         let latency = now >= cookie.startNanoseconds ? now - cookie.startNanoseconds : 0
-        slots[cookie.operation.rawValue].counters.withLock { s in
+        update(cookie.operation) { s in
             s.inFlight &-= 1
             s.ops &+= 1
             s.bytes &+= cookie.bytes
@@ -67,7 +80,7 @@ public final class BlockAccounting: Sendable {
     /// Records the failed end of a started operation (QEMU counts neither its
     /// bytes nor its latency).
     public func failed(_ cookie: AccountingCookie) {
-        slots[cookie.operation.rawValue].counters.withLock { s in
+        update(cookie.operation) { s in
             s.inFlight &-= 1
             s.failed &+= 1
         }
@@ -75,12 +88,12 @@ public final class BlockAccounting: Sendable {
 
     /// Records an operation rejected before it reached the backend.
     public func invalid(_ operation: AIOOperation) {
-        slots[operation.rawValue].counters.withLock { $0.invalid &+= 1 }
+        update(operation) { $0.invalid &+= 1 }
     }
 
     /// The counters of one operation type.
     public func stats(for operation: AIOOperation) -> OperationStats {
-        slots[operation.rawValue].counters.withLock { $0 }
+        update(operation) { $0 }
     }
 
     public func snapshot() -> Snapshot {
@@ -89,8 +102,8 @@ public final class BlockAccounting: Sendable {
 
     /// Zeroes every counter except the operations in flight.
     public func reset() {
-        for slot in slots {
-            slot.counters.withLock { s in
+        for operation in AIOOperation.allCases {
+            update(operation) { s in
                 let inFlight = s.inFlight
                 s = OperationStats()
                 s.inFlight = inFlight

@@ -24,6 +24,17 @@ public struct SmallList<Element>: Sequence {
         if !rest.isEmpty { rest.removeAll(keepingCapacity: true) }
     }
 
+    /// Empties the list, calling `body` on each element in order; the first
+    /// is moved out rather than copied (no retain of what it holds).
+    @inlinable public mutating func removeAll(each body: (Element) -> Void) {
+        guard let element = first.take() else { return }
+        body(element)
+        if !rest.isEmpty {
+            for e in rest { body(e) }
+            rest.removeAll(keepingCapacity: true)
+        }
+    }
+
     public struct Iterator: IteratorProtocol {
         @usableFromInline var list: SmallList
         @usableFromInline var position = 0

@@ -276,10 +276,9 @@ extension NVMeController {
 
     /// Ends the block accounting the command started, on every namespace it touched.
     func closeAccounting(_ req: Request, success: Bool) {
-        req.accounting.forEachElement { entry in
+        req.accounting.removeAll { entry in
             if success { entry.namespace.accounting.done(entry.cookie) } else { entry.namespace.accounting.failed(entry.cookie) }
         }
-        req.accounting.removeAll()
     }
 
     /// Returns a request to its SQ's free list; drives pending SQ deletions and resets.

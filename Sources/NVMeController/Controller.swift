@@ -125,7 +125,7 @@ public final class NVMeController: @unchecked Sendable {
     var enableAfterReset = false
     var interrupts: [InterruptVectorState]
     /// Indexed by vector (an array: looked up on every completion).
-    var interruptHandlers: [(@Sendable (Int) -> Void)?]
+    var interruptHandlers: [InterruptHandler?]
     var stateHandlers: [@Sendable (ControllerEvent) -> Void] = []
 
     /// An I/O CQ was created since the last reset (Set Features Number of
@@ -235,7 +235,7 @@ public final class NVMeController: @unchecked Sendable {
 
     enum Effect {
         case submit(any BlockBackend, Request, AIOKey, AIO)
-        case interrupt(Int, @Sendable (Int) -> Void)
+        case interrupt(Int, InterruptHandler)
         case event(ControllerEvent, [@Sendable (ControllerEvent) -> Void])
         case cancel([AIOCancellation])
         case timer(microseconds: Int, @Sendable () -> Void)
@@ -332,7 +332,7 @@ public final class NVMeController: @unchecked Sendable {
             // end): no copy of an effect's payload, no retain per effect.
             if batch.count > 1 { batch.reverse() }
             while let effect = batch.popLast() {
-                switch effect {
+                switch consume effect {
                 case let .submit(backend, request, key, aio):
                     let op = aio.operation
                     let ticket = backend.submit(aio) { err in
@@ -352,7 +352,7 @@ public final class NVMeController: @unchecked Sendable {
                 case let .timer(us, body):
                     DispatchQueue.global().asyncAfter(deadline: .now() + .microseconds(us), execute: body)
                 case let .interrupt(vector, handler):
-                    handler(vector)
+                    handler.body(vector)
                 case let .event(event, handlers):
                     for h in handlers { h(event) }
                 case let .shutdown(generation):
@@ -412,7 +412,7 @@ public final class NVMeController: @unchecked Sendable {
     public func setInterruptHandler(vector: Int, _ handler: (@Sendable (Int) -> Void)?) {
         lock.withLock {
             guard interruptHandlers.indices.contains(vector) else { return }
-            interruptHandlers[vector] = handler
+            interruptHandlers[vector] = handler.map(InterruptHandler.init)
         }
     }
 
@@ -488,6 +488,14 @@ public final class NVMeController: @unchecked Sendable {
                                      formatProgress: ns.formatProgress)
         }
     }
+}
+
+/// An interrupt handler, wrapped: a closure kept in an array (a generic
+/// container) is stored at the most general abstraction, and taking it out
+/// as a concrete closure allocates a thunk on every completion; a struct
+/// keeps it as it is.
+struct InterruptHandler: Sendable {
+    let body: @Sendable (Int) -> Void
 }
 
 /// State changes a host driver watches.
