@@ -2,7 +2,7 @@ import NVMeHost
 import NVMeSpec
 import Synchronization
 
-/// The built-in host's files: `identify`, `log/*`, `cmd`.
+/// The built-in host's files: `identify`, `log/*`, `cmd`, `passthru`, `firmware`, `events`.
 enum HostFiles {
     static func identify(_ d: DeviceContext) -> Node {
         let host = d.host!
@@ -53,6 +53,12 @@ enum HostFiles {
         .file("firmware", about: "write-only: each write is Firmware Image Download at its offset (4 KiB pieces); "
                 + "then commit through cmd, e.g. \"admin opcode=0x10 cdw10=0x0a\" (slot 2, activate at the next reset)",
               FirmwareFile(host: d.host!))
+    }
+
+    static func passthru(_ d: DeviceContext) -> Node {
+        .file("passthru", about: "binary command transaction per open handle (docs/PASSTHRU.md): write an 80-byte header "
+                + "(64-byte SQE, data and metadata lengths, timeout, queue, direction) + data-out, read the 16-byte CQE + data-in",
+              PassthruFile(device: d, host: d.host!))
     }
 
     static func cmd(_ d: DeviceContext) -> Node {
@@ -183,59 +189,37 @@ struct CommandFile: FileHandler {
     var mode: UInt16 { 0o644 }
     var nonSeekable: Bool { true }
 
-    final class Transaction: Sendable {
-        struct State {
-            var pending: [UInt8] = []
-            var response: [UInt8] = []
-            var cursor = 0
-        }
-        let state = Mutex(State())
-        /// One command at a time per handle.
-        let running = Mutex(())
-    }
-
-    func open(flags: Int32) throws(FileError) -> (any Sendable)? { Transaction() }
+    func open(flags: Int32) throws(FileError) -> (any Sendable)? { FileTransaction() }
 
     func write(_ data: UnsafeRawBufferPointer, at offset: UInt64, file: OpenFile) throws(FileError) -> Int {
-        guard let t = file.state(as: Transaction.self) else { throw .invalid }
-        try t.running.withLock { _ throws(FileError) in
-            let lines = t.state.withLock { s -> [[UInt8]] in
-                s.pending.append(contentsOf: data)
-                var out: [[UInt8]] = []
-                while let nl = s.pending.firstIndex(of: 0x0A) {
-                    out.append(Array(s.pending[..<nl]))
-                    s.pending.removeSubrange(...nl)
-                }
-                return out
+        guard let t = file.state(as: FileTransaction.self) else { throw .invalid }
+        try t.step(appending: data) { pending throws(FileError) in
+            var lines: [[UInt8]] = []
+            while let nl = pending.firstIndex(of: 0x0A) {
+                lines.append(Array(pending[..<nl]))
+                pending.removeSubrange(...nl)
             }
-            try run(lines, t)
+            return try run(lines)
         }
         return data.count
     }
 
     func read(_ request: ReadRequest) {
-        guard let t = request.file.state(as: Transaction.self) else { request.fail(.invalid); return }
+        guard let t = request.file.state(as: FileTransaction.self) else { request.fail(.invalid); return }
         do throws(FileError) {
-            try t.running.withLock { _ throws(FileError) in
-                let pending = t.state.withLock { s -> [UInt8] in
-                    defer { s.pending = [] }
-                    return s.pending
-                }
-                if !pending.isEmpty { try run([pending], t) }
+            try t.step(appending: nil) { pending throws(FileError) in
+                if pending.isEmpty { return nil }
+                defer { pending = [] }
+                return try run([pending])
             }
         } catch {
             request.fail(error); return
         }
-        let bytes = t.state.withLock { s -> [UInt8] in
-            let end = min(s.response.count, s.cursor + request.size)
-            defer { s.cursor = end }
-            return Array(s.response[s.cursor..<end])
-        }
-        request.reply(bytes)
+        t.reply(request)
     }
 
-    /// Runs the non-blank lines in order; their results replace the response.
-    private func run(_ lines: [[UInt8]], _ t: Transaction) throws(FileError) {
+    /// Runs the non-blank lines in order: their results (nil: no command).
+    private func run(_ lines: [[UInt8]]) throws(FileError) -> [UInt8]? {
         var commands: [PassthroughCommand] = []
         for raw in lines {
             guard let text = String(validating: raw, as: UTF8.self) else {
@@ -262,7 +246,7 @@ struct CommandFile: FileHandler {
             }
             commands.append(command)
         }
-        guard !commands.isEmpty else { return }
+        guard !commands.isEmpty else { return nil }
         var response = ""
         for c in commands {
             let (cqe, data) = c.admin ? host.adminCommand(c.sqe, dataIn: c.dataIn, dataOut: c.dataOut)
@@ -271,9 +255,6 @@ struct CommandFile: FileHandler {
                 + Text.hex(cqe.dw0, digits: 8) + " dw1 " + Text.hex(cqe.dw1, digits: 8) + "\n"
             if c.dataIn > 0 && cqe.status.isSuccess { response += Text.xxd(data) }
         }
-        t.state.withLock { s in
-            s.response = Array(response.utf8)
-            s.cursor = 0
-        }
+        return Array(response.utf8)
     }
 }
