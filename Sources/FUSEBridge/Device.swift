@@ -209,6 +209,7 @@ enum DeviceFiles {
             nodes.append(HostFiles.log(d))
             nodes.append(HostFiles.cmd(d))
             nodes.append(HostFiles.passthru(d))
+            nodes.append(HostFiles.rescan(d))
             nodes.append(HostFiles.firmware(d))
             nodes.append(HostFiles.events(d))
         }

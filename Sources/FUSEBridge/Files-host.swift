@@ -61,6 +61,14 @@ enum HostFiles {
               PassthruFile(device: d, host: d.host!))
     }
 
+    /// `rescan`: like sysfs's `rescan_controller`, a write of 1 makes the
+    /// host identify the namespaces again (`BuiltinHost.rescanNamespaces`).
+    static func rescan(_ d: DeviceContext) -> Node {
+        .file("rescan", about: "write-only: writing 1 makes the built-in host read the active namespace list and identify "
+                + "every namespace again (as Linux's namespace rescan; nvme ns-rescan)",
+              RescanFile(device: d, host: d.host!))
+    }
+
     static func cmd(_ d: DeviceContext) -> Node {
         .file("cmd", about: "command transaction per open handle: write \"admin|io opcode=N [nsid= cdw10..15= "
                 + "slba= nlb= data-in=BYTES data-out=HEX]\", read \"status NAME (0xVALUE) dw0 .. dw1 ..\" + xxd of data-in",
@@ -75,6 +83,21 @@ struct FirmwareFile: FileHandler {
 
     func write(_ data: UnsafeRawBufferPointer, at offset: UInt64, file: OpenFile) throws(FileError) -> Int {
         do throws(HostError) { try host.firmwareImageDownload(data, offset: offset) } catch { throw FileError(error.errno) }
+        return data.count
+    }
+}
+
+/// A write of "1" rescans the namespaces.
+struct RescanFile: FileHandler {
+    let device: DeviceContext
+    let host: BuiltinHost
+    var mode: UInt16 { 0o200 }
+
+    func write(_ data: UnsafeRawBufferPointer, at offset: UInt64, file: OpenFile) throws(FileError) -> Int {
+        guard Text.trim(Substring(decoding: data, as: UTF8.self)) == "1" else {
+            throw device.refuse("rescan", .invalid, "write 1 to rescan")
+        }
+        do throws(HostError) { try host.rescanNamespaces() } catch { throw FileError(error.errno) }
         return data.count
     }
 }
