@@ -184,6 +184,45 @@ nv detach-ns /dev/nvme0 -n 3 -c 0 | grep -q "Success" || fail "detach-ns"
 nv delete-ns /dev/nvme0 -n 3 | grep -q "deleted nsid:3" || fail "delete-ns"
 nvb list-ns /dev/nvme0 -a -o json | check_json "allocated namespaces after delete" "assert [x['nsid'] for x in j['nsid_list']] == [1, 2], j"
 
+# --- the ioctls nvme-cli 2.3 does not use: SUBMIT_IO, ADMIN64, IO64, ID, rescan ---------
+"$NVMEFS" exec "$M" -- python3 - "$M" <<'PY' || fail "SUBMIT_IO, ADMIN64_CMD, IO64_CMD, NVME_IOCTL_ID"
+import ctypes, fcntl, os, struct, sys
+M = sys.argv[1]
+IOW, IOWR = lambda nr, size: 1 << 30 | size << 16 | ord('N') << 8 | nr, lambda nr, size: 3 << 30 | size << 16 | ord('N') << 8 | nr
+ns = os.open("/dev/nvme0n1", os.O_RDWR)
+ctrl = os.open("/dev/nvme0", os.O_RDONLY)
+assert fcntl.ioctl(ns, 0x4E40) == 1                                      # NVME_IOCTL_ID
+# NVME_IOCTL_SUBMIT_IO (struct nvme_user_io, 48 bytes): a Write of 2 blocks of 4 KiB, then a Read.
+data = ctypes.create_string_buffer(os.urandom(8192), 8192)
+back = ctypes.create_string_buffer(8192)
+def user_io(opcode, buf):
+    return bytearray(struct.pack("<BBHHHQQQIIHHI", opcode, 0, 0, 1, 0, 0, ctypes.addressof(buf), 300, 0, 0, 0, 0, 0))
+assert fcntl.ioctl(ns, IOW(0x42, 48), user_io(0x01, data)) == 0
+assert fcntl.ioctl(ns, IOW(0x42, 48), user_io(0x02, back)) == 0
+assert back.raw == data.raw
+with open(M + "/namespaces/1/data", "rb") as f:
+    f.seek(300 * 4096)
+    assert f.read(8192) == data.raw
+try:
+    fcntl.ioctl(ns, IOW(0x42, 48), user_io(0x09, back))                  # not Read, Write or Compare
+    raise SystemExit("SUBMIT_IO of opcode 09h accepted")
+except OSError as e:
+    assert e.errno == 22, e
+# NVME_IOCTL_ADMIN64_CMD (struct nvme_passthru_cmd64, 80 bytes): Get Features, Number of Queues; result in bytes 72-79.
+cmd = bytearray(struct.pack("<BBHIIIQQII6IIIQ", 0x0A, 0, 0, 0, 0, 0, 0, 0, 0, 0, 7, 0, 0, 0, 0, 0, 0, 0, 0))
+assert fcntl.ioctl(ctrl, IOWR(0x47, 80), cmd) == 0
+assert struct.unpack("<Q", cmd[72:80])[0] & 0xFFFFFFFF != 0
+# NVME_IOCTL_IO64_CMD: a Read of LBA 300 on the controller's descriptor; a status is the ioctl's value.
+buf = ctypes.create_string_buffer(4096)
+cmd = bytearray(struct.pack("<BBHIIIQQII6IIIQ", 0x02, 0, 0, 1, 0, 0, 0, ctypes.addressof(buf), 0, 4096,
+                            300, 0, 0, 0, 0, 0, 0, 0, 0))
+assert fcntl.ioctl(ctrl, IOWR(0x48, 80), cmd) == 0 and buf.raw == data.raw[:4096]
+cmd[40:44] = struct.pack("<I", 1 << 30)                                  # SLBA past the end
+assert fcntl.ioctl(ctrl, IOWR(0x48, 80), cmd) & 0x7FF == 0x80           # LBA Out of Range
+PY
+expect_errno "echo 2 >'$M/rescan'" EINVAL
+echo 1 >"$M/rescan" || fail "write 1 to rescan"
+
 # --- refused inputs: nvme-cli's usual errors, quickly -------------------------------------
 expect_nvme_error() {  # EXPECTED-TEXT ARGS...
     local want=$1 out rc
