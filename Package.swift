@@ -44,7 +44,7 @@ let package = Package(
                                .product(name: "Logging", package: "swift-log")],
                 swiftSettings: hot),
         .executableTarget(name: "nvmefs",
-                          dependencies: ["FUSEBridge", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                          dependencies: ["FUSEBridge", "NVMeSpec", .product(name: "ArgumentParser", package: "swift-argument-parser"),
                                          .product(name: "Logging", package: "swift-log")],
                           swiftSettings: strict),
         // In-process benchmarks (not tests): the controller alone, backend modes.

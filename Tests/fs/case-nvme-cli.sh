@@ -279,7 +279,7 @@ expect_cli_error() {  # EXPECTED-TEXT ARGS...
     out=$("$NVMEFS" "$@" 2>&1); rc=$?
     [ "$rc" -ne 0 ] || fail "nvmefs $*: exit 0"
     [ "$(echo "$out" | wc -l)" -eq 1 ] || fail "nvmefs $*: more than one line: $out"
-    echo "$out" | grep -q "$want" || fail "nvmefs $*: expected '$want', got: $out"
+    echo "$out" | grep -q -e "$want" || fail "nvmefs $*: expected '$want', got: $out"
 }
 expect_cli_error "is not an nvmefs mount" nvme "$D/dir" -- list
 expect_cli_error "is not an absolute device path" nvme "$M" --as nvme0 -- list
