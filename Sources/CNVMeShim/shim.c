@@ -204,14 +204,19 @@ static mode_t mode_argument(int flags, va_list ap) {
     return (flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE ? (mode_t)va_arg(ap, int) : 0;
 }
 
+// A device path, or libc's openat (open is openat at the working directory).
+static int open_path(int dirfd, const char *path, int flags, mode_t mode) {
+    uint32_t nsid = 0;
+    int kind = classify(path, &nsid);
+    return kind ? open_device(kind, nsid, flags) : get_openat()(dirfd, path, flags, mode);
+}
+
 int open(const char *path, int flags, ...) {
     va_list ap;
     va_start(ap, flags);
     mode_t mode = mode_argument(flags, ap);
     va_end(ap);
-    uint32_t nsid = 0;
-    int kind = classify(path, &nsid);
-    return kind ? open_device(kind, nsid, flags) : get_open()(path, flags, mode);
+    return open_path(AT_FDCWD, path, flags, mode);
 }
 
 int openat(int dirfd, const char *path, int flags, ...) {
@@ -219,9 +224,7 @@ int openat(int dirfd, const char *path, int flags, ...) {
     va_start(ap, flags);
     mode_t mode = mode_argument(flags, ap);
     va_end(ap);
-    uint32_t nsid = 0;
-    int kind = classify(path, &nsid);
-    return kind ? open_device(kind, nsid, flags) : get_openat()(dirfd, path, flags, mode);
+    return open_path(dirfd, path, flags, mode);
 }
 
 int open64(const char *path, int flags, ...) __attribute__((alias("open")));

@@ -205,14 +205,9 @@ struct CommandSyntaxError: Error, CustomStringConvertible {
 /// one command (the write returns when it has completed); reads return its
 /// result from the start, then end of file. Text after the last newline of
 /// a write waits for more (or runs at the next read).
-struct CommandFile: FileHandler {
+struct CommandFile: TransactionFile {
     let device: DeviceContext
     let host: BuiltinHost
-
-    var mode: UInt16 { 0o644 }
-    var nonSeekable: Bool { true }
-
-    func open(flags: Int32) throws(FileError) -> (any Sendable)? { FileTransaction() }
 
     func write(_ data: UnsafeRawBufferPointer, at offset: UInt64, file: OpenFile) throws(FileError) -> Int {
         guard let t = file.state(as: FileTransaction.self) else { throw .invalid }
@@ -229,16 +224,11 @@ struct CommandFile: FileHandler {
 
     func read(_ request: ReadRequest) {
         guard let t = request.file.state(as: FileTransaction.self) else { request.fail(.invalid); return }
-        do throws(FileError) {
-            try t.step(appending: nil) { pending throws(FileError) in
-                if pending.isEmpty { return nil }
-                defer { pending = [] }
-                return try run([pending])
-            }
-        } catch {
-            request.fail(error); return
+        t.read(request) { pending throws(FileError) in
+            if pending.isEmpty { return nil }
+            defer { pending = [] }
+            return try run([pending])
         }
-        t.reply(request)
     }
 
     /// Runs the non-blank lines in order: their results (nil: no command).

@@ -38,8 +38,20 @@ final class FileTransaction: Sendable {
         }
     }
 
+    /// Answers a read: first `body` may take the pending bytes (as in
+    /// `step`; a throw fails the read), then the next bytes of the response.
+    func read(_ request: ReadRequest, _ body: (inout [UInt8]) throws(FileError) -> [UInt8]?) {
+        do throws(FileError) {
+            try step(appending: nil, body)
+        } catch {
+            request.fail(error)
+            return
+        }
+        reply(request)
+    }
+
     /// Answers a read with the next bytes of the response.
-    func reply(_ request: ReadRequest) {
+    private func reply(_ request: ReadRequest) {
         let bytes = state.withLock { s -> [UInt8] in
             let end = min(s.response.count, s.cursor + request.size)
             defer { s.cursor = end }
@@ -47,6 +59,16 @@ final class FileTransaction: Sendable {
         }
         request.reply(bytes)
     }
+}
+
+/// A file whose every open handle is a `FileTransaction` (`cmd`, `passthru`):
+/// read-write, a stream.
+protocol TransactionFile: FileHandler {}
+
+extension TransactionFile {
+    var mode: UInt16 { 0o644 }
+    var nonSeekable: Bool { true }
+    func open(flags: Int32) throws(FileError) -> (any Sendable)? { FileTransaction() }
 }
 
 /// `passthru` (docs/PASSTHRU.md): the binary form of `cmd`, for programs.
@@ -60,14 +82,9 @@ final class FileTransaction: Sendable {
 /// EBUSY for the host's own commands) and the transaction starts afresh.
 /// Bytes past the request, or a read while a request is incomplete:
 /// EINVAL, and the partial request is dropped.
-struct PassthruFile: FileHandler {
+struct PassthruFile: TransactionFile {
     let device: DeviceContext
     let host: BuiltinHost
-
-    var mode: UInt16 { 0o644 }
-    var nonSeekable: Bool { true }
-
-    func open(flags: Int32) throws(FileError) -> (any Sendable)? { FileTransaction() }
 
     func write(_ data: UnsafeRawBufferPointer, at offset: UInt64, file: OpenFile) throws(FileError) -> Int {
         guard let t = file.state(as: FileTransaction.self) else { throw .invalid }
@@ -102,17 +119,12 @@ struct PassthruFile: FileHandler {
 
     func read(_ request: ReadRequest) {
         guard let t = request.file.state(as: FileTransaction.self) else { request.fail(.invalid); return }
-        do throws(FileError) {
-            try t.step(appending: nil) { pending throws(FileError) in
-                guard pending.isEmpty else {
-                    defer { pending = [] }
-                    throw device.refuse("passthru", .invalid, "read with an incomplete request of \(pending.count) bytes")
-                }
-                return nil
+        t.read(request) { pending throws(FileError) in
+            guard pending.isEmpty else {
+                defer { pending = [] }
+                throw device.refuse("passthru", .invalid, "read with an incomplete request of \(pending.count) bytes")
             }
-        } catch {
-            request.fail(error); return
+            return nil
         }
-        t.reply(request)
     }
 }

@@ -10,17 +10,13 @@ struct NvmeCommand: ParsableCommand {
         abstract: "Run nvme-cli (nvme ARGS...) with the mount presented as DEVICE and DEVICEnN.",
         discussion: "Example: nvmefs nvme ~/nvmefs -- id-ctrl /dev/nvme0")
 
-    @Argument(help: "The mountpoint (an nvmefs mount with the built-in host).")
-    var mountpoint: String
-
-    @Option(name: .customLong("as"), help: "The controller's device path; namespace N is this path + nN.")
-    var device: String = "/dev/nvme0"
+    @OptionGroup var target: ShimTarget
 
     @Argument(parsing: .postTerminator, help: "nvme-cli's arguments, after --.")
     var arguments: [String] = []
 
     func run() throws {
-        let shim = try ShimLaunch(mountpoint: mountpoint, device: device)
+        let shim = try ShimLaunch(target)
         guard let nvme = ShimLaunch.findProgram("nvme", extraDirectories: ["/usr/sbin", "/sbin"]) else {
             throw DaemonError("nvme-cli is not installed (apt-get install nvme-cli; scripts/setup.sh installs it)")
         }
@@ -35,11 +31,7 @@ struct ExecCommand: ParsableCommand {
         abstract: "Run a program with the mount presented as DEVICE and DEVICEnN (the nvme-cli shim).",
         discussion: "Example: nvmefs exec ~/nvmefs -- python3 script.py")
 
-    @Argument(help: "The mountpoint (an nvmefs mount with the built-in host).")
-    var mountpoint: String
-
-    @Option(name: .customLong("as"), help: "The controller's device path; namespace N is this path + nN.")
-    var device: String = "/dev/nvme0"
+    @OptionGroup var target: ShimTarget
 
     @Argument(parsing: .postTerminator, help: "The program and its arguments, after --.")
     var command: [String] = []
@@ -48,11 +40,20 @@ struct ExecCommand: ParsableCommand {
         guard let program = command.first, !program.isEmpty else {
             throw ConfigurationError("exec: no program given (nvmefs exec MOUNT -- PROGRAM ARGS...)")
         }
-        let shim = try ShimLaunch(mountpoint: mountpoint, device: device)
+        let shim = try ShimLaunch(target)
         let path = program.contains("/") ? program : ShimLaunch.findProgram(program, extraDirectories: [])
         guard let path, access(path, X_OK) == 0 else { throw DaemonError("exec: \(program): no such program") }
         try shim.exec(path, command)
     }
+}
+
+/// The mount and the device path it is presented as.
+struct ShimTarget: ParsableArguments {
+    @Argument(help: "The mountpoint (an nvmefs mount with the built-in host).")
+    var mountpoint: String
+
+    @Option(name: .customLong("as"), help: "The controller's device path; namespace N is this path + nN.")
+    var device: String = "/dev/nvme0"
 }
 
 /// The checked setting of one shim launch: the mount, the device path, the
@@ -62,7 +63,8 @@ struct ShimLaunch {
     let device: String
     let library: String
 
-    init(mountpoint: String, device: String) throws {
+    init(_ target: ShimTarget) throws {
+        let mountpoint = target.mountpoint, device = target.device
         guard device.hasPrefix("/"), !device.hasSuffix("/"), !device.contains("//"), device.count > 1 else {
             throw ConfigurationError("--as: '\(device)' is not an absolute device path such as /dev/nvme0")
         }
