@@ -159,4 +159,19 @@ private func run(_ host: BuiltinHost, _ header: PassthroughHeader, out: [UInt8])
         #expect(rig.read(1, 0, 512).value?.count == 512)  // after the recovery
         #expect(rig.host.recoveryCount > before)
     }
+
+    /// `rescan` and NVME_IOCTL_RESCAN: the table is made to match the
+    /// controller again, entries missing and entries stale alike.
+    @Test func rescanIdentifiesTheNamespacesAgain() throws {
+        let rig = try Rig([(TestBackend(size: 1 << 20), 9), (TestBackend(size: 1 << 21), 12)])
+        let before = rig.host.namespaces
+        rig.host.stateLock.withLock {
+            rig.host.namespaceTable[1] = nil
+            rig.host.namespaceTable[7] = rig.host.namespaceTable[2].map { var i = $0; i.nsid = 7; return i }
+        }
+        try rig.host.rescanNamespaces()
+        #expect(rig.host.namespaces == before)
+        #expect(rig.host.namespaceInfo(7) == nil)
+        #expect(rig.read(1, 0, 512).value?.count == 512)
+    }
 }

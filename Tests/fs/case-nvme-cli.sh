@@ -268,6 +268,13 @@ cmp <("$NVMEFS" exec "$M" -- dd if=/dev/nvme0n1 bs=4k skip=1 count=4 status=none
 "$NVMEFS" exec "$M" -- dd if="$D/blk" of=/dev/nvme0n1 bs=4k seek=9 conv=notrunc status=none || fail "dd to /dev/nvme0n1"
 cmp <(dd if="$M/namespaces/1/data" bs=4k skip=9 count=1 status=none) "$D/blk" || fail "data after dd to /dev/nvme0n1"
 
+# Preloaded without a mount configured, the shim changes nothing.
+out=$(LD_PRELOAD="$(dirname "$NVMEFS")/libnvmefs-shim.so" NVMEFS_SHIM_DEVICE=/dev/nvmefs-test bash -c "$script" x "$D") ||
+    fail "the script with an unconfigured shim"
+assert_eq "$plain" "$out" "file operations with an unconfigured shim"
+out=$(LD_PRELOAD="$(dirname "$NVMEFS")/libnvmefs-shim.so" NVMEFS_SHIM_DEVICE=/dev/nvmefs-test stat /dev/nvmefs-test 2>&1) &&
+    fail "an unconfigured shim presented a device: $out"
+
 # --as: other device paths; /dev/nvme0 is left alone then.
 "$NVMEFS" nvme "$M" --as /dev/nvme7 -- id-ns /dev/nvme7n1 -o json | check_json "--as /dev/nvme7" "assert j['nsze'] == 4096"
 assert_eq "regular empty file" "$("$NVMEFS" exec "$M" --as /dev/nvme7 -- stat -c %F "$D/dir/a")" "--as leaves other paths"

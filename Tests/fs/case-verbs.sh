@@ -74,4 +74,7 @@ expect_cli_error "The value '0xzz' is invalid for '--opcode" sqe --opcode 0xzz
 out=$(printf 'abc' | "$NVMEFS" cqe 2>&1) && fail "cqe of 3 bytes succeeded"
 assert_eq "nvmefs: cqe: 3 bytes are not whole 16-byte completion entries" "$out" "cqe of 3 bytes"
 expect_cli_error "is not an nvmefs mount" show-regs "$CASE_DIR"
+# nvmefs nvme and exec need the built-in host's passthru file.
+expect_cli_error "has no passthru file (mounted with --host none?)" nvme "$M" -- list
+expect_cli_error "has no passthru file" exec "$M" -- true
 unmount_nvmefs
