@@ -13,6 +13,8 @@ let package = Package(
     products: [
         .executable(name: "nvmefs", targets: ["nvmefs"]),
         .executable(name: "nvmefs-conformance", targets: ["nvmefs-conformance"]),
+        // libnvmefs-shim.so: the LD_PRELOAD shim of `nvmefs nvme` and `nvmefs exec`.
+        .library(name: "nvmefs-shim", type: .dynamic, targets: ["CNVMeShim"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -35,12 +37,14 @@ let package = Package(
                 swiftSettings: hot),
         // The only C: libfuse3 through a shim header.
         .systemLibrary(name: "CFuse3", pkgConfig: "fuse3", providers: [.apt(["libfuse3-dev"])]),
+        // The preload shim that presents a mount as /dev/nvme0 to programs (one C file, no Swift).
+        .target(name: "CNVMeShim", cSettings: [.unsafeFlags(["-Wall", "-Wextra"])], linkerSettings: [.linkedLibrary("dl")]),
         .target(name: "FUSEBridge",
                 dependencies: ["CFuse3", "NVMeSpec", "BlockIO", "HostMemory", "NVMeController", "NVMeHost",
                                .product(name: "Logging", package: "swift-log")],
                 swiftSettings: hot),
         .executableTarget(name: "nvmefs",
-                          dependencies: ["FUSEBridge", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                          dependencies: ["FUSEBridge", "NVMeSpec", .product(name: "ArgumentParser", package: "swift-argument-parser"),
                                          .product(name: "Logging", package: "swift-log")],
                           swiftSettings: strict),
         // In-process benchmarks (not tests): the controller alone, backend modes.

@@ -37,8 +37,9 @@ die() { printf '[setup] error: %s\n' "$*" >&2; exit 1; }
 # --- 1. system packages ------------------------------------------------------
 # Debian packages the project needs to build (libfuse3-dev, pkg-config, gcc),
 # to mount (fuse3: fusermount3), to test and benchmark (fio, xxd), and QEMU's
-# NVMe device for the differential conformance run (qemu-system-x86).
-PACKAGES=(libfuse3-dev fuse3 pkg-config fio xxd build-essential gcc qemu-system-x86)
+# NVMe device for the differential conformance run (qemu-system-x86), and
+# nvme-cli for `nvmefs nvme` (the preload shim) and its tests.
+PACKAGES=(libfuse3-dev fuse3 pkg-config fio xxd build-essential gcc qemu-system-x86 nvme-cli)
 
 as_root() {
     if [ "$(id -u)" -eq 0 ]; then
@@ -84,8 +85,11 @@ scratch=()
 
 say "building nvmefs ($config): swift build -c $config --product nvmefs ${scratch[*]}"
 swift build -c "$config" --product nvmefs "${scratch[@]}" </dev/null || die "swift build failed"
+# The preload shim of `nvmefs nvme` and `nvmefs exec`, next to the binary.
+swift build -c "$config" --product nvmefs-shim "${scratch[@]}" </dev/null || die "swift build of the shim failed"
 bin="$(swift build -c "$config" --show-bin-path "${scratch[@]}" </dev/null)/nvmefs"
 [ -x "$bin" ] || die "build finished but $bin is missing"
+[ -f "$(dirname "$bin")/libnvmefs-shim.so" ] || die "build finished but libnvmefs-shim.so is missing"
 say "built $bin"
 
 [ "$mount_it" -eq 1 ] || exit 0

@@ -208,6 +208,8 @@ enum DeviceFiles {
             nodes.append(HostFiles.identify(d))
             nodes.append(HostFiles.log(d))
             nodes.append(HostFiles.cmd(d))
+            nodes.append(HostFiles.passthru(d))
+            nodes.append(HostFiles.rescan(d))
             nodes.append(HostFiles.firmware(d))
             nodes.append(HostFiles.events(d))
         }
@@ -227,6 +229,7 @@ enum Errno {
         case EAGAIN: "EAGAIN"; case ENOMEM: "ENOMEM"; case EACCES: "EACCES"; case EBUSY: "EBUSY"
         case ENODEV: "ENODEV"; case EINVAL: "EINVAL"; case ENOSPC: "ENOSPC"; case EROFS: "EROFS"
         case ERANGE: "ERANGE"; case EILSEQ: "EILSEQ"; case EOPNOTSUPP: "EOPNOTSUPP"; case ETIMEDOUT: "ETIMEDOUT"
+        case E2BIG: "E2BIG"
         default: "errno \(code)"
         }
     }

@@ -2,7 +2,7 @@ import NVMeHost
 import NVMeSpec
 import Synchronization
 
-/// The built-in host's files: `identify`, `log/*`, `cmd`.
+/// The built-in host's files: `identify`, `log/*`, `cmd`, `passthru`, `firmware`, `events`.
 enum HostFiles {
     static func identify(_ d: DeviceContext) -> Node {
         let host = d.host!
@@ -55,6 +55,20 @@ enum HostFiles {
               FirmwareFile(host: d.host!))
     }
 
+    static func passthru(_ d: DeviceContext) -> Node {
+        .file("passthru", about: "binary command transaction per open handle (docs/PASSTHRU.md): write an 80-byte header "
+                + "(64-byte SQE, data and metadata lengths, timeout, queue, direction) + data-out, read the 16-byte CQE + data-in",
+              PassthruFile(device: d, host: d.host!))
+    }
+
+    /// `rescan`: like sysfs's `rescan_controller`, a write of 1 makes the
+    /// host identify the namespaces again (`BuiltinHost.rescanNamespaces`).
+    static func rescan(_ d: DeviceContext) -> Node {
+        .file("rescan", about: "write-only: writing 1 makes the built-in host read the active namespace list and identify "
+                + "every namespace again (as Linux's namespace rescan; nvme ns-rescan)",
+              RescanFile(device: d, host: d.host!))
+    }
+
     static func cmd(_ d: DeviceContext) -> Node {
         .file("cmd", about: "command transaction per open handle: write \"admin|io opcode=N [nsid= cdw10..15= "
                 + "slba= nlb= data-in=BYTES data-out=HEX]\", read \"status NAME (0xVALUE) dw0 .. dw1 ..\" + xxd of data-in",
@@ -69,6 +83,21 @@ struct FirmwareFile: FileHandler {
 
     func write(_ data: UnsafeRawBufferPointer, at offset: UInt64, file: OpenFile) throws(FileError) -> Int {
         do throws(HostError) { try host.firmwareImageDownload(data, offset: offset) } catch { throw FileError(error.errno) }
+        return data.count
+    }
+}
+
+/// A write of "1" rescans the namespaces.
+struct RescanFile: FileHandler {
+    let device: DeviceContext
+    let host: BuiltinHost
+    var mode: UInt16 { 0o200 }
+
+    func write(_ data: UnsafeRawBufferPointer, at offset: UInt64, file: OpenFile) throws(FileError) -> Int {
+        guard Text.trim(Substring(decoding: data, as: UTF8.self)) == "1" else {
+            throw device.refuse("rescan", .invalid, "write 1 to rescan")
+        }
+        do throws(HostError) { try host.rescanNamespaces() } catch { throw FileError(error.errno) }
         return data.count
     }
 }
@@ -176,66 +205,34 @@ struct CommandSyntaxError: Error, CustomStringConvertible {
 /// one command (the write returns when it has completed); reads return its
 /// result from the start, then end of file. Text after the last newline of
 /// a write waits for more (or runs at the next read).
-struct CommandFile: FileHandler {
+struct CommandFile: TransactionFile {
     let device: DeviceContext
     let host: BuiltinHost
 
-    var mode: UInt16 { 0o644 }
-    var nonSeekable: Bool { true }
-
-    final class Transaction: Sendable {
-        struct State {
-            var pending: [UInt8] = []
-            var response: [UInt8] = []
-            var cursor = 0
-        }
-        let state = Mutex(State())
-        /// One command at a time per handle.
-        let running = Mutex(())
-    }
-
-    func open(flags: Int32) throws(FileError) -> (any Sendable)? { Transaction() }
-
     func write(_ data: UnsafeRawBufferPointer, at offset: UInt64, file: OpenFile) throws(FileError) -> Int {
-        guard let t = file.state(as: Transaction.self) else { throw .invalid }
-        try t.running.withLock { _ throws(FileError) in
-            let lines = t.state.withLock { s -> [[UInt8]] in
-                s.pending.append(contentsOf: data)
-                var out: [[UInt8]] = []
-                while let nl = s.pending.firstIndex(of: 0x0A) {
-                    out.append(Array(s.pending[..<nl]))
-                    s.pending.removeSubrange(...nl)
-                }
-                return out
+        guard let t = file.state(as: FileTransaction.self) else { throw .invalid }
+        try t.step(appending: data) { pending throws(FileError) in
+            var lines: [[UInt8]] = []
+            while let nl = pending.firstIndex(of: 0x0A) {
+                lines.append(Array(pending[..<nl]))
+                pending.removeSubrange(...nl)
             }
-            try run(lines, t)
+            return try run(lines)
         }
         return data.count
     }
 
     func read(_ request: ReadRequest) {
-        guard let t = request.file.state(as: Transaction.self) else { request.fail(.invalid); return }
-        do throws(FileError) {
-            try t.running.withLock { _ throws(FileError) in
-                let pending = t.state.withLock { s -> [UInt8] in
-                    defer { s.pending = [] }
-                    return s.pending
-                }
-                if !pending.isEmpty { try run([pending], t) }
-            }
-        } catch {
-            request.fail(error); return
+        guard let t = request.file.state(as: FileTransaction.self) else { request.fail(.invalid); return }
+        t.read(request) { pending throws(FileError) in
+            if pending.isEmpty { return nil }
+            defer { pending = [] }
+            return try run([pending])
         }
-        let bytes = t.state.withLock { s -> [UInt8] in
-            let end = min(s.response.count, s.cursor + request.size)
-            defer { s.cursor = end }
-            return Array(s.response[s.cursor..<end])
-        }
-        request.reply(bytes)
     }
 
-    /// Runs the non-blank lines in order; their results replace the response.
-    private func run(_ lines: [[UInt8]], _ t: Transaction) throws(FileError) {
+    /// Runs the non-blank lines in order: their results (nil: no command).
+    private func run(_ lines: [[UInt8]]) throws(FileError) -> [UInt8]? {
         var commands: [PassthroughCommand] = []
         for raw in lines {
             guard let text = String(validating: raw, as: UTF8.self) else {
@@ -262,7 +259,7 @@ struct CommandFile: FileHandler {
             }
             commands.append(command)
         }
-        guard !commands.isEmpty else { return }
+        guard !commands.isEmpty else { return nil }
         var response = ""
         for c in commands {
             let (cqe, data) = c.admin ? host.adminCommand(c.sqe, dataIn: c.dataIn, dataOut: c.dataOut)
@@ -271,9 +268,6 @@ struct CommandFile: FileHandler {
                 + Text.hex(cqe.dw0, digits: 8) + " dw1 " + Text.hex(cqe.dw1, digits: 8) + "\n"
             if c.dataIn > 0 && cqe.status.isSuccess { response += Text.xxd(data) }
         }
-        t.state.withLock { s in
-            s.response = Array(response.utf8)
-            s.cursor = 0
-        }
+        return Array(response.utf8)
     }
 }

@@ -125,14 +125,18 @@ public enum MountRegistry {
     }
 
     /// True when an nvmefs mount (type fuse.nvmefs) is exactly at `path` (a real path).
-    public static func isMounted(_ path: String) -> Bool {
-        guard let text = readFile("/proc/self/mountinfo") else { return false }
+    public static func isMounted(_ path: String) -> Bool { mounts().contains(path) }
+
+    /// The mount points of every nvmefs mount (type fuse.nvmefs), in mount order.
+    public static func mounts() -> [String] {
+        guard let text = readFile("/proc/self/mountinfo") else { return [] }
+        var out: [String] = []
         for line in text.split(separator: "\n") {
             let fields = line.split(separator: " ")
             guard fields.count > 4, let dash = fields.firstIndex(of: "-"), dash + 1 < fields.count else { continue }
-            if unescapeMountField(fields[4]) == path && fields[dash + 1] == "fuse.nvmefs" { return true }
+            if fields[dash + 1] == "fuse.nvmefs" { out.append(unescapeMountField(fields[4])) }
         }
-        return false
+        return out
     }
 
     // MARK: helpers

@@ -188,3 +188,19 @@ extension BuiltinHost {
         }
     }
 }
+
+extension BuiltinHost {
+    /// Reads the Active Namespace ID list (Identify CNS 02h, NVMe 1.4
+    /// §5.15.2.3) and identifies every namespace in it and every namespace
+    /// in the host's table again, so the table matches the controller now
+    /// (what Linux's namespace rescan does; `rescan`, NVME_IOCTL_RESCAN).
+    /// - Throws: the `HostError` of the Identify command.
+    public func rescanNamespaces() throws(HostError) {
+        let (cqe, list) = adminCommand(SubmissionQueueEntry(opcode: AdminOpcode.identify.rawValue,
+                                                            cdw10: UInt32(IdentifyCNS.activeNamespaceList.rawValue)),
+                                       dataIn: 4096)
+        guard cqe.status.isSuccess else { throw HostError(status: cqe.status, "Identify Active Namespace List") }
+        let active = list.withUnsafeBytes { NamespaceList(bytes: $0)?.nsids ?? [] }
+        for nsid in Set(active).union(namespaces.map(\.nsid)).sorted() { reidentify(nsid) }
+    }
+}

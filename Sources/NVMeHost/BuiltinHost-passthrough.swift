@@ -4,25 +4,33 @@ import NVMeSpec
 
 import Glibc
 
-/// Generic passthrough for the `cmd` file and the nvme-cli style subcommands.
+/// Generic passthrough for the `cmd` and `passthru` files and the
+/// convenience commands (Identify, Get Log Page, Firmware Image Download).
 ///
 /// The host chooses the CID and fills PSDT=0 and PRP1/PRP2 to point at a
 /// page-aligned buffer of its own, mapped as a temporary region for the
-/// command: `dataOut` is copied into it before submission, and the first
-/// `dataIn` bytes are returned after completion. With no data, PRP1 and PRP2
-/// are left as given (Create I/O SQ/CQ name queue memory in `mem` there). Pointers past the buffer are poisoned (an unmapped address), so a
+/// command (and MPTR at a second one, for a `passthru` request with
+/// metadata): the data-out bytes are copied into it before submission, and
+/// the data-in bytes are returned after completion. With no data, PRP1 and
+/// PRP2 are left as given (Create I/O SQ/CQ name queue memory in `mem`
+/// there). Pointers past the buffer are poisoned (an unmapped address), so a
 /// command that transfers more than the caller gave fails with Data Transfer
 /// Error; with a buffer of two pages exactly, a controller that transfers
 /// more reads the second page as a PRP list, as with any host that
 /// under-sizes its buffer.
 ///
-/// Delete I/O SQ/CQ naming one of the host's own queues is refused with a
-/// synthetic Invalid Queue Identifier (DNR): the host would lose its queues.
+/// Commands the host keeps for itself — Asynchronous Event Request,
+/// Doorbell Buffer Config, Delete I/O SQ/CQ of one of its own queues — are
+/// refused: with EBUSY through `passthru`, with a synthetic Invalid Field or
+/// Invalid Queue Identifier (DNR) through `cmd`.
 ///
-/// Failures of the host itself are reported as synthetic completions with
-/// the host's CID: Command Aborted due to SQ Deletion (08h) when a controller
-/// reset dropped the command, Internal Error (06h, DNR) when the controller is
-/// dead, shut down, or the bring-up cannot proceed.
+/// Failures of the host itself: Command Aborted due to SQ Deletion (08h, a
+/// synthetic completion with the host's CID) when a controller reset dropped
+/// the command; when the controller is dead, shut down, or the bring-up
+/// cannot proceed, EIO/ENODEV through `passthru` and a synthetic Internal
+/// Error (06h, DNR) through `cmd`. A command not completed within its
+/// timeout (the request's own, or the host's) starts controller recovery,
+/// as Linux's nvme driver resets a controller that does not answer.
 extension BuiltinHost {
     public func adminCommand(_ sqe: SubmissionQueueEntry, dataIn: Int = 0, dataOut: [UInt8]? = nil)
         -> (CompletionQueueEntry, [UInt8]) {
@@ -90,74 +98,148 @@ extension BuiltinHost {
         CompletionQueueEntry(sqid: qid, status: status)
     }
 
-    func passthrough(_ command: SubmissionQueueEntry, admin isAdmin: Bool, dataIn: Int, dataOut: [UInt8]?)
-        -> (CompletionQueueEntry, [UInt8]) {
-        let length = max(0, dataIn, dataOut?.count ?? 0)
-        let limit = max(maxTransfer, Self.page)
-        guard length <= limit else {
-            return (synthetic(NVMeStatus.invalidField.withDNR, qid: isAdmin ? 0 : 1), [])
+    /// Runs one request of the `passthru` file (`PassthroughHeader`,
+    /// docs/PASSTHRU.md): `dataOut` and `metadataOut` are the bytes that
+    /// follow the header (empty unless the direction sends data).
+    ///
+    /// - Throws: `HostError` when the host does not run the command: EINVAL
+    ///   (direction and lengths do not fit the opcode, or the out bytes do
+    ///   not match the lengths), E2BIG (past MDTS), EBUSY (an Asynchronous
+    ///   Event Request, Doorbell Buffer Config, or deleting one of the host's
+    ///   own queues: they belong to the host), EIO/ENODEV (the controller is
+    ///   dead or the host shut down), ENOMEM.
+    public func passthrough(_ header: PassthroughHeader, dataOut: UnsafeRawBufferPointer = UnsafeRawBufferPointer(start: nil, count: 0),
+                            metadataOut: UnsafeRawBufferPointer = UnsafeRawBufferPointer(start: nil, count: 0))
+        throws(HostError) -> PassthroughResponse {
+        try checkPassthrough(header)
+        let expected = header.direction.toController ? (Int(header.dataLength), Int(header.metadataLength)) : (0, 0)
+        guard dataOut.count == expected.0, metadataOut.count == expected.1 else {
+            throw HostError(errno: EINVAL, "passthru: \(dataOut.count) data and \(metadataOut.count) metadata bytes "
+                                + "given for \(expected.0) and \(expected.1)")
         }
+        let isAdmin = header.queue == .admin
+        let timeout = header.timeoutMilliseconds == 0 ? nil : Duration.milliseconds(Int64(header.timeoutMilliseconds))
+        let r = run(header.sqe, admin: isAdmin, data: Int(header.dataLength), dataOut: dataOut,
+                    metadata: Int(header.metadataLength), metadataOut: metadataOut,
+                    copyBack: header.direction.fromController, timeout: timeout)
+        switch r {
+        case .success(let (cqe, data, metadata)): return PassthroughResponse(cqe: cqe, data: data, metadata: metadata)
+        case .failure(let e): throw e
+        }
+    }
+
+    /// Whether `passthrough(_:dataOut:metadataOut:)` would run the request
+    /// of `header` (everything but the bytes that follow it).
+    /// - Throws: `HostError` with EINVAL, E2BIG or EBUSY (see there).
+    public func checkPassthrough(_ header: PassthroughHeader) throws(HostError) {
+        try header.validate(maxTransfer: max(maxTransfer, Self.page))
+        if let r = refusal(header.sqe, admin: header.queue == .admin) { throw HostError(errno: EBUSY, "passthru: \(r.reason)") }
+    }
+
+    /// A command the host keeps for itself: its status for `cmd` callers, its reason.
+    private func refusal(_ command: SubmissionQueueEntry, admin isAdmin: Bool) -> (status: NVMeStatus, reason: String)? {
+        guard isAdmin else { return nil }
+        switch AdminOpcode(command.opcode) {
         // Asynchronous Event Requests are the host's own (see `events`): one
         // from outside would wait for an event with no one to read its log page.
-        if isAdmin, command.opcode == AdminOpcode.asyncEventRequest.rawValue {
-            logger.notice("built-in host: passthrough Asynchronous Event Request refused (the host owns AERs)")
-            return (synthetic(NVMeStatus.invalidField.withDNR, qid: 0), [])
-        }
+        case .asyncEventRequest:
+            return (NVMeStatus.invalidField.withDNR, "Asynchronous Event Request refused (the host owns AERs)")
         // Doorbell Buffer Config would move the doorbells of the host's own
-        // queues into pages it does not write (§7.13): refused.
-        if isAdmin, command.opcode == AdminOpcode.doorbellBufferConfig.rawValue {
-            logger.notice("built-in host: passthrough Doorbell Buffer Config refused (the host owns its doorbells)")
-            return (synthetic(NVMeStatus.invalidField.withDNR, qid: 0), [])
+        // queues into pages it does not write (§7.13).
+        case .doorbellBufferConfig:
+            return (NVMeStatus.invalidField.withDNR, "Doorbell Buffer Config refused (the host owns its doorbells)")
+        // Deleting the host's own I/O queues would strand its commands.
+        case .deleteIOSQ, .deleteIOCQ:
+            let qid = UInt16(truncatingIfNeeded: command.cdw10)
+            guard ownedQueueIDs.contains(qid) else { return nil }
+            return (NVMeStatus.invalidQueueIdentifier.withDNR, "deleting queue \(qid) refused (the host's own)")
+        default:
+            return nil
         }
-        // Deleting the host's own I/O queues would strand its commands: refused.
-        if isAdmin, command.opcode == AdminOpcode.deleteIOSQ.rawValue || command.opcode == AdminOpcode.deleteIOCQ.rawValue,
-           ownedQueueIDs.contains(UInt16(truncatingIfNeeded: command.cdw10)) {
-            return (synthetic(NVMeStatus.invalidQueueIdentifier.withDNR, qid: 0), [])
+    }
+
+    /// `cmd`'s form: one data buffer of max(dataIn, dataOut) bytes, and
+    /// every refusal as a synthetic completion (see the type's comment).
+    func passthrough(_ command: SubmissionQueueEntry, admin isAdmin: Bool, dataIn: Int, dataOut: [UInt8]?)
+        -> (CompletionQueueEntry, [UInt8]) {
+        let qid: UInt16 = isAdmin ? 0 : 1
+        let length = max(0, dataIn, dataOut?.count ?? 0)
+        guard length <= max(maxTransfer, Self.page) else { return (synthetic(NVMeStatus.invalidField.withDNR, qid: qid), []) }
+        if let r = refusal(command, admin: isAdmin) {
+            logger.notice("built-in host: passthrough \(r.reason)")
+            return (synthetic(r.status, qid: 0), [])
         }
+        let none = UnsafeRawBufferPointer(start: nil, count: 0)
+        let result = (dataOut ?? []).withUnsafeBytes { out in
+            run(command, admin: isAdmin, data: length, dataOut: out, metadata: 0, metadataOut: none,
+                copyBack: dataIn > 0, timeout: nil)
+        }
+        switch result {
+        case .success(let (cqe, data, _)): return (cqe, Array(data.prefix(dataIn)))
+        case .failure: return (synthetic(NVMeStatus.internalError.withDNR, qid: qid), [])
+        }
+    }
+
+    /// Runs `command` with a data buffer of `data` bytes (starting with
+    /// `dataOut`, zero-filled) and a metadata buffer of `metadata` bytes
+    /// (MPTR), each a temporary region; returns the CQE and, with
+    /// `copyBack`, both buffers as the command left them. A controller reset
+    /// that drops the command gives a synthetic Command Aborted due to SQ
+    /// Deletion; a host that is not live in time, or a controller that died
+    /// meanwhile, a `HostError`.
+    private func run(_ command: SubmissionQueueEntry, admin isAdmin: Bool, data: Int, dataOut: UnsafeRawBufferPointer,
+                     metadata: Int, metadataOut: UnsafeRawBufferPointer, copyBack: Bool, timeout: Duration?)
+        -> Result<(CompletionQueueEntry, [UInt8], [UInt8]), HostError> {
         var sqe = command
         sqe.psdt = 0
-        var buffer: UnsafeMutableRawBufferPointer?
-        var region: RegionInfo?
+        var buffers: [(buffer: UnsafeMutableRawBufferPointer, region: RegionInfo?)] = []
         defer {
-            // The buffer is freed once no backend I/O of a given-up command can reach it.
-            let b = buffer.map { UnsafeSendableBuffer($0) }
-            if let region, let release = controller.space.unmapWhenIdle(region.id) {
-                release.notify { b?.buffer.deallocate() }
-            } else {
-                b?.buffer.deallocate()
+            // A buffer is freed once no backend I/O of a given-up command can reach it.
+            for (buffer, region) in buffers {
+                let b = UnsafeSendableBuffer(buffer)
+                if let region, let release = controller.space.unmapWhenIdle(region.id) {
+                    release.notify { b.buffer.deallocate() }
+                } else {
+                    b.buffer.deallocate()
+                }
             }
         }
-        if length > 0 {
+        /// A zero-filled buffer of `length` bytes starting with `out`, mapped; nil on failure.
+        func mapped(_ length: Int, _ out: UnsafeRawBufferPointer) -> (UnsafeMutableRawBufferPointer, RegionInfo)? {
             let size = (length + Self.page - 1) / Self.page * Self.page
             let b = UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: Self.page)
             b.initializeMemory(as: UInt8.self, repeating: 0)
-            if let out = dataOut { b.copyBytes(from: out) }
-            buffer = b
-            do {
-                region = try controller.space.mapAnywhere(length: size, pointer: b.baseAddress!, name: "host-cmd",
-                                                          kind: .temporary, above: regionEnd)
-            } catch {
-                return (synthetic(NVMeStatus.internalError.withDNR, qid: isAdmin ? 0 : 1), [])
-            }
+            if out.count > 0 { b.copyMemory(from: out) }
+            let region = try? controller.space.mapAnywhere(length: size, pointer: b.baseAddress!, name: "host-cmd",
+                                                           kind: .temporary, above: regionEnd)
+            buffers.append((b, region))
+            return region.map { (b, $0) }
         }
-        if let e = waitUntilLive() {
-            _ = e
-            return (synthetic(NVMeStatus.internalError.withDNR, qid: isAdmin ? 0 : 1), [])
+        var dataBuffer: (UnsafeMutableRawBufferPointer, RegionInfo)?
+        var metadataBuffer: (UnsafeMutableRawBufferPointer, RegionInfo)?
+        if data > 0 { dataBuffer = mapped(data, dataOut) }
+        if metadata > 0 { metadataBuffer = mapped(metadata, metadataOut) }
+        guard (data == 0) == (dataBuffer == nil), (metadata == 0) == (metadataBuffer == nil) else {
+            return .failure(HostError(errno: ENOMEM, "passthru: cannot map a buffer into the host address space"))
         }
+        if let (_, region) = metadataBuffer { sqe.mptr = region.base }
+        if let e = waitUntilLive() { return .failure(e) }
         let q = isAdmin ? self.admin : pickIOQueue()
-        let (results, _) = execute(on: q, count: 1, bringUp: false) { _, slot, q in
+        let (results, _) = execute(on: q, count: 1, bringUp: false, timeout: timeout) { _, slot, q in
             var e = sqe
-            if let region { q.fillPRP(&e, address: region.base, length: region.length, slot: slot) }
+            if let (_, region) = dataBuffer { q.fillPRP(&e, address: region.base, length: region.length, slot: slot) }
             return e
         }
         let cqe: CompletionQueueEntry
         switch results[0] {
         case .completed(let c): cqe = c
         case .aborted(retryable: true): cqe = synthetic(.sqDeletion, qid: q.qid)
-        case .aborted(retryable: false), .pending: cqe = synthetic(NVMeStatus.internalError.withDNR, qid: q.qid)
+        case .aborted(retryable: false), .pending:
+            return .failure(HostError(errno: EIO, "passthru: the controller failed while the command ran"))
         }
-        var data: [UInt8] = []
-        if dataIn > 0, let b = buffer { data = Array(b.prefix(dataIn)) }
+        var dataIn: [UInt8] = [], metadataIn: [UInt8] = []
+        if copyBack, let (b, _) = dataBuffer { dataIn = Array(b.prefix(data)) }
+        if copyBack, let (b, _) = metadataBuffer { metadataIn = Array(b.prefix(metadata)) }
         // A Format NVM, Namespace Attachment or Namespace Management (delete)
         // sent through here changed the namespaces: learn it before the
         // caller sees the completion, rather than when the Namespace
@@ -168,7 +250,7 @@ extension BuiltinHost {
             let nsids = command.nsid == 0xFFFF_FFFF ? namespaces.map(\.nsid) : [command.nsid]
             for nsid in nsids { reidentify(nsid) }
         }
-        return (cqe, data)
+        return .success((cqe, dataIn, metadataIn))
     }
 }
 

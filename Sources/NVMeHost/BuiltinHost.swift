@@ -468,7 +468,9 @@ public final class BuiltinHost: @unchecked Sendable {
     /// bring-up's), the wait ends with `timedOut`; otherwise recovery is
     /// started and the wait continues until recovery fails the command, so
     /// that no buffer is released while the controller may still use it.
-    func execute(on q: QueuePair, count: Int, bringUp isBringUp: Bool,
+    /// `timeout` replaces the configuration's command timeout (a passthrough
+    /// request's own).
+    func execute(on q: QueuePair, count: Int, bringUp isBringUp: Bool, timeout: Duration? = nil,
                  build: (Int, UInt16, QueuePair) -> SubmissionQueueEntry) -> (results: [SlotResult], timedOut: Bool) {
         let batch = Batch.forThread(count: count)
         for i in 0..<count {
@@ -478,7 +480,7 @@ public final class BuiltinHost: @unchecked Sendable {
                 q.releaseUnsubmitted(slot, batch: batch, result: .aborted(retryable: true))
             }
         }
-        if q.wait(batch, deadline: deadline(after: configuration.commandTimeout)) {
+        if q.wait(batch, deadline: deadline(after: timeout ?? configuration.commandTimeout)) {
             let results = batch.results
             batch.release()
             return (results, false)

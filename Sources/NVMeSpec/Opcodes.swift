@@ -72,3 +72,22 @@ public struct NVMOpcode: Hashable, Sendable, CustomStringConvertible {
     public var name: String { Self.names[rawValue] ?? "NVME_NVM_CMD_UNKNOWN" }
     public var description: String { name }
 }
+
+/// The data transfer direction an opcode's bits 1:0 declare (NVMe 1.4 §4.2,
+/// Figure 105 and Figures 139/346: 00b none, 01b host to controller, 10b
+/// controller to host, 11b bidirectional). Every command of the admin and
+/// NVM command sets follows it.
+public enum DataTransfer: UInt8, Sendable, CaseIterable {
+    case none = 0
+    case hostToController = 1
+    case controllerToHost = 2
+    case bidirectional = 3
+
+    /// The direction opcode `opcode` declares.
+    @inlinable public init(opcode: UInt8) { self = DataTransfer(rawValue: opcode & 0x3)! }
+
+    /// Data goes from the host to the controller (01b, 11b).
+    @inlinable public var toController: Bool { rawValue & 1 != 0 }
+    /// Data comes back from the controller (10b, 11b).
+    @inlinable public var fromController: Bool { rawValue & 2 != 0 }
+}

@@ -54,5 +54,6 @@ struct Nvmefs: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "nvmefs",
         abstract: "Mount an emulated NVMe controller as a directory.",
-        subcommands: [MountCommand.self, UnmountCommand.self, PidCommand.self])
+        subcommands: [MountCommand.self, UnmountCommand.self, NvmeCommand.self, ExecCommand.self, SQECommand.self,
+                      CQECommand.self, ShowRegsCommand.self, ListCommand.self, PidCommand.self])
 }

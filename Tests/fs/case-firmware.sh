@@ -7,10 +7,7 @@
 . "$(dirname "$0")/lib.sh"
 
 M=$MNT
-# image FILE REVISION ACTIVATION [SIZE]: an nvmefs firmware image.
-image() {
-    { printf 'NVMEFSFW%-8s' "$2"; printf "\\x$(printf %02x "$3")\\x00\\x00\\x00"; head -c $((${4:-8192} - 20)) /dev/urandom; } >"$1"
-}
+image() { firmware_image "$@"; }
 fr() { dd if="$M/identify" bs=1 skip=64 count=8 status=none | tr -d ' '; }
 afi() { od -An -tx1 -N1 "$M/log/fw-slot" | tr -d ' '; }
 frs() { dd if="$M/log/fw-slot" bs=1 skip=$((8 * $1)) count=8 status=none | tr -d ' \0'; }

@@ -46,3 +46,8 @@ out=$(run_example nsmgmt)
 echo "$out" | grep -q "^status SUCCESS (0x0000) dw0 0x00000002" || fail "namespace management example: no NSID 2: $out"
 [ "$(echo "$out" | grep -v "^status" | tr '\n' ' ')" = "1 2 1 " ] || fail "namespace management example: listings: $out"
 if [ -e "$IMG/nsmgmt.img.nvmefs-ns/ns2.img" ]; then fail "namespace management example: the deleted image is still there"; fi
+
+out=$(run_example passthru)
+echo "$out" | grep -qx "identify status 0 model nvmefs.*" || fail "passthru example: identify: $out"
+echo "$out" | grep -qx "write status 0" || fail "passthru example: write: $out"
+echo "$out" | grep -qx "read status 0 same" || fail "passthru example: read: $out"

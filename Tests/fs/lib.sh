@@ -94,6 +94,12 @@ unmount_nvmefs() {
     return 0
 }
 
+# firmware_image FILE REVISION ACTIVATION [SIZE]: an nvmefs firmware image
+# (docs/FIRMWARE.md): magic, revision, activation the image needs, random bytes.
+firmware_image() {
+    { printf 'NVMEFSFW%-8s' "$2"; printf "\\x$(printf %02x "$3")\\x00\\x00\\x00"; head -c $((${4:-8192} - 20)) /dev/urandom; } >"$1"
+}
+
 # errno_text NAME: the strerror text of an errno name.
 errno_text() {
     case $1 in
