@@ -1,4 +1,4 @@
-import Glibc
+import BlockIO
 import NVMeHost
 
 /// The host mapping of a FUSE worker thread's write payloads.
@@ -30,22 +30,9 @@ final class WriteMapping {
 
     deinit { mapping?.unmap() }
 
-    private static let key: pthread_key_t = {
-        var k = pthread_key_t()
-        let rc = pthread_key_create(&k) { p in
-            guard let p else { return }
-            Unmanaged<WriteMapping>.fromOpaque(p).release()
-        }
-        precondition(rc == 0, "pthread_key_create failed")
-        return k
-    }()
+    private static let perThread = ThreadLocalObject { WriteMapping() }
 
     /// The calling thread's mapping holder (made on first use, released
     /// with the thread).
-    static func forThread() -> WriteMapping {
-        if let p = pthread_getspecific(key) { return Unmanaged<WriteMapping>.fromOpaque(p).takeUnretainedValue() }
-        let w = WriteMapping()
-        pthread_setspecific(key, Unmanaged.passRetained(w).toOpaque())
-        return w
-    }
+    static func forThread() -> WriteMapping { perThread.value }
 }

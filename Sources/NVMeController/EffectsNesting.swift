@@ -1,4 +1,4 @@
-import Glibc
+import BlockIO
 
 /// Per-thread count of the `locked` frames each controller has on the
 /// thread's stack. Only the outermost frame runs effects; the count lets a
@@ -17,22 +17,9 @@ enum EffectsNesting {
         var handedTo: ObjectIdentifier?
     }
 
-    private static let key: pthread_key_t = {
-        var k = pthread_key_t()
-        let rc = pthread_key_create(&k) { p in
-            guard let p else { return }
-            Unmanaged<Frames>.fromOpaque(p).release()
-        }
-        precondition(rc == 0, "pthread_key_create failed")
-        return k
-    }()
+    private static let perThread = ThreadLocalObject { Frames() }
 
-    @inline(__always) static func frames() -> Frames {
-        if let p = pthread_getspecific(key) { return Unmanaged<Frames>.fromOpaque(p).takeUnretainedValue() }
-        let f = Frames()
-        pthread_setspecific(key, Unmanaged.passRetained(f).toOpaque())
-        return f
-    }
+    @inline(__always) static func frames() -> Frames { perThread.value }
 
     /// Enters a frame of `controller` on this thread; returns the new depth (1 = outermost).
     @inline(__always) static func enter(_ controller: AnyObject, _ f: Frames) -> Int {

@@ -124,7 +124,15 @@ public final class BuiltinHost: @unchecked Sendable {
     var recoveryRunning = false   // stateLock
     var recoveryAgain = false     // stateLock
     var recoveries = 0            // stateLock
-    var namespaceTable: [UInt32: NamespaceInfo] = [:]  // stateLock
+    var namespaceTable: [UInt32: NamespaceInfo] = [:] {  // stateLock
+        didSet { namespaceTableGeneration.store(NamespaceTableCache.newGeneration(), ordering: .releasing) }
+    }
+    /// Changes (to a value never used before in the process) whenever
+    /// `namespaceTable` does: the data path looks namespaces up in its
+    /// thread's copy of the table while that copy is current, without the lock.
+    let namespaceTableGeneration = Atomic<UInt64>(NamespaceTableCache.newGeneration())
+    /// The command timeout in nanoseconds (computed once).
+    let commandTimeoutNanoseconds: UInt64
     /// The next `NamespaceInfo.instance` (stateLock).
     var nextNamespaceInstance: UInt64 = 1
     var identifyControllerCache: [UInt8] = []           // stateLock
@@ -151,6 +159,7 @@ public final class BuiltinHost: @unchecked Sendable {
                 logger: Logger = Logger(label: "nvmefs.host")) throws(HostError) {
         self.controller = controller
         self.configuration = configuration
+        commandTimeoutNanoseconds = nanoseconds(configuration.commandTimeout)
         self.logger = logger
         let cap = ControllerCapabilities(raw: controller.mmioRead(offset: Int(RegisterOffset.cap), size: 8))
         guard cap.mpsmin == 0 else {
@@ -271,7 +280,13 @@ public final class BuiltinHost: @unchecked Sendable {
     }
 
     public func namespaceInfo(_ nsid: UInt32) -> NamespaceInfo? {
-        stateLock.withLock { namespaceTable[nsid] }
+        let cache = NamespaceTableCache.forThread()
+        if cache.generation != namespaceTableGeneration.load(ordering: .acquiring) {
+            stateLock.withLock {
+                cache.fill(namespaceTable, generation: namespaceTableGeneration.load(ordering: .relaxed))
+            }
+        }
+        return cache[nsid]
     }
 
     /// The namespace `nsid`, if it is still the appearance `instance` (nil:
@@ -480,7 +495,8 @@ public final class BuiltinHost: @unchecked Sendable {
                 q.releaseUnsubmitted(slot, batch: batch, result: .aborted(retryable: true))
             }
         }
-        if q.wait(batch, deadline: deadline(after: timeout ?? configuration.commandTimeout)) {
+        let limit = timeout.map(nanoseconds) ?? commandTimeoutNanoseconds
+        if q.wait(batch, deadline: deadline(afterNanoseconds: limit)) {
             let results = batch.results
             batch.release()
             return (results, false)

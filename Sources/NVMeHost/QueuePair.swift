@@ -28,15 +28,7 @@ final class Batch: @unchecked Sendable {
         results = Array(repeating: .pending, count: count)
     }
 
-    private static let key: pthread_key_t = {
-        var k = pthread_key_t()
-        let rc = pthread_key_create(&k) { p in
-            guard let p else { return }
-            Unmanaged<Batch>.fromOpaque(p).release()
-        }
-        precondition(rc == 0, "pthread_key_create failed")
-        return k
-    }()
+    private static let perThread = ThreadLocalObject { Batch(count: 0) }
 
     /// The calling thread's batch, ready for `count` commands: a thread waits
     /// for one batch at a time, so each keeps one (and its condition) for
@@ -44,16 +36,10 @@ final class Batch: @unchecked Sendable {
     /// when the thread's own is still taken (a nested call, or a batch given
     /// up on a timeout whose commands may still complete into it).
     static func forThread(count: Int) -> Batch {
-        if let p = pthread_getspecific(key) {
-            let b = Unmanaged<Batch>.fromOpaque(p).takeUnretainedValue()
-            guard !b.taken else { return Batch(count: count) }
-            b.taken = true
-            b.reuse(count: count)
-            return b
-        }
-        let b = Batch(count: count)
+        let b = perThread.value
+        guard !b.taken else { return Batch(count: count) }
         b.taken = true
-        pthread_setspecific(key, Unmanaged.passRetained(b).toOpaque())
+        b.reuse(count: count)
         return b
     }
 
@@ -64,8 +50,12 @@ final class Batch: @unchecked Sendable {
     /// Makes a finished batch ready for `count` new commands, keeping storage.
     func reuse(count: Int) {
         remaining = 0
-        results.removeAll(keepingCapacity: true)
-        results.append(contentsOf: repeatElement(.pending, count: count))
+        if results.count == count {
+            for i in results.indices { results[i] = .pending }
+        } else {
+            results.removeAll(keepingCapacity: true)
+            results.append(contentsOf: repeatElement(.pending, count: count))
+        }
     }
 }
 

@@ -7,7 +7,11 @@ import Glibc
 
 /// A deadline `duration` from now; `.max` for an effectively unbounded one.
 func deadline(after duration: Duration) -> UInt64 {
-    let (d, overflow) = monotonicNow().addingReportingOverflow(nanoseconds(duration))
+    deadline(afterNanoseconds: nanoseconds(duration))
+}
+
+@inline(__always) func deadline(afterNanoseconds ns: UInt64) -> UInt64 {
+    let (d, overflow) = monotonicNow().addingReportingOverflow(ns)
     return overflow ? .max : d
 }
 
