@@ -59,18 +59,14 @@ public final class ReadRequest: @unchecked Sendable {
     /// A `size`-byte buffer owned by the request (4 KiB aligned), valid until
     /// the request is answered. Allocated on first use.
     public var buffer: UnsafeMutableRawBufferPointer {
-        mappedBuffer(map: nil).buffer
+        UnsafeMutableRawBufferPointer(start: UnsafeMutableRawPointer(bitPattern: takeBuffer().address), count: size)
     }
 
-    /// The reply buffer (see `buffer`) and, when `map` is given, its mapping
-    /// into the built-in host's address space: the one it came from the pool
-    /// with, or one `map` makes now for the whole pooled buffer. A mapping
-    /// stays with the buffer when it returns to the pool, so later reads
-    /// need none. Buffers too large to pool get no mapping.
-    public func mappedBuffer(map: ((UnsafeMutableRawPointer, Int) -> MappedBuffer?)?)
-        -> (buffer: UnsafeMutableRawBufferPointer, mapping: MappedBuffer?) {
+    /// The reply buffer's address (taken from the pool on first use) and the
+    /// mapping it came with.
+    private func takeBuffer() -> (address: UInt, mapping: MappedBuffer?) {
         let size = max(self.size, 1)
-        let (address, mapping) = state.withLock { s -> (UInt, MappedBuffer?) in
+        return state.withLock { s -> (UInt, MappedBuffer?) in
             if s.buffer == 0 {
                 let (p, m) = fileSystem.replyBuffers.take(size)
                 s.buffer = UInt(bitPattern: p)
@@ -78,8 +74,20 @@ public final class ReadRequest: @unchecked Sendable {
             }
             return (s.buffer, s.mapping)
         }
+    }
+
+    /// The reply buffer (see `buffer`) and its mapping into the built-in
+    /// host's address space: the one it came from the pool with, or one
+    /// `map` makes now for the whole pooled buffer. A mapping stays with the
+    /// buffer when it returns to the pool, so later reads need none. Buffers
+    /// too large to pool get no mapping. (`map` is not escaping: an optional
+    /// closure would be, and its context would be allocated per read.)
+    public func mappedBuffer(map: (UnsafeMutableRawPointer, Int) -> MappedBuffer?)
+        -> (buffer: UnsafeMutableRawBufferPointer, mapping: MappedBuffer?) {
+        let size = max(self.size, 1)
+        let (address, mapping) = takeBuffer()
         let buffer = UnsafeMutableRawBufferPointer(start: UnsafeMutableRawPointer(bitPattern: address), count: self.size)
-        guard let map, mapping?.isMapped != true, let c = ReplyBufferPool.sizeClass(size),
+        guard mapping?.isMapped != true, let c = ReplyBufferPool.sizeClass(size),
               let p = UnsafeMutableRawPointer(bitPattern: address) else { return (buffer, mapping) }
         let made = map(p, 1 << c)
         state.withLock { s in if s.buffer == address { s.mapping = made } }
