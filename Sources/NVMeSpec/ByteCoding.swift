@@ -2,30 +2,29 @@
 /// bound onto memory: every field is decoded and encoded through these helpers.
 extension UnsafeRawBufferPointer {
     @inlinable public func le8(_ offset: Int) -> UInt8 { self[offset] }
-    @inlinable public func le16(_ offset: Int) -> UInt16 {
-        UInt16(self[offset]) | UInt16(self[offset + 1]) << 8
-    }
-    @inlinable public func le32(_ offset: Int) -> UInt32 {
-        UInt32(le16(offset)) | UInt32(le16(offset + 2)) << 16
-    }
-    @inlinable public func le64(_ offset: Int) -> UInt64 {
-        UInt64(le32(offset)) | UInt64(le32(offset + 4)) << 32
+    @inlinable public func le16(_ offset: Int) -> UInt16 { load(UInt16.self, offset) }
+    @inlinable public func le32(_ offset: Int) -> UInt32 { load(UInt32.self, offset) }
+    @inlinable public func le64(_ offset: Int) -> UInt64 { load(UInt64.self, offset) }
+
+    /// One unaligned load of a little-endian integer (bounds checked).
+    @inlinable @inline(__always)
+    func load<T: FixedWidthInteger>(_: T.Type, _ offset: Int) -> T {
+        precondition(offset >= 0 && offset <= count - MemoryLayout<T>.size, "field past the end of the buffer")
+        return T(littleEndian: loadUnaligned(fromByteOffset: offset, as: T.self))
     }
 }
 
 extension UnsafeMutableRawBufferPointer {
     @inlinable public func put8(_ value: UInt8, at offset: Int) { self[offset] = value }
-    @inlinable public func put16(_ value: UInt16, at offset: Int) {
-        self[offset] = UInt8(truncatingIfNeeded: value)
-        self[offset + 1] = UInt8(truncatingIfNeeded: value >> 8)
-    }
-    @inlinable public func put32(_ value: UInt32, at offset: Int) {
-        put16(UInt16(truncatingIfNeeded: value), at: offset)
-        put16(UInt16(truncatingIfNeeded: value >> 16), at: offset + 2)
-    }
-    @inlinable public func put64(_ value: UInt64, at offset: Int) {
-        put32(UInt32(truncatingIfNeeded: value), at: offset)
-        put32(UInt32(truncatingIfNeeded: value >> 32), at: offset + 4)
+    @inlinable public func put16(_ value: UInt16, at offset: Int) { store(value, offset) }
+    @inlinable public func put32(_ value: UInt32, at offset: Int) { store(value, offset) }
+    @inlinable public func put64(_ value: UInt64, at offset: Int) { store(value, offset) }
+
+    /// One unaligned store of a little-endian integer (bounds checked).
+    @inlinable @inline(__always)
+    func store<T: FixedWidthInteger>(_ value: T, _ offset: Int) {
+        precondition(offset >= 0 && offset <= count - MemoryLayout<T>.size, "field past the end of the buffer")
+        storeBytes(of: value.littleEndian, toByteOffset: offset, as: T.self)
     }
     /// Copies ASCII text into a fixed-width field padded with spaces (Identify strings).
     @inlinable public func putASCII(_ text: String, at offset: Int, width: Int) {
