@@ -248,7 +248,10 @@ public final class HostAddressSpace: @unchecked Sendable {
     }
 
     /// Ends the pins of `pin` (the AIOs using its memory have finished).
-    public func unpin(_ pin: DMAPin) { pin.release() }
+    public func unpin(_ pin: consuming DMAPin) {
+        var pin = pin
+        pin.release()
+    }
 
     /// True if `piece` lies in the discard buffer SGL bit buckets map to
     /// (shared by every command: its contents mean nothing).
@@ -358,8 +361,9 @@ public struct DMAPin: Sendable {
     public init() {}
 
 
-    func release() {
-        regions.forEachElement { $0.leave() }
+    /// Leaves every pinned region; the pin is empty afterwards.
+    mutating func release() {
+        regions.removeAll { $0.leave() }
     }
 
     /// Pins the region of `users` unless it is the one pinned last (a

@@ -19,7 +19,7 @@ public enum MetadataPointerMapper {
                 var inCMB: Bool?
                 return lookup.appendData(mptr, UInt64(length), to: &iov, inCMB: &inCMB, pin: &pin)
             }
-            if !status.isSuccess, let p = pin { p.release(); pin = DMAPin() }
+            if !status.isSuccess { pin?.release() }
             return status
         case 2:
             guard mptr & 0x7 == 0 else { return NVMeStatus.invalidField.withDNR }

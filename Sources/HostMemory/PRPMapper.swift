@@ -43,7 +43,7 @@ public enum PRPMapper {
         let status = space.withLookup { lookup in
             walk(prp1: prp1, prp2: prp2, length: UInt64(length), page: UInt64(pageSize), lookup, &iov, &pin)
         }
-        if !status.isSuccess, let p = pin { p.release(); pin = DMAPin() }
+        if !status.isSuccess { pin?.release() }
         return status
     }
 

@@ -48,7 +48,7 @@ public enum SGLMapper {
             return (status, walker.pin)
         }
         pin = pinned
-        if !status.isSuccess, let p = pin { p.release(); pin = DMAPin() }
+        if !status.isSuccess { pin?.release() }
         return status
     }
 

@@ -268,10 +268,8 @@ extension NVMeController {
     func releaseMemory(_ req: Request) {
         if req.formatJob != nil { endFormat(req) }
         req.releaseBounce()
-        if let pin = req.pin {
-            req.pin = nil
-            space.unpin(pin)
-        }
+        // Moved out, not copied: no retain of the regions it holds.
+        if let pin = req.pin.take() { space.unpin(pin) }
     }
 
     /// Ends the block accounting the command started, on every namespace it touched.

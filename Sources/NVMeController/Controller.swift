@@ -300,7 +300,7 @@ public final class NVMeController: @unchecked Sendable {
 
     /// Queues work to run after the lock is released (call under the lock).
     @inline(__always)
-    func addEffect(_ effect: Effect) {
+    func addEffect(_ effect: consuming Effect) {
         effects.append(effect)
         pendingEffects.store(effects.count, ordering: .relaxed)
     }
