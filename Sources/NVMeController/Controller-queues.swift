@@ -249,6 +249,7 @@ extension NVMeController {
     /// ends its format if it runs one: no AIO of it runs any more.
     func releaseMemory(_ req: Request) {
         if req.formatJob != nil { endFormat(req) }
+        if req.cacheBatches != nil { endCacheBatches(req) }
         req.releaseBounce()
         if let pin = req.pin {
             req.pin = nil
