@@ -65,6 +65,11 @@ func fuseWrite(_ req: fuse_req_t?, _ ino: fuse_ino_t, _ buf: UnsafePointer<CChar
     do throws(FileError) {
         let data = UnsafeRawBufferPointer(start: buf, count: buf == nil ? 0 : size)
         let count = try file.handler.write(data, at: UInt64(max(0, off)), file: file)
+        // The kernel marks a write of an O_DSYNC file, or one made with
+        // RWF_DSYNC, with O_DSYNC in its flags (O_SYNC includes it): its
+        // data must be on stable storage when it returns, so a Flush
+        // follows it (`namespaces/N/data`; docs/WRITE-CACHE.md).
+        if fi.pointee.flags & O_DSYNC != 0 { try file.handler.fsync(file: file, dataOnly: true) }
         fuse_reply_write(req, max(0, min(count, size)))
     } catch {
         fuse_reply_err(req, error.code)

@@ -49,7 +49,9 @@ enum NamespaceFiles {
                            MetadataFileHandler(controller: d.controller, nsid: ns.nsid)))
         files.append(.file("stats", about: "block accounting per operation: ops, bytes, failed, invalid, "
                              + "total and max latency",
-                           GeneratedFile(mode: 0o444, text: { stats(ns.accounting.snapshot()) })))
+                           GeneratedFile(mode: 0o444, text: {
+                               stats(ns.accounting.snapshot()) + cacheStats(d.controller.writeCacheState(ns.nsid))
+                           })))
         return .directory(String(ns.nsid), about: "", files)
     }
 
@@ -75,7 +77,29 @@ enum NamespaceFiles {
         rows += [("format", g.formatProgress.map { "\($0)%" } ?? "idle"), ("readonly", Text.yesNo(g.isReadOnly)),
                  ("uncorrectable", "\(d.controller.uncorrectableCount(ns.nsid) ?? 0)"),
                  ("data file", d.host != nil ? "yes" : "no (--host none)")]
+        rows += cacheInfo(d.controller.writeCacheState(ns.nsid), metadata: f.ms != 0, lbads: f.lbads)
         return rows.map { "\($0.0): \($0.1)\n" }.joined()
+    }
+
+    /// The write cache's rows of `info` (docs/WRITE-CACHE.md): the dirty
+    /// bytes and, LBA+count, the first dirty ranges.
+    static func cacheInfo(_ state: WriteCacheState?, metadata: Bool, lbads: UInt8) -> [(String, String)] {
+        guard let c = state else { return [("write cache", "none (no --vwc)")] }
+        let shown = 16
+        var ranges = c.dirtyRanges.prefix(shown).map { "\($0.0 >> UInt64(lbads))+\($0.1 >> Int(lbads))" }.joined(separator: " ")
+        if c.dirtyRanges.count > shown { ranges += " (+\(c.dirtyRanges.count - shown) more)" }
+        return [("write cache", metadata ? "write-through (a format with metadata is not cached)"
+                    : c.enabled ? "on" : "off (Volatile Write Cache feature disabled)"),
+                ("write cache size", "\(c.capacity)"), ("dirty bytes", "\(c.dirtyBytes)"),
+                ("dirty ranges", "\(c.dirtyRanges.count)" + (ranges.isEmpty ? "" : " (LBA+blocks: \(ranges))")),
+                ("write-back bytes", "\(c.inFlightBytes)")]
+    }
+
+    /// The write cache's line of `stats`.
+    static func cacheStats(_ state: WriteCacheState?) -> String {
+        guard let c = state else { return "" }
+        return "write-cache".padding(13) + "cached=\(c.writesCached) flushes=\(c.flushes) evicted=\(c.evictedExtents)"
+            + " evicted_bytes=\(c.evictedBytes) dirty_bytes=\(c.dirtyBytes)\n"
     }
 
     static func stats(_ s: BlockAccounting.Snapshot) -> String {
