@@ -23,7 +23,8 @@ extension NVMeController {
     /// units). The controller then comes back as after power-on: a reset
     /// (queues gone, registers at their reset values, CSTS.RDY 0 and
     /// NSSRO 0), SMART Power Cycles and Unsafe Shutdowns counted. Write-backs
-    /// already running land. Returns once the survivors are on the image.
+    /// already in their system call land; the reset cancels the others.
+    /// Returns once the survivors are on the image.
     @discardableResult
     public func powerCut(seed: UInt64?, torn: Bool) -> PowerCutReport {
         var survivors: [(Namespace, UInt64, [CacheExtent])] = []

@@ -236,6 +236,58 @@ struct WriteCacheTests {
         #expect(h.controller.lastPowerCutReport == report)
     }
 
+    /// A cut while a Flush writes back: a write-back already in its system
+    /// call lands, one not started is lost, dirty data is lost, and nothing
+    /// is put back into the cache.
+    @Test("A cut during a write-back", arguments: [true, false])
+    func cutDuringWriteBack(running: Bool) throws {
+        let h = try Self.host()
+        let tb = h.testBackend
+        tb.refusesCancel = running
+        #expect(Self.write(h, slba: 0, Self.fill(0xA0, blocks: 1)) == .success)
+        _ = tb.addRule(.hold(operations: [.write], times: 1))
+        h.place(SubmissionQueueEntry(opcode: NVMOpcode.flush.rawValue, nsid: 1), qid: 1)
+        h.ring(1)
+        #expect(tb.waitForHeld(count: 1))
+        #expect(Self.write(h, slba: 10, Self.fill(0xB0, blocks: 1)) == .success)
+        // The reset the cut makes waits for the running write-back: cut on another thread.
+        let done = DispatchSemaphore(value: 0)
+        let controller = h.controller
+        Thread.detachNewThread {
+            controller.powerCut(seed: nil, torn: false)
+            done.signal()
+        }
+        // The cut has dropped the dirty data and reset (under one lock).
+        #expect(h.wait { h.controller.lastPowerCutReport != nil })
+        if running { _ = tb.releaseAll() }
+        #expect(done.wait(timeout: .now() + 10) == .success)
+        #expect(h.wait { h.controller.writeCacheState(1)?.inFlightBytes == 0 })
+        #expect(Self.image(h, slba: 0, nlb: 1) == (running ? Self.fill(0xA0, blocks: 1) : Self.fill(0, blocks: 1)))
+        #expect(Self.image(h, slba: 10, nlb: 1) == Self.fill(0, blocks: 1))
+        #expect(h.controller.writeCacheState(1)?.dirtyBytes == 0)
+        #expect(h.controller.lastPowerCutReport?.bytesDropped == 512)
+        #expect(!h.csts.rdy)
+    }
+
+    @Test("A cut during a Format NVM: the format is abandoned by the reset, the cache was dropped by the format")
+    func cutDuringFormat() throws {
+        let h = try Self.host()
+        let tb = h.testBackend
+        #expect(Self.write(h, slba: 4, Self.fill(0xC0, blocks: 1)) == .success)
+        _ = tb.addRule(.hold(operations: [.writeZeroes], times: 1))
+        h.place(SubmissionQueueEntry(opcode: AdminOpcode.formatNVM.rawValue, nsid: 1), qid: 0)
+        h.ring(0)
+        #expect(tb.waitForHeld(count: 1))
+        #expect(h.controller.writeCacheState(1)?.dirtyBytes == 0)
+        let report = h.controller.powerCut(seed: 5, torn: true)
+        #expect(report.bytesDropped == 0 && report.bytesKept == 0)
+        #expect(h.wait { !h.csts.rdy })
+        _ = tb.releaseAll()
+        h.queues = [:]
+        h.bringUp()
+        #expect(Self.read(h, slba: 4, nlb: 1) == Self.fill(0, blocks: 1))
+    }
+
     /// Writes `count` 8-block writes, cuts with `seed`, and returns the image.
     static func cutImage(seed: UInt64, torn: Bool, awupf: UInt16) throws -> (image: [UInt8], report: PowerCutReport) {
         let h = try Self.host { $0.awun = awupf; $0.awupf = awupf }
