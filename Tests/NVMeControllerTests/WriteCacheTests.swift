@@ -288,6 +288,33 @@ struct WriteCacheTests {
         #expect(Self.read(h, slba: 4, nlb: 1) == Self.fill(0, blocks: 1))
     }
 
+    @Test("A fused Compare and Write whose Write waits for a write-back of its range runs as the pair's Write")
+    func fusedWriteWaitsForWriteBack() throws {
+        var p = ControllerParameters()
+        p.writeCacheSize = 1 << 20
+        let h = try FusedTests.host(parameters: p)
+        let tb = h.testBackend
+        h.poke(TestHost.dataBase + 0x3000, FusedTests.stamp(3))
+        #expect(h.run(TestHost.write(slba: FusedTests.slba, nlb: FusedTests.blocks, prp1: TestHost.dataBase + 0x3000), qid: 1).status
+            == .success)
+        _ = tb.addRule(.hold(operations: [.write], times: 1))
+        let flushCID = h.place(SubmissionQueueEntry(opcode: NVMOpcode.flush.rawValue, nsid: 1), qid: 1)
+        h.ring(1)
+        #expect(tb.waitForHeld(count: 1))
+        // The Compare sees the bytes being written back (3), so the Write goes.
+        h.poke(FusedTests.expected, FusedTests.stamp(3))
+        let ids = FusedTests.pair(h, FusedTests.compare(), FusedTests.write())
+        let compare = try #require(h.reap(1))
+        #expect(compare.cid == ids.first && compare.status == .success)
+        usleep(20_000)
+        #expect(h.peekCQE(1) == nil)  // the Write waits for the write-back
+        _ = tb.releaseAll()
+        let done = try FusedTests.reap(h, 2)
+        #expect(done[flushCID]?.status == .success && done[ids.second]?.status == .success)
+        #expect(Self.flush(h) == .success)
+        #expect(FusedTests.media(h) == FusedTests.stamp(2))
+    }
+
     /// Writes `count` 8-block writes, cuts with `seed`, and returns the image.
     static func cutImage(seed: UInt64, torn: Bool, awupf: UInt16) throws -> (image: [UInt8], report: PowerCutReport) {
         let h = try Self.host { $0.awun = awupf; $0.awupf = awupf }
