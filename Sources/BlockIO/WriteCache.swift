@@ -53,12 +53,17 @@ public struct CacheExtent: Sendable {
 
 /// A namespace's volatile write cache (docs/WRITE-CACHE.md): acknowledged
 /// writes not yet on the image. Two sets of extents:
-/// - dirty: sorted by offset, never overlapping each other; a new write
-///   replaces the parts of older ones it covers;
+/// - dirty: never overlapping each other; a new write replaces the parts of
+///   older ones it covers;
 /// - in flight: batches taken from the dirty set whose write-back AIOs run;
 ///   they stay readable until their batch ends. The controller keeps a
 ///   write that overlaps a batch in flight waiting (so two write-backs of
 ///   one range never run at once, and the dirty set never overlaps a batch).
+///
+/// Both are kept by 1 MiB chunk of the namespace (an extent never crosses
+/// a chunk boundary: a write that does is held as one piece per chunk),
+/// each chunk's extents sorted by offset, so that a write, a read and an
+/// eviction touch only the chunks of their range.
 ///
 /// Not thread-safe: the controller guards it with its lock.
 public final class WriteCache: @unchecked Sendable {
@@ -66,9 +71,14 @@ public final class WriteCache: @unchecked Sendable {
     /// (`--vwc-size`); bytes being written back are held until their write
     /// ends, beside the budget.
     public let budget: CacheBudget
-    public private(set) var dirty: [CacheExtent] = []
+    static let chunkShift: UInt64 = 20
+    /// Dirty extents by chunk.
+    private var chunks: [UInt64: [CacheExtent]] = [:]
+    public private(set) var dirtyExtents = 0
     public private(set) var dirtyBytes = 0 { didSet { budget.used += dirtyBytes - oldValue } }
     public private(set) var inFlight: [(id: UInt64, extents: [CacheExtent])] = []
+    /// The extents in flight by chunk.
+    private var inFlightChunks: [UInt64: [CacheExtent]] = [:]
     public private(set) var inFlightBytes = 0
     /// Writes in arrival order, as (sequence, start, end), for eviction;
     /// entries whose extents are all gone are skipped when met.
@@ -88,17 +98,39 @@ public final class WriteCache: @unchecked Sendable {
     deinit { budget.used -= dirtyBytes }
 
     /// Nothing dirty and nothing in flight: reads need no overlay.
-    @inline(__always) public var isIdle: Bool { dirty.isEmpty && inFlight.isEmpty }
+    @inline(__always) public var isIdle: Bool { dirtyExtents == 0 && inFlight.isEmpty }
+
+    /// The dirty extents in offset order.
+    public var dirty: [CacheExtent] { chunks.keys.sorted().flatMap { chunks[$0]! } }
 
     /// True when a write of `length` more bytes fits beside what is held.
     public func fits(_ length: Int) -> Bool { budget.used + length <= budget.capacity }
 
-    /// Index of the first dirty extent ending after `start`.
-    private func firstDirty(endingAfter start: UInt64) -> Int {
-        var lo = 0, hi = dirty.count
+    /// Calls `body` with each chunk of `table` that [start, end) touches, in order.
+    private func forEachChunk(_ table: [UInt64: [CacheExtent]], _ start: UInt64, _ end: UInt64,
+                              _ body: (UInt64) -> Void) {
+        guard start < end, !table.isEmpty else { return }
+        let first = start >> Self.chunkShift, last = (end - 1) >> Self.chunkShift
+        if last - first >= UInt64(table.count) {
+            for key in table.keys.sorted() where key >= first && key <= last { body(key) }
+        } else {
+            for key in first...last where table[key] != nil { body(key) }
+        }
+    }
+
+    /// `e` cut at chunk boundaries.
+    private static func split(_ e: CacheExtent) -> [CacheExtent] {
+        let first = e.offset >> chunkShift, last = (e.end - 1) >> chunkShift
+        if first == last { return [e] }
+        return (first...last).map { e.slice($0 << chunkShift, ($0 + 1) << chunkShift) }
+    }
+
+    /// Index of the first extent of `list` ending after `start`.
+    private static func first(_ list: [CacheExtent], endingAfter start: UInt64) -> Int {
+        var lo = 0, hi = list.count
         while lo < hi {
             let mid = (lo + hi) / 2
-            if dirty[mid].end <= start { lo = mid + 1 } else { hi = mid }
+            if list[mid].end <= start { lo = mid + 1 } else { hi = mid }
         }
         return lo
     }
@@ -106,19 +138,38 @@ public final class WriteCache: @unchecked Sendable {
     /// Removes the dirty bytes in [start, end): a later write supersedes
     /// them, or the command that covers them bypasses the cache.
     public func discard(start: UInt64, end: UInt64) {
-        guard start < end, !dirty.isEmpty else { return }
-        let first = firstDirty(endingAfter: start)
-        var i = first
-        var replacement: [CacheExtent] = []
-        while i < dirty.count, dirty[i].offset < end {
-            let e = dirty[i]
-            dirtyBytes -= e.length
-            if e.offset < start { replacement.append(e.slice(e.offset, start)) }
-            if e.end > end { replacement.append(e.slice(end, e.end)) }
-            i += 1
+        guard start < end, dirtyExtents > 0 else { return }
+        forEachChunk(chunks, start, end) { key in
+            var list = chunks[key]!
+            let first = Self.first(list, endingAfter: start)
+            var i = first
+            var replacement: [CacheExtent] = []
+            while i < list.count, list[i].offset < end {
+                let e = list[i]
+                dirtyBytes -= e.length
+                dirtyExtents -= 1
+                if e.offset < start { replacement.append(e.slice(e.offset, start)) }
+                if e.end > end { replacement.append(e.slice(end, e.end)) }
+                i += 1
+            }
+            if i == first { return }
+            for r in replacement { dirtyBytes += r.length; dirtyExtents += 1 }
+            list.replaceSubrange(first..<i, with: replacement)
+            chunks[key] = list.isEmpty ? nil : list
         }
-        for r in replacement { dirtyBytes += r.length }
-        dirty.replaceSubrange(first..<i, with: replacement)
+    }
+
+    /// Adds an extent that overlaps no dirty one.
+    private func add(_ e: CacheExtent) {
+        for piece in Self.split(e) {
+            let key = piece.offset >> Self.chunkShift
+            var list = chunks[key] ?? []
+            chunks[key] = nil  // no copy while it changes
+            list.insert(piece, at: Self.first(list, endingAfter: piece.offset))
+            chunks[key] = list
+            dirtyBytes += piece.length
+            dirtyExtents += 1
+        }
     }
 
     /// Caches a write of `buffer`'s first `length` bytes at `offset`,
@@ -128,9 +179,7 @@ public final class WriteCache: @unchecked Sendable {
         discard(start: offset, end: end)
         let sequence = nextSequence
         nextSequence += 1
-        let at = firstDirty(endingAfter: offset)
-        dirty.insert(CacheExtent(offset: offset, length: length, buffer: buffer, sequence: sequence), at: at)
-        dirtyBytes += length
+        add(CacheExtent(offset: offset, length: length, buffer: buffer, sequence: sequence))
         writesCached += 1
         arrivals.append((sequence, offset, end))
     }
@@ -140,11 +189,7 @@ public final class WriteCache: @unchecked Sendable {
     private func reinsertUnder(_ extents: [CacheExtent]) {
         for e in extents {
             var pieces = [e]
-            // Cut out what newer dirty data covers.
-            let first = firstDirty(endingAfter: e.offset)
-            var i = first
-            while i < dirty.count, dirty[i].offset < e.end {
-                let d = dirty[i]
+            overlayDirty(start: e.offset, end: e.end) { d in
                 pieces = pieces.flatMap { p -> [CacheExtent] in
                     guard p.offset < d.end, d.offset < p.end else { return [p] }
                     var out: [CacheExtent] = []
@@ -152,22 +197,35 @@ public final class WriteCache: @unchecked Sendable {
                     if p.end > d.end { out.append(p.slice(d.end, p.end)) }
                     return out
                 }
-                i += 1
             }
             for p in pieces {
-                dirty.insert(p, at: firstDirty(endingAfter: p.offset))
-                dirtyBytes += p.length
+                add(p)
                 arrivals.append((p.sequence, p.offset, p.end))
+            }
+        }
+    }
+
+    /// Calls `body` with each dirty extent overlapping [start, end), whole, in order.
+    private func overlayDirty(start: UInt64, end: UInt64, _ body: (CacheExtent) -> Void) {
+        forEachChunk(chunks, start, end) { key in
+            let list = chunks[key]!
+            var i = Self.first(list, endingAfter: start)
+            while i < list.count, list[i].offset < end {
+                body(list[i])
+                i += 1
             }
         }
     }
 
     /// True if [start, end) overlaps a batch in flight.
     public func overlapsInFlight(start: UInt64, end: UInt64) -> Bool {
-        for batch in inFlight {
-            for e in batch.extents where e.offset < end && start < e.end { return true }
+        var found = false
+        forEachChunk(inFlightChunks, start, end) { key in
+            if !found, let list = inFlightChunks[key] {
+                found = list.contains { $0.offset < end && start < $0.end }
+            }
         }
-        return false
+        return found
     }
 
     /// The cached bytes in [start, end), in flight first and dirty after
@@ -175,22 +233,20 @@ public final class WriteCache: @unchecked Sendable {
     /// instead of the image's bytes.
     public func overlay(start: UInt64, end: UInt64) -> [CacheExtent] {
         var out: [CacheExtent] = []
-        for batch in inFlight {
-            for e in batch.extents where e.offset < end && start < e.end { out.append(e.slice(start, end)) }
+        forEachChunk(inFlightChunks, start, end) { key in
+            for e in inFlightChunks[key]! where e.offset < end && start < e.end { out.append(e.slice(start, end)) }
         }
-        var i = firstDirty(endingAfter: start)
-        while i < dirty.count, dirty[i].offset < end {
-            out.append(dirty[i].slice(start, end))
-            i += 1
-        }
+        overlayDirty(start: start, end: end) { out.append($0.slice(start, end)) }
         return out
     }
 
     private func startBatch(_ extents: [CacheExtent]) -> UInt64 {
         let id = nextBatch
         nextBatch += 1
-        inFlight.append((id, extents))
-        inFlightBytes += extents.reduce(0) { $0 + $1.length }
+        let pieces = extents.flatMap(Self.split)
+        inFlight.append((id, pieces))
+        for e in pieces { inFlightChunks[e.offset >> Self.chunkShift, default: []].append(e) }
+        inFlightBytes += pieces.reduce(0) { $0 + $1.length }
         return id
     }
 
@@ -198,12 +254,8 @@ public final class WriteCache: @unchecked Sendable {
     /// shutdown): the caller writes them back and ends the batch. Nil when
     /// nothing is dirty.
     public func takeAll() -> (id: UInt64, extents: [CacheExtent])? {
-        guard !dirty.isEmpty else { return nil }
-        let extents = dirty
-        dirty.removeAll()
-        dirtyBytes = 0
-        arrivals.removeAll()
-        arrivalsHead = 0
+        guard dirtyExtents > 0 else { return nil }
+        let extents = dropDirty()
         writeBacks += 1
         return (startBatch(extents), extents)
     }
@@ -216,15 +268,21 @@ public final class WriteCache: @unchecked Sendable {
         while !fits(length), arrivalsHead < arrivals.count {
             let a = arrivals[arrivalsHead]
             arrivalsHead += 1
-            var i = firstDirty(endingAfter: a.start)
-            while i < dirty.count, dirty[i].offset < a.end {
-                if dirty[i].sequence == a.sequence {
-                    let e = dirty.remove(at: i)
-                    dirtyBytes -= e.length
-                    taken.append(e)
-                } else {
-                    i += 1
+            forEachChunk(chunks, a.start, a.end) { key in
+                var list = chunks[key]!
+                chunks[key] = nil
+                var i = Self.first(list, endingAfter: a.start)
+                while i < list.count, list[i].offset < a.end {
+                    if list[i].sequence == a.sequence {
+                        let e = list.remove(at: i)
+                        dirtyBytes -= e.length
+                        dirtyExtents -= 1
+                        taken.append(e)
+                    } else {
+                        i += 1
+                    }
                 }
+                if !list.isEmpty { chunks[key] = list }
             }
         }
         if arrivalsHead > 1024 && arrivalsHead * 2 > arrivals.count {
@@ -243,19 +301,31 @@ public final class WriteCache: @unchecked Sendable {
         guard let i = inFlight.firstIndex(where: { $0.id == id }) else { return }
         let batch = inFlight.remove(at: i)
         inFlightBytes -= batch.extents.reduce(0) { $0 + $1.length }
+        // Extents in flight never overlap one another: an offset names one.
+        for e in batch.extents {
+            let key = e.offset >> Self.chunkShift
+            guard var list = inFlightChunks[key] else { continue }
+            inFlightChunks[key] = nil
+            if let j = list.firstIndex(where: { $0.offset == e.offset }) { list.remove(at: j) }
+            if !list.isEmpty { inFlightChunks[key] = list }
+        }
         if !success && keep { reinsertUnder(batch.extents) }
     }
 
-    /// Empties the dirty set (a power cut, a Format NVM) and returns what it held.
+    /// Empties the dirty set (a power cut, a Format NVM, a Flush) and
+    /// returns what it held, in offset order.
+    @discardableResult
     public func dropDirty() -> [CacheExtent] {
         let extents = dirty
-        dirty.removeAll()
+        chunks.removeAll()
         dirtyBytes = 0
+        dirtyExtents = 0
         arrivals.removeAll()
         arrivalsHead = 0
         return extents
     }
 
-    /// Starts a batch of extents the caller chose (the survivors of a power cut).
+    /// Starts a batch of extents the caller chose (the survivors of a power
+    /// cut, a write that does not fit): written back like a Flush's.
     public func startBatch(of extents: [CacheExtent]) -> UInt64 { startBatch(extents) }
 }
