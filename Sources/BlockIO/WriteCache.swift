@@ -106,15 +106,18 @@ public final class WriteCache: @unchecked Sendable {
     /// True when a write of `length` more bytes fits beside what is held.
     public func fits(_ length: Int) -> Bool { budget.used + length <= budget.capacity }
 
-    /// Calls `body` with each chunk of `table` that [start, end) touches, in order.
-    private func forEachChunk(_ table: [UInt64: [CacheExtent]], _ start: UInt64, _ end: UInt64,
-                              _ body: (UInt64) -> Void) {
-        guard start < end, !table.isEmpty else { return }
+    /// Calls `body` with each chunk of the dirty (or in-flight) table that
+    /// [start, end) touches, in order. The table is looked up afresh each
+    /// time (never held across `body`, which may change it in place).
+    private func forEachChunk(inFlight: Bool = false, _ start: UInt64, _ end: UInt64, _ body: (UInt64) -> Void) {
+        let count = inFlight ? inFlightChunks.count : chunks.count
+        guard start < end, count > 0 else { return }
         let first = start >> Self.chunkShift, last = (end - 1) >> Self.chunkShift
-        if last - first >= UInt64(table.count) {
-            for key in table.keys.sorted() where key >= first && key <= last { body(key) }
+        if last - first >= UInt64(count) {
+            let keys = (inFlight ? inFlightChunks.keys.sorted() : chunks.keys.sorted()).filter { $0 >= first && $0 <= last }
+            for key in keys { body(key) }
         } else {
-            for key in first...last where table[key] != nil { body(key) }
+            for key in first...last where (inFlight ? inFlightChunks[key] != nil : chunks[key] != nil) { body(key) }
         }
     }
 
@@ -139,8 +142,10 @@ public final class WriteCache: @unchecked Sendable {
     /// them, or the command that covers them bypasses the cache.
     public func discard(start: UInt64, end: UInt64) {
         guard start < end, dirtyExtents > 0 else { return }
-        forEachChunk(chunks, start, end) { key in
+        forEachChunk(start, end) { key in
             var list = chunks[key]!
+            chunks[key] = nil  // no copy while it changes
+            defer { if !list.isEmpty { chunks[key] = list } }
             let first = Self.first(list, endingAfter: start)
             var i = first
             var replacement: [CacheExtent] = []
@@ -155,7 +160,6 @@ public final class WriteCache: @unchecked Sendable {
             if i == first { return }
             for r in replacement { dirtyBytes += r.length; dirtyExtents += 1 }
             list.replaceSubrange(first..<i, with: replacement)
-            chunks[key] = list.isEmpty ? nil : list
         }
     }
 
@@ -207,7 +211,7 @@ public final class WriteCache: @unchecked Sendable {
 
     /// Calls `body` with each dirty extent overlapping [start, end), whole, in order.
     private func overlayDirty(start: UInt64, end: UInt64, _ body: (CacheExtent) -> Void) {
-        forEachChunk(chunks, start, end) { key in
+        forEachChunk(start, end) { key in
             let list = chunks[key]!
             var i = Self.first(list, endingAfter: start)
             while i < list.count, list[i].offset < end {
@@ -220,7 +224,7 @@ public final class WriteCache: @unchecked Sendable {
     /// True if [start, end) overlaps a batch in flight.
     public func overlapsInFlight(start: UInt64, end: UInt64) -> Bool {
         var found = false
-        forEachChunk(inFlightChunks, start, end) { key in
+        forEachChunk(inFlight: true, start, end) { key in
             if !found, let list = inFlightChunks[key] {
                 found = list.contains { $0.offset < end && start < $0.end }
             }
@@ -233,7 +237,7 @@ public final class WriteCache: @unchecked Sendable {
     /// instead of the image's bytes.
     public func overlay(start: UInt64, end: UInt64) -> [CacheExtent] {
         var out: [CacheExtent] = []
-        forEachChunk(inFlightChunks, start, end) { key in
+        forEachChunk(inFlight: true, start, end) { key in
             for e in inFlightChunks[key]! where e.offset < end && start < e.end { out.append(e.slice(start, end)) }
         }
         overlayDirty(start: start, end: end) { out.append($0.slice(start, end)) }
@@ -268,7 +272,7 @@ public final class WriteCache: @unchecked Sendable {
         while !fits(length), arrivalsHead < arrivals.count {
             let a = arrivals[arrivalsHead]
             arrivalsHead += 1
-            forEachChunk(chunks, a.start, a.end) { key in
+            forEachChunk(a.start, a.end) { key in
                 var list = chunks[key]!
                 chunks[key] = nil
                 var i = Self.first(list, endingAfter: a.start)
