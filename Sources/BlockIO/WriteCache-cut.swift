@@ -1,5 +1,6 @@
-/// SplitMix64: a small seeded generator, so a cut with a seed picks the same
-/// survivors on every run and every platform.
+/// SplitMix64: a small seeded generator, the same sequence on every
+/// platform: a power cut with a seed keeps the same writes on every run (and
+/// the conformance run's random sequences repeat).
 public struct SeededGenerator: RandomNumberGenerator, Sendable {
     private var state: UInt64
     public init(seed: UInt64) { state = seed }
