@@ -162,6 +162,15 @@ struct DataFile: FileHandler {
         }
     }
 
+    /// An O_DSYNC write: every Write it makes has Force Unit Access (NVMe
+    /// 1.4 §6.15), so no Flush of the whole cache is needed.
+    func writeDurably(_ data: UnsafeRawBufferPointer, at offset: UInt64, file: OpenFile) throws(FileError) -> Int {
+        switch host.write(nsid: nsid, instance: instance, offset: offset, from: data, fua: true) {
+        case .success(let n): return n
+        case .failure(let e): throw FileError(e.errno)
+        }
+    }
+
     func fsync(file: OpenFile, dataOnly: Bool) throws(FileError) {
         if case .failure(let e) = host.flush(nsid: nsid, instance: instance) { throw FileError(e.errno) }
     }
