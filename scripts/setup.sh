@@ -36,10 +36,11 @@ die() { printf '[setup] error: %s\n' "$*" >&2; exit 1; }
 
 # --- 1. system packages ------------------------------------------------------
 # Debian packages the project needs to build (libfuse3-dev, pkg-config, gcc),
-# to mount (fuse3: fusermount3), to test and benchmark (fio, xxd), and QEMU's
+# to mount (fuse3: fusermount3), to test and benchmark (fio, xxd; e2fsprogs
+# for the ext4 crash-consistency case, Tests/fs/case-crash-ext4.sh), QEMU's
 # NVMe device for the differential conformance run (qemu-system-x86), and
 # nvme-cli for `nvmefs nvme` (the preload shim) and its tests.
-PACKAGES=(libfuse3-dev fuse3 pkg-config fio xxd build-essential gcc qemu-system-x86 nvme-cli)
+PACKAGES=(libfuse3-dev fuse3 pkg-config fio xxd e2fsprogs build-essential gcc qemu-system-x86 nvme-cli)
 
 as_root() {
     if [ "$(id -u)" -eq 0 ]; then

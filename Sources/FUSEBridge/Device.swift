@@ -91,16 +91,7 @@ final class NVMeDevice: DeviceProvider {
             closeOpened()
             throw error
         }
-        var parameters = ControllerParameters()
-        parameters.maxIOQueuePairs = configuration.queues
-        parameters.mqes = UInt16(configuration.mqes)
-        parameters.mdts = UInt8(configuration.mdts)
-        parameters.aerl = UInt8(configuration.aerl)
-        parameters.serial = configuration.serial
-        parameters.model = configuration.model
-        parameters.cmbSize = Int(configuration.cmbSize)
-        parameters.maxNamespaces = configuration.maxNamespaces
-        parameters.namespaceCapacity = configuration.capacity
+        let parameters = configuration.controllerParameters
         // The firmware slots (docs/FIRMWARE.md); mounting is a power cycle,
         // which activates a pending image.
         var firmware: (store: FirmwareStore?, slots: FirmwareSlots)?
@@ -217,6 +208,7 @@ enum DeviceFiles {
         nodes.append(InspectFiles.stats(d))
         nodes.append(TraceFiles.trace(d))
         nodes.append(TraceFiles.faults(d))
+        if d.configuration.writeCacheSize > 0 { nodes.append(PowerFiles.power(d)) }
         return nodes
     }
 }

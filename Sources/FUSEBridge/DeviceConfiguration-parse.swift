@@ -5,6 +5,23 @@ extension DeviceConfiguration {
     /// Parses a size: decimal digits with an optional binary suffix K, M, G
     /// or T (case-insensitive, optionally followed by "iB" or "B"):
     /// "4096", "64M", "1G", "2GiB".
+    /// `--atomicity FIELD=N[,FIELD=N...]`: the fields of `atomicityFields`,
+    /// each 0...65535 (logical blocks, 0's based).
+    public static func parseAtomicity(_ text: String) throws(ConfigurationError) -> [String: Int] {
+        var out: [String: Int] = [:]
+        for item in text.split(separator: ",", omittingEmptySubsequences: false) {
+            let parts = item.split(separator: "=", maxSplits: 1)
+            guard parts.count == 2, atomicityFields.contains(String(parts[0])) else {
+                throw ConfigurationError("--atomicity: '\(item)' is not FIELD=N with FIELD one of \(atomicityFields.joined(separator: ", "))")
+            }
+            guard let n = Int(parts[1]), (0...65535).contains(n) else {
+                throw ConfigurationError("--atomicity: \(parts[0]) must be 0...65535, not '\(parts[1])'")
+            }
+            out[String(parts[0])] = n
+        }
+        return out
+    }
+
     public static func parseSize(_ text: String) throws(ConfigurationError) -> UInt64 {
         var digits = Substring(text)
         var shift: UInt64 = 0
@@ -135,6 +152,7 @@ extension DeviceConfiguration {
             throw ConfigurationError("\(namespaces.count) namespaces given, more than --max-namespaces \(maxNamespaces)")
         }
         if let nsDir, nsDir.isEmpty { throw ConfigurationError("--ns-dir must not be empty") }
+        if let why = controllerParameters.atomicityProblem { throw ConfigurationError("--atomicity: \(why)") }
         try Self.checkIdentifier(serial, option: "--serial", maxLength: 20)
         try Self.checkIdentifier(model, option: "--model", maxLength: 40)
     }

@@ -1,4 +1,5 @@
 import Glibc
+import NVMeController
 import NVMeSpec
 
 /// Everything the device is built from, as given on the command line
@@ -98,6 +99,15 @@ public struct DeviceConfiguration: Sendable, Equatable {
     public var firmwareDirectory: String?
     /// `firmwareDirectory` was not given.
     public var firmwareDirectoryIsDefault = true
+    /// The controller's volatile write cache (`--vwc`, `--vwc-size`;
+    /// docs/WRITE-CACHE.md): the bytes of acknowledged writes it may hold;
+    /// 0 = none (every write reaches the image before it completes).
+    public var writeCacheSize: UInt64 = 0
+    public static let defaultWriteCacheSize: UInt64 = 64 << 20
+    /// Atomicity values (`--atomicity`), in logical blocks, 0's based, by
+    /// field name: awun awupf nawun nawupf nabsn nabo nabspf.
+    public var atomicity: [String: Int] = [:]
+    public static let atomicityFields = ["awun", "awupf", "nawun", "nawupf", "nabsn", "nabo", "nabspf"]
     /// Let the page cache serve `namespaces/N/data` (default: direct I/O).
     public var cache: Bool = false
     /// Mount with allow_other.
@@ -125,4 +135,26 @@ public struct ConfigurationError: Error, CustomStringConvertible, Sendable, Equa
     public var message: String
     public init(_ message: String) { self.message = message }
     public var description: String { message }
+}
+
+extension DeviceConfiguration {
+    /// The controller's parameters this configuration asks for.
+    public var controllerParameters: ControllerParameters {
+        var p = ControllerParameters()
+        p.maxIOQueuePairs = queues
+        p.mqes = UInt16(clamping: mqes)
+        p.mdts = UInt8(clamping: mdts)
+        p.aerl = UInt8(clamping: aerl)
+        p.serial = serial
+        p.model = model
+        p.cmbSize = Int(cmbSize)
+        p.maxNamespaces = maxNamespaces
+        p.namespaceCapacity = capacity
+        p.writeCacheSize = Int(writeCacheSize)
+        let a = { UInt16(clamping: atomicity[$0] ?? 0) }
+        p.awun = a("awun"); p.awupf = a("awupf")
+        p.nawun = a("nawun"); p.nawupf = a("nawupf")
+        p.nabsn = a("nabsn"); p.nabo = a("nabo"); p.nabspf = a("nabspf")
+        return p
+    }
 }

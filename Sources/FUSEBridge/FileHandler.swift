@@ -39,6 +39,10 @@ public protocol FileHandler: Sendable {
     /// `data` is FUSE's own buffer, valid only until this method returns.
     /// Default: throws EACCES.
     func write(_ data: UnsafeRawBufferPointer, at offset: UInt64, file: OpenFile) throws(FileError) -> Int
+    /// A write whose data must be on stable storage when it returns (the
+    /// kernel marks it O_DSYNC: an O_DSYNC or O_SYNC file, RWF_DSYNC).
+    /// Default: `write`, then `fsync`.
+    func writeDurably(_ data: UnsafeRawBufferPointer, at offset: UInt64, file: OpenFile) throws(FileError) -> Int
     /// close(2) of one descriptor of the handle (may be called several times).
     func flush(file: OpenFile) throws(FileError)
     /// fsync(2)/fdatasync(2). Default: nothing to do.
@@ -62,6 +66,11 @@ extension FileHandler {
     public func read(_ request: ReadRequest) { request.fail(.accessDenied) }
     public func write(_ data: UnsafeRawBufferPointer, at offset: UInt64, file: OpenFile) throws(FileError) -> Int {
         throw .accessDenied
+    }
+    public func writeDurably(_ data: UnsafeRawBufferPointer, at offset: UInt64, file: OpenFile) throws(FileError) -> Int {
+        let count = try write(data, at: offset, file: file)
+        try fsync(file: file, dataOnly: true)
+        return count
     }
     public func flush(file: OpenFile) throws(FileError) {}
     public func fsync(file: OpenFile, dataOnly: Bool) throws(FileError) {}

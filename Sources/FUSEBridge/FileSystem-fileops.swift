@@ -64,7 +64,13 @@ func fuseWrite(_ req: fuse_req_t?, _ ino: fuse_ino_t, _ buf: UnsafePointer<CChar
     guard let fi, let file = openFile(fi) else { fuse_reply_err(req, EBADF); return }
     do throws(FileError) {
         let data = UnsafeRawBufferPointer(start: buf, count: buf == nil ? 0 : size)
-        let count = try file.handler.write(data, at: UInt64(max(0, off)), file: file)
+        // The kernel marks a write of an O_DSYNC file, or one made with
+        // RWF_DSYNC, with O_DSYNC in its flags (O_SYNC includes it): its
+        // data must be on stable storage when it returns (`namespaces/N/data`
+        // sends it with FUA; docs/WRITE-CACHE.md).
+        let count = fi.pointee.flags & O_DSYNC != 0
+            ? try file.handler.writeDurably(data, at: UInt64(max(0, off)), file: file)
+            : try file.handler.write(data, at: UInt64(max(0, off)), file: file)
         fuse_reply_write(req, max(0, min(count, size)))
     } catch {
         fuse_reply_err(req, error.code)

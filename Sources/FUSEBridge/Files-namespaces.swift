@@ -49,7 +49,9 @@ enum NamespaceFiles {
                            MetadataFileHandler(controller: d.controller, nsid: ns.nsid)))
         files.append(.file("stats", about: "block accounting per operation: ops, bytes, failed, invalid, "
                              + "total and max latency",
-                           GeneratedFile(mode: 0o444, text: { stats(ns.accounting.snapshot()) })))
+                           GeneratedFile(mode: 0o444, text: {
+                               stats(ns.accounting.snapshot()) + cacheStats(d.controller.writeCacheState(ns.nsid))
+                           })))
         return .directory(String(ns.nsid), about: "", files)
     }
 
@@ -75,7 +77,29 @@ enum NamespaceFiles {
         rows += [("format", g.formatProgress.map { "\($0)%" } ?? "idle"), ("readonly", Text.yesNo(g.isReadOnly)),
                  ("uncorrectable", "\(d.controller.uncorrectableCount(ns.nsid) ?? 0)"),
                  ("data file", d.host != nil ? "yes" : "no (--host none)")]
+        rows += cacheInfo(d.controller.writeCacheState(ns.nsid), metadata: f.ms != 0, lbads: f.lbads)
         return rows.map { "\($0.0): \($0.1)\n" }.joined()
+    }
+
+    /// The write cache's rows of `info` (docs/WRITE-CACHE.md): the dirty
+    /// bytes and, LBA+count, the first dirty ranges.
+    static func cacheInfo(_ state: WriteCacheState?, metadata: Bool, lbads: UInt8) -> [(String, String)] {
+        guard let c = state else { return [("write cache", "none (no --vwc)")] }
+        let shown = 16
+        var ranges = c.dirtyRanges.prefix(shown).map { "\($0.0 >> UInt64(lbads))+\($0.1 >> Int(lbads))" }.joined(separator: " ")
+        if c.dirtyRanges.count > shown { ranges += " (+\(c.dirtyRanges.count - shown) more)" }
+        return [("write cache", metadata ? "write-through (a format with metadata is not cached)"
+                    : c.enabled ? "on" : "off (Volatile Write Cache feature disabled)"),
+                ("write cache size", "\(c.capacity)"), ("dirty bytes", "\(c.dirtyBytes)"),
+                ("dirty ranges", "\(c.dirtyRanges.count)" + (ranges.isEmpty ? "" : " (LBA+blocks: \(ranges))")),
+                ("write-back bytes", "\(c.inFlightBytes)")]
+    }
+
+    /// The write cache's line of `stats`.
+    static func cacheStats(_ state: WriteCacheState?) -> String {
+        guard let c = state else { return "" }
+        return "write-cache".padding(13) + "cached=\(c.writesCached) flushes=\(c.flushes) evicted=\(c.evictedExtents)"
+            + " evicted_bytes=\(c.evictedBytes) dirty_bytes=\(c.dirtyBytes)\n"
     }
 
     static func stats(_ s: BlockAccounting.Snapshot) -> String {
@@ -132,9 +156,19 @@ struct DataFile: FileHandler {
     }
 
     func write(_ data: UnsafeRawBufferPointer, at offset: UInt64, file: OpenFile) throws(FileError) -> Int {
+        try write(data, at: offset, fua: false)
+    }
+
+    /// An O_DSYNC write: every Write it makes has Force Unit Access (NVMe
+    /// 1.4 §6.15), so no Flush of the whole cache is needed.
+    func writeDurably(_ data: UnsafeRawBufferPointer, at offset: UInt64, file: OpenFile) throws(FileError) -> Int {
+        try write(data, at: offset, fua: true)
+    }
+
+    private func write(_ data: UnsafeRawBufferPointer, at offset: UInt64, fua: Bool) throws(FileError) -> Int {
         // The worker's receive buffer stays mapped from one write to the next.
         let mapping = WriteMapping.forThread().covering(data, host: host)
-        switch host.write(nsid: nsid, instance: instance, offset: offset, from: data, mapped: mapping) {
+        switch host.write(nsid: nsid, instance: instance, offset: offset, from: data, mapped: mapping, fua: fua) {
         case .success(let n): return n
         case .failure(let e): throw FileError(e.errno)
         }

@@ -48,6 +48,9 @@ extension NVMeController {
         let total = ranges.reduce(UInt64(0)) { $0 + $1.blocks }
         guard total <= UInt64(parameters.copyMCL) else { return NVMeStatus.commandSizeLimitExceeded.withDNR }
         if let bad = checkCopyRanges(req, ns, ranges) { return bad }
+        // The destination bypasses the write cache (docs/WRITE-CACHE.md).
+        if ns.writeCache != nil,
+           bypassWriteCache(req, ns, ranges: [(c.slba << UInt64(ns.lbads), total << UInt64(ns.lbads))]) { return nil }
         return submitCopy(req, ns, ranges, blocks: total)
     }
 
@@ -95,7 +98,12 @@ extension NVMeController {
         req.accounting.append((ns, ns.accounting.start(.read, bytes: blocks << lbads)))
         req.accounting.append((ns, ns.accounting.start(.write, bytes: blocks << lbads)))
         var done = 0  // blocks already placed in the bounce buffers
+        var cached: [(extents: [CacheExtent], start: UInt64, at: Int)] = []
         for r in ranges {
+            if ns.writeCache != nil {
+                let extents = cachedExtents(ns, start: r.slba << lbads, length: Int(r.blocks << lbads))
+                if !extents.isEmpty { cached.append((extents, r.slba << lbads, done << Int(lbads))) }
+            }
             if tracing { traceEvent(.copySourceRange, [("slba", "\(r.slba)"), ("nlb", "\(r.blocks)")]) }
             let n = Int(r.blocks)
             submitSplit(req, ns, op: .read, offset: r.slba << lbads,
@@ -109,6 +117,11 @@ extension NVMeController {
         let sdlba = req.cmd.slba
         req.continuation = { [unowned self] req in
             guard let data = req.bounce else { return NVMeStatus.internalError }
+            // Sources read through the write cache see its bytes.
+            for piece in cached {
+                let length = piece.extents.reduce(0) { max($0, Int($1.end - piece.start)) }
+                applyOverlay(piece.extents, start: piece.start, iov: [IOVector(base: data.baseAddress! + piece.at, length: length)])
+            }
             if self.tracing { self.traceEvent(.copyOut, [("slba", "\(sdlba)"), ("nlb", "\(blocks)")]) }
             self.clearUncorrectable(req, ns, slba: sdlba, nlb: blocks)
             self.submitSplit(req, ns, op: .write, offset: sdlba << lbads, iov: [IOVector(base: data.baseAddress!, length: data.count)])

@@ -104,7 +104,11 @@ extension NVMeController {
         let job = FormatJob(request: req, format: format, namespaces: targets)
         req.formatJob = job
         formatJobs.append(job)
-        for ns in targets { ns.formatProgress = 0 }
+        for ns in targets {
+            ns.formatProgress = 0
+            // The format replaces every block: cached writes are superseded.
+            _ = ns.writeCache?.dropDirty()
+        }
         traceEvent(.formatStart, [("cid", "\(c.cid)"), ("nsid", hex(c.nsid)), ("lbaf", "\(lbaf)"), ("mset", "\(mset ? 1 : 0)"),
                                   ("pi", "\(pi)"), ("pil", "\(pil ? 1 : 0)"), ("ses", "\(ses)")])
         // Commands already fetched finish first; new ones get Format In Progress.

@@ -198,7 +198,13 @@ extension NVMeController {
         let waiting = deferredCommands
         deferredCommands.removeAll()
         for req in waiting {
-            if let status = ioCommand(req) { finish(req, status: status) }
+            // The Write of a fused pair that waited for a write-back of its
+            // range (docs/WRITE-CACHE.md) goes again as its pair's Write.
+            if let op = req.fused, req === op.write {
+                if let status = readWrite(req, op.namespace, write: true) { finish(req, status: status) }
+            } else if let status = ioCommand(req) {
+                finish(req, status: status)
+            }
         }
     }
 

@@ -94,6 +94,9 @@ extension NVMeController {
         id.ocfs = 0x1                    // Copy: source range descriptor format 0 (NVMe 2.0)
         id.fuses = 1  // Compare and Write (§4.12, §6.2.1)
         id.vwc = 0x07                    // present; Flush with NSID FFFFFFFFh supported
+        // §5.15.2.2, §6.4: atomic write units (`--atomicity`), 0's based blocks.
+        id.awun = parameters.awun
+        id.awupf = parameters.awupf
         id.sgls = 0x1 | 1 << 16 | 1 << 19  // SGLs without alignment, bit bucket, MPTR to one SGL descriptor
         id.subnqn = "nqn.2026-11.io.nvmefs:\(parameters.serial)"
         var ps = id.psd[0]
@@ -139,6 +142,16 @@ extension NVMeController {
         id.eui64 = ns.eui64
         id.nsattr = ns.isReadOnly ? 1 : 0
         id.nmic = ns.nmic
+        // §5.15.2.1: NSFEAT bit 1 (NSABP) says NAWUN, NAWUPF, NACWU, NABSN,
+        // NABO and NABSPF are this namespace's atomicity (`--atomicity`).
+        if parameters.namespaceAtomicity {
+            id.nsfeat |= 0x02
+            id.nawun = parameters.nawun
+            id.nawupf = parameters.nawupf
+            id.nabsn = parameters.nabsn
+            id.nabo = parameters.nabo
+            id.nabspf = parameters.nabspf
+        }
         return id
     }
 }

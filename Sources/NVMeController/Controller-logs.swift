@@ -97,6 +97,7 @@ extension NVMeController {
         log.availableSpareThreshold = 10
         log.percentageUsed = 0
         log.powerCycles = UInt128(powerCycles)
+        log.unsafeShutdowns = UInt128(unsafeShutdowns)
         log.powerOnHours = UInt128((monotonicNanoseconds() - startTime) / 3_600_000_000_000)
         log.mediaErrors = UInt128(mediaErrors)
         log.numberOfErrorInformationLogEntries = UInt128(errorCount)

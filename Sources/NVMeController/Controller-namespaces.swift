@@ -149,6 +149,7 @@ extension NVMeController {
         locked {
             pendingCreations[nsid] = nil
             allocated[nsid] = ns
+            giveWriteCache(ns)
         }
         return 0
     }

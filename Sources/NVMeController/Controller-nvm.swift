@@ -145,6 +145,16 @@ extension NVMeController {
         let op: AIOOperation = write ? .write : .read
         let length = (Int(c.nlb) + 1) << Int(ns.lbads)
         if let bad = checkRange(req, ns, op: op, write: write, dataLength: length) { return bad }
+        if let cache = ns.writeCache { return cachedReadWrite(req, ns, cache, write: write, length: length) }
+        return transfer(req, ns, write: write, length: length)
+    }
+
+    /// A checked Read or Write between host memory and the image; a read
+    /// through a write cache that holds data returns the cached bytes.
+    @inline(__always)
+    func transfer(_ req: Request, _ ns: Namespace, write: Bool, length: Int, overlay cache: WriteCache? = nil) -> NVMeStatus? {
+        let c = req.cmd
+        let op: AIOOperation = write ? .write : .read
         let iov: [IOVector]
         switch mapData(req, length: length, direction: write ? .hostToController : .controllerToHost, checkMDTS: false,
                        pinning: true) {
@@ -159,6 +169,7 @@ extension NVMeController {
             clearUncorrectable(req, ns, slba: c.slba, nlb: UInt64(c.nlb) + 1)
         }
         submitSplit(req, ns, op: op, offset: c.slba << UInt64(ns.lbads), iov: iov)
+        if let cache { overlayOnCompletion(req, cache, start: c.slba << UInt64(ns.lbads), length: length, iov: iov) }
         return nil
     }
 
@@ -170,8 +181,7 @@ extension NVMeController {
     func writeThroughWhenCacheDisabled(_ req: Request, _ ns: Namespace, fua: Bool = false) {
         guard features.volatileWriteCache & 1 == 0 || fua else { return }
         req.continuation = { [unowned self] req in
-            self.submitAIO(req, ns, AIO(operation: .flush, offset: 0, length: 0))
-            if ns.metadataBackend != nil { self.submitAIO(req, ns, AIO(operation: .flush, offset: 0, length: 0), area: .metadata) }
+            self.flushImage(req, ns)
             return nil
         }
     }
@@ -180,12 +190,27 @@ extension NVMeController {
     /// each accounted on its namespace.
     func flush(_ req: Request, _ targets: [Namespace]) -> NVMeStatus? {
         guard !targets.isEmpty else { return .success }
+        // With a write cache (docs/WRITE-CACHE.md) the dirty extents are
+        // written back first; the image flushes follow them.
+        var afterWriteBack: [Namespace] = []
         for ns in targets {
             req.accounting.append((ns, ns.accounting.start(.flush, bytes: 0)))
-            submitAIO(req, ns, AIO(operation: .flush, offset: 0, length: 0))
-            if ns.metadataBackend != nil { submitAIO(req, ns, AIO(operation: .flush, offset: 0, length: 0), area: .metadata) }
+            if ns.writeCache != nil, flushWriteCache(req, ns) { afterWriteBack.append(ns); continue }
+            flushImage(req, ns)
+        }
+        if !afterWriteBack.isEmpty {
+            req.continuation = { [unowned self] req in
+                for ns in afterWriteBack { self.flushImage(req, ns) }
+                return nil
+            }
         }
         return nil
+    }
+
+    /// One flush AIO of the namespace's image, and of its metadata.
+    func flushImage(_ req: Request, _ ns: Namespace) {
+        submitAIO(req, ns, AIO(operation: .flush, offset: 0, length: 0))
+        if ns.metadataBackend != nil { submitAIO(req, ns, AIO(operation: .flush, offset: 0, length: 0), area: .metadata) }
     }
 
     /// Flush with NSID FFFFFFFFh flushes every namespace: one AIO each (VWC
@@ -199,6 +224,7 @@ extension NVMeController {
         let c = req.cmd
         if let bad = checkRange(req, ns, op: .writeZeroes, write: true, dataLength: nil) { return bad }
         let length = (UInt64(c.nlb) + 1) << UInt64(ns.lbads)
+        if ns.writeCache != nil, bypassWriteCache(req, ns, ranges: [(c.slba << UInt64(ns.lbads), length)]) { return nil }
         if ns.format.hasMetadata, let bad = writeZeroesMetadata(req, ns) {
             ns.accounting.invalid(.writeZeroes)
             return bad
@@ -243,6 +269,7 @@ extension NVMeController {
             ranges.append((r.slba << UInt64(ns.lbads), nlb << UInt64(ns.lbads)))
         }
         if ranges.isEmpty { return .success }
+        if ns.writeCache != nil, bypassWriteCache(req, ns, ranges: ranges) { return nil }
         // A deallocated block reads as DLFEAT says, not as an error (§6.7).
         for (offset, length) in ranges {
             clearUncorrectable(req, ns, slba: offset >> UInt64(ns.lbads), nlb: length >> UInt64(ns.lbads))
@@ -274,8 +301,13 @@ extension NVMeController {
         let bounce = UnsafeMutableRawBufferPointer.allocate(byteCount: length, alignment: 4096)
         req.bounce = bounce
         req.accounting.append((ns, ns.accounting.start(.read, bytes: UInt64(length))))
+        // The media as the host would read it: with the write cache's bytes.
+        let cached = ns.writeCache == nil ? [] : cachedExtents(ns, start: c.slba << UInt64(ns.lbads), length: length)
         req.continuation = { req in
             guard let media = req.bounce else { return NVMeStatus.internalError }
+            if !cached.isEmpty {
+                applyOverlay(cached, start: c.slba << UInt64(ns.lbads), iov: [IOVector(base: media.baseAddress!, length: media.count)])
+            }
             let host = UnsafeMutableRawBufferPointer.allocate(byteCount: media.count, alignment: 16)
             defer { host.deallocate() }
             gather(hostData, into: host)

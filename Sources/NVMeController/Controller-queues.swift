@@ -267,6 +267,7 @@ extension NVMeController {
     /// ends its format if it runs one: no AIO of it runs any more.
     func releaseMemory(_ req: Request) {
         if req.formatJob != nil { endFormat(req) }
+        if req.cacheBatches != nil { endCacheBatches(req) }
         req.releaseBounce()
         // Moved out, not copied: no retain of the regions it holds.
         if let pin = req.pin.take() { space.unpin(pin) }

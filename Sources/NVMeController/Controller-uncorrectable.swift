@@ -16,6 +16,8 @@ extension NVMeController {
         let c = req.cmd
         if let bad = checkRange(req, ns, op: .write, write: true, dataLength: nil) { return bad }
         let nlb = UInt64(c.nlb) + 1
+        // Cached data of the range is gone with it (docs/WRITE-CACHE.md).
+        ns.writeCache?.discard(start: c.slba << UInt64(ns.lbads), end: (c.slba + nlb) << UInt64(ns.lbads))
         guard ns.uncorrectableMarks.insert(start: c.slba, end: c.slba + nlb) else { return .success }
         if tracing {
             traceEvent(.writeUncor, [("cid", "\(req.cid)"), ("nsid", "\(ns.nsid)"), ("slba", "\(c.slba)"), ("nlb", "\(nlb)"),

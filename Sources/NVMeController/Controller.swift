@@ -147,6 +147,15 @@ public final class NVMeController: @unchecked Sendable {
     var powerCycles: UInt64 = 1
     var temperatureKelvin: UInt16 = 0x143  // QEMU NVME_TEMPERATURE (323 K)
     var mediaErrors: UInt64 = 0
+    /// SMART Unsafe Shutdowns: power cuts (`powerCut`).
+    var unsafeShutdowns: UInt64 = 0
+    /// The memory the namespaces' write caches share (nil without `--vwc`).
+    let cacheBudget: CacheBudget?
+    /// Bumped by every power cut: a write-back batch from before it that
+    /// fails is not put back into the cache.
+    var powerGeneration: UInt64 = 0
+    /// The last power cut, for the `power` file.
+    var lastPowerCut: PowerCutReport?
 
     /// - Parameters:
     ///   - namespaces: every allocated namespace (distinct NSIDs, any order).
@@ -174,6 +183,9 @@ public final class NVMeController: @unchecked Sendable {
         activeTable = Array(repeating: nil, count: nn + 1)
         for ns in namespaces where !detached.contains(ns.nsid) { activeTable[Int(ns.nsid)] = ns }
         self.namespaces = activeTable.compactMap { $0 }
+        let budget = parameters.writeCacheSize > 0 ? CacheBudget(capacity: parameters.writeCacheSize) : nil
+        cacheBudget = budget
+        if let budget { for ns in namespaces where ns.writeCache == nil { ns.writeCache = WriteCache(budget: budget) } }
         // The namespaces given (not created) come on top of the capacity for creating.
         totalCapacity = parameters.namespaceCapacity
             + namespaces.filter { !$0.isCreated }.reduce(0) { $0 + $1.allocatedBytes }
@@ -363,6 +375,8 @@ public final class NVMeController: @unchecked Sendable {
                     shutdownQueue.async { [self] in
                         // A format's metadata re-creation ends first (it syncs its file).
                         formatQueue.sync {}
+                        // §7.6.2: the volatile write cache reaches the image first.
+                        writeBackCachesSynchronously()
                         for b in lock.withLock({ allocatedBackends }) { b.drainAndSync() }
                         locked {
                             guard shutdownGeneration == generation, cc.shn != 0, csts.shst == 1 else { return }
@@ -469,6 +483,7 @@ public final class NVMeController: @unchecked Sendable {
         stopSelfTestForClose()
         formatQueue.sync {}
         managementQueue.sync {}
+        writeBackCachesSynchronously()
         for b in lock.withLock({ allocatedBackends }) { b.drainAndSync() }
     }
 

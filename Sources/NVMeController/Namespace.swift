@@ -57,6 +57,9 @@ public final class Namespace: @unchecked Sendable {
     /// LBAs marked by Write Uncorrectable (§6.16): Reads of them fail
     /// until they are written. Cleared by Format NVM.
     public internal(set) var uncorrectableMarks: LBARangeSet
+    /// The controller's volatile write cache for this namespace (nil
+    /// without `--vwc`; docs/WRITE-CACHE.md).
+    public internal(set) var writeCache: WriteCache?
 
     /// A namespace without metadata (LBA data size 2^lbads).
     public convenience init(nsid: UInt32, backend: any BlockBackend, lbads: UInt8, readOnly: Bool = false) {

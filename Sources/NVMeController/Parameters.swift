@@ -50,6 +50,36 @@ public struct ControllerParameters: Sendable {
     public var copyMSSRL: UInt16 = 128
     public var copyMCL: UInt32 = 128
     public var copyMSRC: UInt8 = 127
+    /// The controller's volatile write cache (`--vwc`, `--vwc-size`;
+    /// docs/WRITE-CACHE.md): the bytes of acknowledged writes all
+    /// namespaces may hold in memory together; 0 = no cache of its own
+    /// (writes reach the image before they complete).
+    public var writeCacheSize: Int = 0
+    /// Atomicity (Identify Controller AWUN/AWUPF, Identify Namespace
+    /// NAWUN/NAWUPF/NABSN/NABO/NABSPF; NVMe 1.4 §6.4), in logical blocks,
+    /// 0's based as the fields are (boundaries: 0 = none). The namespace
+    /// fields apply to every namespace (NSFEAT bit 1 set when any is not 0).
+    public var awun: UInt16 = 0
+    public var awupf: UInt16 = 0
+    public var nawun: UInt16 = 0
+    public var nawupf: UInt16 = 0
+    public var nabsn: UInt16 = 0
+    public var nabo: UInt16 = 0
+    public var nabspf: UInt16 = 0
+    /// True when the namespace atomicity fields are in use (NSFEAT NSABP).
+    public var namespaceAtomicity: Bool { nawun != 0 || nawupf != 0 || nabsn != 0 || nabo != 0 || nabspf != 0 }
+
+    /// Why these atomicity values are inconsistent (NVMe 1.4 §5.15.2.1,
+    /// §5.15.2.2: AWUPF ≤ AWUN, NAWUPF ≤ NAWUN, NABSPF ≤ NABSN, NABO ≤ NABSPF
+    /// and NABSN), or nil.
+    public var atomicityProblem: String? {
+        if awupf > awun { return "awupf (\(awupf)) is larger than awun (\(awun))" }
+        if nawupf > nawun { return "nawupf (\(nawupf)) is larger than nawun (\(nawun))" }
+        if nabspf > nabsn && nabsn != 0 { return "nabspf (\(nabspf)) is larger than nabsn (\(nabsn))" }
+        if nabo != 0 && (nabo > nabsn || nabo > nabspf) { return "nabo (\(nabo)) is larger than nabsn or nabspf" }
+        return nil
+    }
+
     /// MSI-X vectors (QEMU: max_ioqpairs + 1).
     public var interruptVectors: Int { maxIOQueuePairs + 1 }
 

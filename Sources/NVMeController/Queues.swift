@@ -48,6 +48,9 @@ final class Request: @unchecked Sendable {
     /// I/O: the fused Compare and Write this request is half of, until it
     /// completes (`Controller-fused.swift`).
     var fused: FusedOperation?
+    /// Write-cache batches whose write-backs are AIOs of this request
+    /// (`Controller-cache.swift`); nil for nearly every command.
+    var cacheBatches: [CacheBatchRef]?
     /// Fetched and not yet posted (guarded by the controller lock).
     var isOutstanding = false
 

@@ -58,6 +58,13 @@ public struct TraceEventName: Hashable, Sendable, CustomStringConvertible {
     public static let fusedPair = Self("nvmefs_fused_pair")
     /// An I/O command waits for a fused operation holding its LBAs.
     public static let fusedWait = Self("nvmefs_fused_wait")
+    /// Write cache (docs/WRITE-CACHE.md): the oldest writes written back to
+    /// make room, a Flush writing back the dirty extents, a command waiting
+    /// for a write-back of its range, a power cut.
+    public static let cacheEvict = Self("nvmefs_cache_evict")
+    public static let cacheFlush = Self("nvmefs_cache_flush")
+    public static let cacheWait = Self("nvmefs_cache_wait")
+    public static let powerCut = Self("nvmefs_power_cut")
     public static let aio = Self("pci_nvme_err_aio")
     public static let getLog = Self("pci_nvme_get_log")
     public static let getfeat = Self("pci_nvme_getfeat")

@@ -55,12 +55,17 @@ extension BuiltinHost {
 
     /// Writes `buffer` at byte `offset` of namespace `nsid`. Returns only once
     /// no backend I/O can read `buffer` any more (see `read`).
+    /// - Parameters:
+    ///   - fua: every Write has Force Unit Access (CDW12 bit 30, NVMe 1.4
+    ///     §6.15): the data is on stable storage when this returns (an
+    ///     O_DSYNC write; docs/WRITE-CACHE.md).
     /// - Returns: bytes written (short when the write crosses the end).
     ///
     /// `mapped`, when it covers `buffer`, is used as the buffer's host
     /// address (no region is mapped and removed for the command).
     public func write(nsid: UInt32, instance: UInt64? = nil, offset: UInt64,
-                      from buffer: UnsafeRawBufferPointer, mapped: MappedBuffer? = nil) -> Result<Int, HostError> {
+                      from buffer: UnsafeRawBufferPointer, mapped: MappedBuffer? = nil,
+                      fua: Bool = false) -> Result<Int, HostError> {
         guard let ns = namespaceInfo(nsid, instance: instance) else { return .failure(noNamespace(nsid)) }
         guard buffer.count > 0, let base = buffer.baseAddress else { return .success(0) }
         guard offset < ns.capacity else {
@@ -72,11 +77,12 @@ extension BuiltinHost {
         defer { rangeLock.unlock(token) }
         if span.middleBlocks > 0 {
             let r = transfer(ns, write: true, firstLBA: span.middleFirstLBA, blocks: span.middleBlocks,
-                             pointer: UnsafeMutableRawPointer(mutating: base) + span.headBytes, mapped: mapped, parking: nil)
+                             pointer: UnsafeMutableRawPointer(mutating: base) + span.headBytes, mapped: mapped,
+                             parking: nil, fua: fua)
             if let e = r { return .failure(e) }
         }
         for edge in span.edges {
-            let r = readModifyWrite(ns, lba: edge.lba) { page in
+            let r = readModifyWrite(ns, lba: edge.lba, fua: fua) { page in
                 (page + edge.blockOffset).copyMemory(from: base + edge.bufferOffset, byteCount: edge.count)
             }
             if let e = r { return .failure(e) }
@@ -198,7 +204,8 @@ extension BuiltinHost {
     /// region is removed afterwards; if an AIO of a given-up command still
     /// uses it, the memory is parked (`parking`) or waited for.
     func transfer(_ ns: NamespaceInfo, write: Bool, firstLBA: UInt64, blocks: Int,
-                  pointer: UnsafeMutableRawPointer, mapped: MappedBuffer? = nil, parking: BufferParking?) -> HostError? {
+                  pointer: UnsafeMutableRawPointer, mapped: MappedBuffer? = nil, parking: BufferParking?,
+                  fua: Bool = false) -> HostError? {
         let bytes = blocks << Int(ns.lbads)
         let address: UInt64, regionID: RegionID
         // The mapping is used only if it is this host's and covers the data.
@@ -233,7 +240,7 @@ extension BuiltinHost {
                 retire(regionID, parking: allCompleted ? nil : parking, barrier: !allCompleted)
             }
         }
-        switch runBlocks(ns, write: write, firstLBA: firstLBA, blocks: blocks, dataAddress: address) {
+        switch runBlocks(ns, write: write, firstLBA: firstLBA, blocks: blocks, dataAddress: address, fua: fua) {
         case .failure(let e): return e
         case .success(let results):
             allCompleted = results.allSatisfy { if case .completed = $0 { return true } else { return false } }
@@ -256,8 +263,8 @@ extension BuiltinHost {
 
     /// One block's data through a bounce page (a block is at most 4 KiB; its
     /// metadata, if any crosses the bus, in a buffer of its own).
-    func blockIO(_ ns: NamespaceInfo, write: Bool, lba: UInt64, page: BouncePage) -> HostError? {
-        switch runBlocks(ns, write: write, firstLBA: lba, blocks: 1, dataAddress: page.address) {
+    func blockIO(_ ns: NamespaceInfo, write: Bool, lba: UInt64, page: BouncePage, fua: Bool = false) -> HostError? {
+        switch runBlocks(ns, write: write, firstLBA: lba, blocks: 1, dataAddress: page.address, fua: fua) {
         case .failure(let e): return e
         case .success(let results): return firstError(results, "\(write ? "Write" : "Read") namespace \(ns.nsid) LBA \(lba)")
         }
@@ -265,11 +272,12 @@ extension BuiltinHost {
 
     /// Reads block `lba` into a bounce page, lets `patch` change it, writes it back.
     /// The caller holds an exclusive range covering `lba`.
-    func readModifyWrite(_ ns: NamespaceInfo, lba: UInt64, _ patch: (UnsafeMutableRawPointer) -> Void) -> HostError? {
+    func readModifyWrite(_ ns: NamespaceInfo, lba: UInt64, fua: Bool = false,
+                         _ patch: (UnsafeMutableRawPointer) -> Void) -> HostError? {
         withBounce { page -> HostError? in
             if let e = blockIO(ns, write: false, lba: lba, page: page) { return e }
             patch(page.pointer)
-            return blockIO(ns, write: true, lba: lba, page: page)
+            return blockIO(ns, write: true, lba: lba, page: page, fua: fua)
         }
     }
 

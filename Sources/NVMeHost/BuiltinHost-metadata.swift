@@ -85,9 +85,10 @@ final class ScratchMemory: @unchecked Sendable {
 extension BuiltinHost {
     /// Reads or writes `blocks` whole blocks from `firstLBA`, whose data lies
     /// at host address `dataAddress` (a mapped region): commands split per
-    /// `blocksPerCommand`, with the metadata buffer and PRINFO the format needs.
+    /// `blocksPerCommand`, with the metadata buffer and PRINFO the format
+    /// needs, and Force Unit Access on writes when `fua` (CDW12 bit 30).
     func runBlocks(_ ns: NamespaceInfo, write: Bool, firstLBA: UInt64, blocks: Int,
-                   dataAddress: UInt64) -> Result<[SlotResult], HostError> {
+                   dataAddress: UInt64, fua: Bool = false) -> Result<[SlotResult], HostError> {
         var metadata: (region: RegionInfo, memory: ScratchMemory)?
         let layout = ns.scratchLayout(blocks: blocks)
         if ns.metadataOnBus {
@@ -117,6 +118,7 @@ extension BuiltinHost {
             sqe.slba = firstLBA + UInt64(first)
             sqe.nlb = UInt16(n - 1)
             ns.protect(&sqe, slba: sqe.slba, check: true)
+            if fua && write { sqe.cdw12 |= 1 << 30 }
             let data = dataAddress + UInt64(first * lbaSize)
             if let (region, scratch) = metadata, ns.interleaved {
                 let list = layout.descriptors + first * 2 * SGLDescriptor.size

@@ -13,7 +13,9 @@ import Glibc
 // (`--unmapped`: a region mapped per command).
 // Usage:
 //   nvmefs-bench host [--ops N] [--threads T] [--size-mib M] [--runs R] [--write] [--unmapped]
-//                     [--shadow-doorbells] [--only LABEL]
+//                     [--shadow-doorbells] [--vwc-mib M] [--only LABEL]
+// --vwc-mib: the controller has a volatile write cache of M MiB
+// (docs/WRITE-CACHE.md): writes complete from memory, the oldest evicted.
 // --shadow-doorbells: the host uses shadow doorbells (NVMe 1.4 §7.13); each
 // row also prints the MMIO doorbell writes per operation.
 
@@ -26,12 +28,14 @@ struct HostBenchOptions {
     var unmapped = false
     var only: String?
     var shadowDoorbells = false
+    var vwcMiB = 0
 }
 
 public func runHostBench(arguments: [String]) {
     var o = HostBenchOptions()
     parseBenchOptions(arguments, numbers: ["--ops": { o.ops = $0 }, "--threads": { o.threads = $0 },
-                                           "--size-mib": { o.sizeMiB = $0 }, "--runs": { o.runs = $0 }],
+                                           "--size-mib": { o.sizeMiB = $0 }, "--runs": { o.runs = $0 },
+                                           "--vwc-mib": { o.vwcMiB = $0 }],
                       strings: ["--only": { o.only = $0 }],
                       flags: ["--write": { o.write = true }, "--unmapped": { o.unmapped = true },
                               "--shadow-doorbells": { o.shadowDoorbells = true }])
@@ -46,7 +50,7 @@ public func runHostBench(arguments: [String]) {
     ]
     print("built-in host + controller, 4 KiB random \(o.write ? "Write" : "Read"), \(o.threads) thread(s), "
           + "\(o.ops) operations per run, \(o.runs) runs (median)"
-          + (o.shadowDoorbells ? ", shadow doorbells" : ""))
+          + (o.shadowDoorbells ? ", shadow doorbells" : "") + (o.vwcMiB > 0 ? ", write cache \(o.vwcMiB) MiB" : ""))
     print(String(repeating: "-", count: 64))
     print("backend".benchPadding(22) + "ops/s".benchPadding(14) + "µs/op wall".benchPadding(14)
           + "µs/op cpu".benchPadding(14) + "doorbells/op")
@@ -71,7 +75,9 @@ private func driveHost(backend: any BlockBackend, size: UInt64, options o: HostB
     let space = HostAddressSpace()
     let ns = Namespace(nsid: 1, backend: backend, lbads: 9)
     defer { backend.close() }
-    let controller = NVMeController(parameters: ControllerParameters(), namespaces: [ns], space: space)
+    var parameters = ControllerParameters()
+    parameters.writeCacheSize = o.vwcMiB << 20
+    let controller = NVMeController(parameters: parameters, namespaces: [ns], space: space)
     let host: BuiltinHost
     var configuration = BuiltinHostConfiguration()
     configuration.shadowDoorbells = o.shadowDoorbells

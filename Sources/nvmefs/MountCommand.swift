@@ -75,6 +75,18 @@ struct MountCommand: ParsableCommand {
     @Flag(help: "The built-in host configures shadow doorbells (Doorbell Buffer Config) and rings MMIO doorbells only when EventIdx asks.")
     var shadowDoorbells = false
 
+    @Flag(help: ArgumentHelp("Give the controller a volatile write cache: writes complete from memory and reach the "
+                             + "image on Flush, FUA, eviction, shutdown or unmount; the power file's cut loses them."))
+    var vwc = false
+
+    @Option(name: .customLong("vwc-size"),
+            help: ArgumentHelp("Bytes of unflushed writes the write cache holds (default 64M; needs --vwc).", valueName: "SIZE"))
+    var vwcSize: String?
+
+    @Option(help: ArgumentHelp("Atomicity fields in logical blocks, 0's based: awun, awupf (Identify Controller), "
+                               + "nawun, nawupf, nabsn, nabo, nabspf (every namespace).", valueName: "FIELD=N,..."))
+    var atomicity: String?
+
     @Flag(help: "Let the page cache serve namespaces/N/data (default: direct I/O).")
     var cache = false
 
@@ -175,6 +187,14 @@ struct MountCommand: ParsableCommand {
             c.firmwareDirectory = firmwareDir
             c.firmwareDirectoryIsDefault = false
         }
+        if vwc {
+            c.writeCacheSize = try vwcSize.map { t throws(ConfigurationError) in try DeviceConfiguration.parseSize(t) }
+                ?? DeviceConfiguration.defaultWriteCacheSize
+            guard c.writeCacheSize > 0 else { throw ConfigurationError("--vwc-size must not be 0") }
+        } else if vwcSize != nil {
+            throw ConfigurationError("--vwc-size needs --vwc")
+        }
+        if let atomicity { c.atomicity = try DeviceConfiguration.parseAtomicity(atomicity) }
         c.cache = cache
         c.allowOther = allowOther
         try c.validate()

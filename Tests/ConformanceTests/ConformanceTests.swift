@@ -1,3 +1,4 @@
+import BlockIO
 @testable import Conformance
 import Foundation
 import Glibc
