@@ -38,8 +38,9 @@ die() { printf '[setup] error: %s\n' "$*" >&2; exit 1; }
 # Debian packages the project needs to build (libfuse3-dev, pkg-config, gcc),
 # to mount (fuse3: fusermount3), to test and benchmark (fio, xxd), and QEMU's
 # NVMe device for the differential conformance run (qemu-system-x86), and
-# nvme-cli for `nvmefs nvme` (the preload shim) and its tests.
-PACKAGES=(libfuse3-dev fuse3 pkg-config fio xxd build-essential gcc qemu-system-x86 nvme-cli)
+# nvme-cli for `nvmefs nvme` (the preload shim) and its tests; libnbd-dev for
+# the NBD backend, nbdkit and qemu-utils (qemu-nbd, qemu-img) for its tests.
+PACKAGES=(libfuse3-dev fuse3 pkg-config fio xxd build-essential gcc qemu-system-x86 nvme-cli libnbd-dev nbdkit qemu-utils)
 
 as_root() {
     if [ "$(id -u)" -eq 0 ]; then
