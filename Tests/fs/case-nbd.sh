@@ -124,6 +124,20 @@ unmount_nvmefs
 cmp <(head -c $((256 << 10)) "$IMG/k.img") <(head -c $((256 << 10)) "$CASE_DIR/src") || fail "file after recovery"
 stop_server
 
+note "the README's qemu-nbd example, as written"
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+bash "$ROOT/scripts/readme-block.sh" nbd-example |
+    sed -e "s#/tmp/#$CASE_DIR/ex-#g" -e "s#^nvmefs #\"\$NVMEFS\" #" >"$CASE_DIR/example.sh"
+[ -s "$CASE_DIR/example.sh" ] || fail "README has no nbd-example block"
+out=$(bash -e -o pipefail "$CASE_DIR/example.sh" 2>&1)
+rc=$?
+[ -f "$CASE_DIR/ex-disk.pid" ] && SERVER_PIDS+=("$(cat "$CASE_DIR/ex-disk.pid")")
+[ "$rc" -eq 0 ] || fail "README nbd example failed: $out"
+expected="lba size: 4096
+image: nbd+unix:///disk?socket=$CASE_DIR/ex-disk.sock
+hello, qcow2"
+assert_eq "$expected" "$out" "README nbd example output"
+
 note "mount errors: one line, exit 2"
 expect_cli_error 2 mount "$MNT" --namespace "nbd+unix:///?socket=$CASE_DIR/absent.sock"
 serve "$S" nbdkit -f -U "$S" memory 1000
