@@ -3,53 +3,7 @@ import Foundation
 import NVMeSpec
 import Testing
 
-/// An nbdkit server on a Unix socket, started by a test and killed by it.
-final class NBDKit {
-    let socket: String
-    let arguments: [String]
-    private var process: Process?
-
-    /// `nbdkit ARGUMENTS` serving on a fresh socket (`-U`), in the foreground.
-    init(_ arguments: [String]) throws {
-        socket = temporaryPath("nbd") + ".sock"
-        self.arguments = arguments
-        try start()
-    }
-
-    var uri: String { "nbd+unix:///?socket=\(socket)" }
-
-    static var executable: String? {
-        ["/usr/sbin/nbdkit", "/usr/bin/nbdkit"].first { FileManager.default.isExecutableFile(atPath: $0) }
-    }
-
-    func start() throws {
-        guard let executable = Self.executable else { throw NBDBackendError(uri: uri, message: "nbdkit is not installed") }
-        unlink(socket)
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: executable)
-        p.arguments = ["-f", "--exit-with-parent", "-U", socket] + arguments
-        p.standardOutput = FileHandle.nullDevice
-        p.standardError = FileHandle.nullDevice
-        try p.run()
-        process = p
-        let deadline = Date().addingTimeInterval(20)
-        while !FileManager.default.fileExists(atPath: socket) {
-            guard p.isRunning, Date() < deadline else { throw NBDBackendError(uri: uri, message: "nbdkit did not start") }
-            usleep(10_000)
-        }
-    }
-
-    /// SIGKILL: the server is gone at once, without a goodbye.
-    func kill() {
-        guard let p = process else { return }
-        Glibc.kill(p.processIdentifier, SIGKILL)
-        p.waitUntilExit()
-        process = nil
-        unlink(socket)
-    }
-
-    deinit { kill() }
-}
+typealias NBDKit = NBDTestServer
 
 /// Submits one AIO and waits for its completion.
 private func run(_ backend: any BlockBackend, _ aio: AIO) -> Int32 {
@@ -175,22 +129,10 @@ private func write(_ backend: any BlockBackend, _ offset: UInt64, _ bytes: [UInt
         let server = try NBDKit(["memory", "\(blocks * 512)"])
         let backend = try NBDBackend(uri: server.uri)
         defer { backend.close() }
-        let c = Completions()
-        let buffers = (0..<blocks).map { Buffer(count: 512, fill: UInt8(truncatingIfNeeded: $0 | 1)) }
-        DispatchQueue.concurrentPerform(iterations: 4) { thread in
-            for i in stride(from: thread, to: blocks, by: 4) {
-                backend.submit(AIO(operation: .write, offset: UInt64(i * 512), length: 512, iov: buffers[i].whole),
-                               completion: c.handler(i))
-            }
-        }
-        backend.drainAndSync()
-        #expect(c.count == blocks)
-        #expect(c.all.values.allSatisfy { $0 == [0] })
+        writeBlocksConcurrentlyAndDrain(backend, blocks: blocks)
         let (e, bytes) = read(backend, 0, blocks * 512)
         #expect(e == 0)
-        for i in 0..<blocks {
-            #expect(bytes[(i * 512)..<((i + 1) * 512)].allSatisfy { $0 == UInt8(truncatingIfNeeded: i | 1) })
-        }
+        expectConcurrentBlocks(bytes, blocks: blocks)
     }
 
     @Test func serverErrorsMapThroughTheOneStatusFunction() throws {

@@ -19,7 +19,8 @@ serve() {
     "$@" >>"$CASE_DIR/server.log" 2>&1 &
     SERVER=$!
     SERVER_PIDS+=("$SERVER")
-    while [ ! -S "$sock" ]; do
+    # The socket appears at bind(); the server is up once it accepts.
+    until python3 -c 'import socket, sys; socket.socket(socket.AF_UNIX).connect(sys.argv[1])' "$sock" 2>/dev/null; do
         alive "$SERVER" || fail "server $* did not start: $(tail -3 "$CASE_DIR/server.log")"
         tries=$((tries - 1)); [ "$tries" -gt 0 ] || fail "server $* did not create $sock"
         sleep 0.05
