@@ -52,6 +52,21 @@ grep -q "Flush" "$CASE_DIR/nbdkit.log" || fail "no NBD flush in the server log"
 unmount_nvmefs
 stop_server
 
+note "nbd://HOST:PORT/ over TCP (loopback)"
+port=$((20000 + RANDOM % 20000))
+nbdkit -f -i 127.0.0.1 -p "$port" memory 4M >>"$CASE_DIR/server.log" 2>&1 &
+SERVER=$!; SERVER_PIDS+=("$SERVER")
+for _ in $(seq 200); do
+    python3 -c 'import socket, sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])))' "$port" 2>/dev/null && break
+    alive "$SERVER" || fail "nbdkit on port $port did not start: $(tail -3 "$CASE_DIR/server.log")"
+    sleep 0.05
+done
+mount_nvmefs --namespace "nbd://127.0.0.1:$port/"
+dd if="$CASE_DIR/src" of="$D" bs=64K count=16 conv=notrunc,fsync status=none || fail "write over TCP"
+cmp <(dd if="$D" bs=64K count=16 status=none) <(head -c $((1 << 20)) "$CASE_DIR/src") || fail "read back over TCP"
+unmount_nvmefs
+stop_server
+
 note "nbdkit file: the bytes land in the file"
 truncate -s 8M "$IMG/raw.img"
 serve "$S" nbdkit -f -U "$S" file "$IMG/raw.img"
