@@ -70,6 +70,13 @@ final class NVMeDevice: DeviceProvider {
         var namespaces: [Namespace] = []
         func closeOpened() { for n in namespaces { for b in n.backends { b.close() } } }
         for (i, ns) in configuration.namespaces.enumerated() {
+            if ns.isNBD {
+                do { namespaces.append(try ns.openNBD(nsid: UInt32(i + 1))) } catch {
+                    closeOpened()
+                    throw error
+                }
+                continue
+            }
             let storage: NamespaceStorage
             do {
                 storage = try NamespaceStorage.open(imagePath: ns.path, requested: ns.format, explicit: ns.formatGiven,

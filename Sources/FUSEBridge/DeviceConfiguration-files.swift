@@ -26,13 +26,21 @@ extension DeviceConfiguration {
     /// The namespace directory in use: `--ns-dir`, else `IMAGE.nvmefs-ns`
     /// beside the first namespace's image (for the default image, in the
     /// data directory). Mounts of different devices never share it.
-    public var namespaceDirectory: String { nsDir ?? namespaces[0].path + Self.namespaceDirectorySuffix }
+    /// For an NBD export, the directory is named after its URI in the data
+    /// directory (the current directory when there is no home).
+    public var namespaceDirectory: String {
+        if let nsDir { return nsDir }
+        guard namespaces[0].isNBD else { return namespaces[0].path + Self.namespaceDirectorySuffix }
+        let name = String(namespaces[0].path.map { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "." ? $0 : "_" })
+        let base = (try? Self.dataDirectory(for: "")) ?? "."
+        return base + "/" + name + Self.namespaceDirectorySuffix
+    }
 
     /// Makes every image path and `--ns-dir` absolute: relative to the
     /// current directory, through the real path of the parent directory when
     /// that exists.
     public mutating func resolvePaths() throws(ConfigurationError) {
-        for i in namespaces.indices {
+        for i in namespaces.indices where !namespaces[i].isNBD {
             namespaces[i].path = try Self.absolutePath(namespaces[i].path)
         }
         if let dir = nsDir { nsDir = try Self.absolutePath(dir) }
@@ -74,7 +82,8 @@ extension DeviceConfiguration {
                 throw ConfigurationError("directory \(parent) of firmware directory \(dir) does not exist")
             }
         }
-        for ns in namespaces {
+        // An NBD export is checked when it is opened (`NBDNamespace`).
+        for ns in namespaces where !ns.isNBD {
             var st = stat()
             if stat(ns.path, &st) == 0 {
                 guard st.st_mode & S_IFMT == S_IFREG else {
@@ -113,7 +122,7 @@ extension DeviceConfiguration {
     /// (sparse, of its `size`), and records the size of existing images.
     public mutating func prepare() throws(ConfigurationError) {
         if firmwareDirectoryIsDefault, let dir = firmwareDirectory { try Self.makeDirectories(dir) }
-        for i in namespaces.indices {
+        for i in namespaces.indices where !namespaces[i].isNBD {
             let path = namespaces[i].path
             if namespaces[i].isDefaultImage { try Self.makeDirectories(Self.parentDirectory(path)) }
             var st = stat()

@@ -115,6 +115,7 @@ extension DeviceConfiguration {
     public func validate() throws(ConfigurationError) {
         guard !namespaces.isEmpty else { throw ConfigurationError("no namespace") }
         for ns in namespaces {
+            if ns.isNBD { try ns.validateNBD() }
             guard ns.lbads == 9 || ns.lbads == 12 else {
                 throw ConfigurationError("namespace \(ns.path): lbads must be 9 or 12, not \(ns.lbads)")
             }

@@ -6,9 +6,9 @@ import NVMeSpec
 /// (CONTRACT §2), validated. Plain values: the CLI fills it, `validate()` and
 /// `checkFiles()` reject what cannot work, `prepare()` creates what is missing.
 public struct DeviceConfiguration: Sendable, Equatable {
-    /// One namespace: an image file (NSID = position + 1).
+    /// One namespace: an image file or an NBD export (NSID = position + 1).
     public struct Namespace: Sendable, Equatable {
-        /// Absolute path of the image.
+        /// Absolute path of the image, or the NBD export's URI.
         public var path: String
         /// Image size in bytes: the size to create a missing image with
         /// (`size=`, default 1 GiB); after `prepare()`, the image's size.
@@ -45,6 +45,17 @@ public struct DeviceConfiguration: Sendable, Equatable {
 
         /// LBA data size in bytes.
         public var lbaSize: UInt64 { 1 << UInt64(lbads) }
+        /// The namespace is an NBD export (`path` is a libnbd URI:
+        /// nbd://, nbds://, nbd+unix://, nbd+vsock://, ...; docs/NBD.md),
+        /// not an image file.
+        public var isNBD: Bool { Self.isNBDURI(path) }
+
+        /// True for a libnbd URI: scheme nbd or nbds, optionally +unix or +vsock.
+        public static func isNBDURI(_ text: String) -> Bool {
+            guard let colon = text.range(of: "://") else { return false }
+            return ["nbd", "nbds", "nbd+unix", "nbds+unix", "nbd+vsock", "nbds+vsock"]
+                .contains(text[..<colon.lowerBound].lowercased())
+        }
         /// The format the options ask for (the default one when none was given).
         public var format: NamespaceFormat {
             NamespaceFormat(lbads: lbads, ms: ms, extended: extended, pi: pi, piFirst: piFirst)

@@ -264,22 +264,7 @@ private func run(_ backend: any BlockBackend, _ aio: AIO) -> Int32 {
         defer { unlink(path) }
         let backend = try ImageBackend(path: path, mode: mode)
         defer { backend.close() }
-        let c = Completions()
-        let buffers = (0..<blocks).map { Buffer(count: 512, fill: UInt8(truncatingIfNeeded: $0 | 1)) }
-        DispatchQueue.concurrentPerform(iterations: 4) { thread in
-            for i in stride(from: thread, to: blocks, by: 4) {
-                backend.submit(AIO(operation: .write, offset: UInt64(i * 512), length: 512, iov: buffers[i].whole),
-                               completion: c.handler(i))
-            }
-        }
-        // drainAndSync returns only after every completion has run.
-        backend.drainAndSync()
-        #expect(c.count == blocks)
-        #expect(c.all.count == blocks)
-        #expect(c.all.values.allSatisfy { $0 == [0] })
-        let file = fileBytes(path)
-        for i in 0..<blocks {
-            #expect(file[(i * 512)..<((i + 1) * 512)].allSatisfy { $0 == UInt8(truncatingIfNeeded: i | 1) })
-        }
+        writeBlocksConcurrentlyAndDrain(backend, blocks: blocks)
+        expectConcurrentBlocks(fileBytes(path), blocks: blocks)
     }
 }

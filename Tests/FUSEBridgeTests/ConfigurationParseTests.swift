@@ -150,6 +150,8 @@ struct ConfigurationParseTests {
         ("max namespaces 65535", with { $0.maxNamespaces = 65535 }),
         ("capacity 0 (nothing can be created)", with { $0.capacity = 0 }),
         ("ns-dir", with { $0.nsDir = "/var/tmp/ns" }),
+        ("nbd export", with { $0.namespaces[0] = Namespace(path: "nbd://server:10809/disk", lbads: 12, formatGiven: true) }),
+        ("nbd+unix export", with { $0.namespaces[0] = Namespace(path: "nbd+unix:///?socket=/run/s", readOnly: true) }),
     ]
 
     @Test(arguments: accepted)
@@ -201,6 +203,10 @@ struct ConfigurationParseTests {
         (with { $0.namespaces.append(Namespace(path: "/b.img", size: 512)); $0.maxNamespaces = 1 },
          "2 namespaces given, more than --max-namespaces 1"),
         (with { $0.nsDir = "" }, "--ns-dir must not be empty"),
+        (with { $0.namespaces[0] = Namespace(path: "nbd://h/e", ms: 8, formatGiven: true) },
+         "namespace nbd://h/e: an NBD export has no metadata (ms=0 only, no pi=; docs/NBD.md)"),
+        (with { $0.namespaces[0] = Namespace(path: "nbd+unix:///e?socket=/s", size: 4096, sizeGiven: true) },
+         "namespace nbd+unix:///e?socket=/s: size= does not apply to an NBD export (the server sets its size)"),
         // the first problem is the one reported
         (with { $0.namespaces[0].lbads = 10; $0.queues = 0 }, "namespace /a.img: lbads must be 9 or 12, not 10"),
         (with { $0.queues = 0; $0.serial = "" }, "--queues must be 1...65535, not 0"),
@@ -210,5 +216,15 @@ struct ConfigurationParseTests {
     func validateRefuses(_ configuration: DeviceConfiguration, _ message: String) {
         let error = #expect(throws: ConfigurationError.self) { try configuration.validate() }
         #expect(error?.message == message)
+    }
+
+    @Test func nbdURIsAreRecognizedByScheme() {
+        for uri in ["nbd://h/e", "NBD://h", "nbds://h:1/e", "nbd+unix:///e?socket=/s", "nbds+unix:///?socket=/s",
+                    "nbd+vsock://2/e"] {
+            #expect(Namespace.isNBDURI(uri), "\(uri)")
+        }
+        for path in ["/a.img", "a.img", "nbd.img", "nbd:/x", "./nbd://x", "http://h/e"] {
+            #expect(!Namespace.isNBDURI(path), "\(path)")
+        }
     }
 }
