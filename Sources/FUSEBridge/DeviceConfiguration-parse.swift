@@ -135,6 +135,9 @@ extension DeviceConfiguration {
             throw ConfigurationError("\(namespaces.count) namespaces given, more than --max-namespaces \(maxNamespaces)")
         }
         if let nsDir, nsDir.isEmpty { throw ConfigurationError("--ns-dir must not be empty") }
+        guard !allowOtherWrite || allowOther else {
+            throw ConfigurationError("--allow-other-write needs --allow-other")
+        }
         try Self.checkIdentifier(serial, option: "--serial", maxLength: 20)
         try Self.checkIdentifier(model, option: "--model", maxLength: 40)
     }
