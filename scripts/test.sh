@@ -11,6 +11,8 @@
 #      only when qemu-system-x86_64 is installed yet cannot start; with no
 #      QEMU at all it is reported and does not fail the run.
 #   5. benchmark smoke: the README's benchmark block (release build, quick runs)
+#   6. fuzz slice: tools/fuzz --seconds 30 on each libFuzzer target
+#      (docs/FUZZING.md; its own build in .build/fuzz, about 3 minutes)
 #
 # Works with no stdin and in a fresh clone. Exits non-zero if any part fails.
 # Environment: NVMEFS_SCRATCH = swift build scratch directory (default .build).
@@ -30,17 +32,17 @@ scratch=()
 
 setup_rc=0 unit_rc=0 fs_rc=0 fs_state=""
 
-section "1/5 setup (packages, debug build)"
+section "1/6 setup (packages, debug build)"
 bash scripts/setup.sh --no-mount --debug || setup_rc=$?
 if [ "$setup_rc" -ne 0 ]; then
     echo "test.sh: setup failed (exit $setup_rc); not running the tests"
     exit 1
 fi
 
-section "2/5 unit tests (swift test)"
+section "2/6 unit tests (swift test)"
 swift test "${scratch[@]}" || unit_rc=$?
 
-section "3/5 file system tests (Tests/fs/run.sh)"
+section "3/6 file system tests (Tests/fs/run.sh)"
 if [ -f Tests/fs/run.sh ]; then
     NVMEFS="$(swift build --show-bin-path "${scratch[@]}")/nvmefs"
     export NVMEFS
@@ -52,7 +54,7 @@ else
     echo "SKIPPED: Tests/fs/run.sh does not exist yet"
 fi
 
-section "4/5 conformance against QEMU (tools/conformance)"
+section "4/6 conformance against QEMU (tools/conformance)"
 conf_rc=0 conf_state=""
 # A fixed seed keeps CI reproducible; set NVMEFS_CONFORMANCE_SEED to explore others.
 conf_seed="${NVMEFS_CONFORMANCE_SEED:-1}"
@@ -77,7 +79,7 @@ if [ "$conf_rc" -eq 0 ] && command -v qemu-system-x86_64 >/dev/null 2>&1; then
 fi
 echo "conformance: $conf_state"
 
-section "5/5 benchmark smoke (the README's benchmark block, as written)"
+section "5/6 benchmark smoke (the README's benchmark block, as written)"
 bench_rc=0
 bash scripts/readme-block.sh bench >"${TMPDIR:-/tmp}/nvmefs-bench-smoke.sh"
 if [ -s "${TMPDIR:-/tmp}/nvmefs-bench-smoke.sh" ]; then
@@ -87,10 +89,16 @@ else
 fi
 rm -f "${TMPDIR:-/tmp}/nvmefs-bench-smoke.sh"
 
+section "6/6 fuzz slice (tools/fuzz --seconds 30 per target)"
+fuzz_rc=0
+# NVMEFS_FUZZ_SECONDS: a longer slice, when there is time.
+bash tools/fuzz --seconds "${NVMEFS_FUZZ_SECONDS:-30}" || fuzz_rc=$?
+
 section "summary"
 echo "setup:      ok"
 [ "$unit_rc" -eq 0 ] && echo "unit tests: ok" || echo "unit tests: FAILED (exit $unit_rc)"
 echo "fs tests:   $fs_state"
 echo "conformance: $conf_state"
 [ "$bench_rc" -eq 0 ] && echo "bench smoke: ok" || echo "bench smoke: FAILED (exit $bench_rc)"
-[ "$unit_rc" -eq 0 ] && [ "$fs_rc" -eq 0 ] && [ "$conf_rc" -eq 0 ] && [ "$bench_rc" -eq 0 ]
+[ "$fuzz_rc" -eq 0 ] && echo "fuzz slice: ok" || echo "fuzz slice: FAILED (exit $fuzz_rc; findings in .build/fuzz/findings)"
+[ "$unit_rc" -eq 0 ] && [ "$fs_rc" -eq 0 ] && [ "$conf_rc" -eq 0 ] && [ "$bench_rc" -eq 0 ] && [ "$fuzz_rc" -eq 0 ]

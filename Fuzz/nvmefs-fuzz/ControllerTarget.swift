@@ -319,7 +319,12 @@ final class ControllerHarness: @unchecked Sendable {
         case 4, 5: raw = T.queueAreaEnd + UInt64(input.u8() % 96) * 4096  // region 0 pages
         default: raw = 0x100000 + UInt64(input.u8() % 64) * 4096          // region 1 pages
         }
-        return raw < T.queueAreaEnd ? raw + T.queueAreaEnd : raw
+        return outsideQueues(raw)
+    }
+
+    /// `address` moved out of the queue area (past it) if it lies there.
+    func outsideQueues(_ address: UInt64) -> UInt64 {
+        address < T.queueAreaEnd ? address + T.queueAreaEnd : address
     }
 
     /// Fills PRP1/PRP2 or SGL1 of `sqe` for `length` bytes, and writes any
@@ -331,11 +336,11 @@ final class ControllerHarness: @unchecked Sendable {
             sqe.prp1 = first
             let pages = (Int(first & 0xFFF) + length + 4095) / 4096
             if pages <= 2 {
-                sqe.prp2 = (first & ~0xFFF) + 4096
+                sqe.prp2 = outsideQueues((first & ~0xFFF) &+ 4096)
             } else {
                 let list = dataAddress() & ~7
                 sqe.prp2 = list
-                for i in 1..<min(pages, 600) { memory.write64(list + UInt64(i - 1) * 8, (first & ~0xFFF) + UInt64(i) * 4096) }
+                for i in 1..<min(pages, 600) { memory.write64(list &+ UInt64(i - 1) * 8, outsideQueues((first & ~0xFFF) &+ UInt64(i) * 4096)) }
             }
         case 2:  // a PRP list of anything, maybe chained into itself
             sqe.prp1 = dataAddress()
@@ -370,7 +375,7 @@ final class ControllerHarness: @unchecked Sendable {
                         next = d.address
                     }
                     memory.write64(segment &+ UInt64(i) * 16, d.low)
-                    memory.write64(segment &+ UInt64(i) * 16 + 8, d.high)
+                    memory.write64(segment &+ UInt64(i) * 16 &+ 8, d.high)
                 }
                 guard next != 0 else { break }
                 segment = next
@@ -421,10 +426,16 @@ final class ControllerHarness: @unchecked Sendable {
         }
     }
 
+    /// One of `choices`, or (one time in n + 1) any NSID.
+    func nsid(_ choices: [UInt32]) -> UInt32 {
+        let index = Int(input.u8()) % (choices.count + 1)
+        return index < choices.count ? choices[index] : input.u32()
+    }
+
     func adminCommand(opcode: UInt8) {
         var e = SubmissionQueueEntry()
         e.opcode = input.u8() % 16 == 0 ? input.u8() : opcode
-        e.nsid = [0, 1, 2, 3, 4, 0xFFFF_FFFF, input.u32()][Int(input.u8()) % 7]
+        e.nsid = nsid([0, 1, 2, 3, 4, 0xFFFF_FFFF])
         e.cdw10 = input.u32(); e.cdw11 = input.u32(); e.cdw12 = input.u32()
         e.cdw13 = input.u32(); e.cdw14 = input.u32(); e.cdw15 = input.u32()
         dataPointer(&e, length: Int(input.u16() % 8192) + 1)
@@ -474,7 +485,7 @@ final class ControllerHarness: @unchecked Sendable {
         let qid = Int(input.u8()) % T.maxQueues + 1
         var e = SubmissionQueueEntry()
         e.opcode = input.u8() % 16 == 0 ? input.u8() : Self.ioOpcodes[Int(input.u8()) % Self.ioOpcodes.count]
-        e.nsid = [1, 2, 3, 1, 2, 3, 0, 4, 0xFFFF_FFFF, input.u32()][Int(input.u8()) % 10]
+        e.nsid = nsid([1, 2, 3, 1, 2, 3, 0, 4, 0xFFFF_FFFF])
         let hostile = input.u8() % 8 == 0
         e.slba = hostile ? input.u64() : UInt64(input.u8())
         let nlb = hostile ? UInt32(input.u16()) : UInt32(input.u8() % 32)
