@@ -36,9 +36,10 @@ die() { printf '[setup] error: %s\n' "$*" >&2; exit 1; }
 
 # --- 1. system packages ------------------------------------------------------
 # Debian packages the project needs to build (libfuse3-dev, pkg-config, gcc),
-# to mount (fuse3: fusermount3), to test and benchmark (fio, xxd), and QEMU's
-# NVMe device for the differential conformance run (qemu-system-x86).
-PACKAGES=(libfuse3-dev fuse3 pkg-config fio xxd build-essential gcc qemu-system-x86)
+# to mount (fuse3: fusermount3), to test and benchmark (fio, xxd; setpriv from
+# util-linux runs Tests/fs/case-permissions.sh as nobody), and QEMU's NVMe
+# device for the differential conformance run (qemu-system-x86).
+PACKAGES=(libfuse3-dev fuse3 pkg-config fio xxd util-linux build-essential gcc qemu-system-x86)
 
 as_root() {
     if [ "$(id -u)" -eq 0 ]; then

@@ -119,7 +119,14 @@ final class Accounting: TraceSink, @unchecked Sendable {
             }
         case TraceEventName.createCq.rawValue:
             guard let qid = field("cqid"), let addr = field("addr"), let qsize = field("qsize") else { return }
-            book.withLock { b in if b.cqs[qid] == nil { b.cqs[qid] = HostQueue(base: UInt64(addr), size: qsize + 1) } }
+            book.withLock { b in
+                guard b.cqs[qid] == nil else { return }
+                b.cqs[qid] = HostQueue(base: UInt64(addr), size: qsize + 1)
+                // The host clears a CQ's memory before handing it over, also
+                // when a stale SQE re-creates it (a re-rung admin SQ tail):
+                // entries of an earlier queue there would pass for new ones.
+                memory.write(UInt64(addr), [UInt8](repeating: 0, count: (qsize + 1) * 16))
+            }
         case TraceEventName.createSq.rawValue:
             guard let qid = field("sqid"), let addr = field("addr"), let qsize = field("qsize") else { return }
             book.withLock { b in if b.sqs[qid] == nil { b.sqs[qid] = HostQueue(base: UInt64(addr), size: qsize + 1) } }
@@ -569,11 +576,12 @@ final class ControllerHarness: @unchecked Sendable {
     /// completed (but AERs and held fused halves), then resets the
     /// controller and checks that the reset ends.
     func finish() {
-        for _ in 0..<64 {
+        // A format or self-test may still run on its own queue: up to 2 s.
+        for i in 0..<460 {
             reapAndRing()
             let waiting = accounting.book.withLock { b in b.outstanding.contains { $0.key >> 16 != 0 || $0.value.contains { $0 != 0x0C } } }
             if !waiting { break }
-            usleep(100)
+            usleep(i < 64 ? 100 : 5000)
         }
         let (left, unchecked, fused) = accounting.book.withLock { b in
             (b.outstanding.filter { $0.key >> 16 != 0 || $0.value.contains { $0 != 0x0C } }, b.unchecked, !b.fused.isEmpty)
