@@ -71,6 +71,10 @@ struct Bookkeeping {
     var acq: UInt64 = 0
     /// A hostile CQ head doorbell was written: the CQE accounting is off.
     var unchecked = false
+    /// A Doorbell Buffer Config was placed: the controller may take CQ heads
+    /// from shadow doorbells the host does not keep (§7.13), so completions
+    /// may stay pending for a full CQ; none is owed at the end.
+    var shadowDoorbells = false
     /// The queue the admin command being processed creates (completion
     /// queue or not, QID, base, entries), taken on when it succeeds.
     var creating: (completion: Bool, qid: Int, base: UInt64, size: Int)?
@@ -426,6 +430,7 @@ final class ControllerHarness: @unchecked Sendable {
             return (at, q.index)
         }
         guard let (at, tail) = placed else { return }
+        if qid == 0 && e.opcode == 0x7C { accounting.book.withLock { $0.shadowDoorbells = true } }
         noteWrites(e, qid: qid)
         memory.write(at, e.bytes)
         if ring { controller.mmioWrite(offset: Int(RegisterOffset.sqTailDoorbell(UInt16(qid))), value: UInt64(tail), size: 4) }
@@ -596,7 +601,7 @@ final class ControllerHarness: @unchecked Sendable {
         reapAndRing()
         // Without the accounting (a hostile CQ head) or with fused halves
         // that may be held, nothing is owed: no waiting.
-        let exempt = accounting.book.withLock { $0.unchecked || !$0.fused.isEmpty }
+        let exempt = accounting.book.withLock { $0.unchecked || $0.shadowDoorbells || !$0.fused.isEmpty }
         func owed() -> [UInt32: [UInt8]] {
             accounting.book.withLock { b in b.outstanding.filter { $0.key >> 16 != 0 || $0.value.contains { $0 != 0x0C } } }
         }
