@@ -1,4 +1,5 @@
 // swift-tools-version: 6.1
+import Foundation
 import PackageDescription
 
 let strict: [SwiftSetting] = [.enableUpcomingFeature("ExistentialAny")]
@@ -68,3 +69,14 @@ let package = Package(
         .testTarget(name: "ConformanceTests", dependencies: ["Conformance"]),
     ]
 )
+
+// The libFuzzer targets (docs/FUZZING.md): only when tools/fuzz builds them
+// (NVMEFS_FUZZ=1, its own scratch directory, -sanitize=fuzzer,address), so
+// that `swift build` and `swift test` neither build nor link them.
+if ProcessInfo.processInfo.environment["NVMEFS_FUZZ"] == "1" {
+    package.targets.append(
+        .executableTarget(name: "nvmefs-fuzz",
+                          dependencies: ["NVMeSpec", "BlockIO", "HostMemory", "NVMeController", "FUSEBridge"],
+                          path: "Fuzz/nvmefs-fuzz",
+                          swiftSettings: strict + [.unsafeFlags(["-parse-as-library"])]))
+}

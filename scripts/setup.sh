@@ -37,11 +37,12 @@ die() { printf '[setup] error: %s\n' "$*" >&2; exit 1; }
 # --- 1. system packages ------------------------------------------------------
 # Debian packages the project needs to build (libfuse3-dev, pkg-config, gcc),
 # to mount (fuse3: fusermount3), to test and benchmark (fio, xxd; e2fsprogs
-# for the ext4 crash-consistency case, Tests/fs/case-crash-ext4.sh), QEMU's
-# NVMe device for the differential conformance run (qemu-system-x86), and
+# for the ext4 crash-consistency case, Tests/fs/case-crash-ext4.sh; setpriv
+# from util-linux runs Tests/fs/case-permissions.sh as nobody), QEMU's NVMe
+# device for the differential conformance run (qemu-system-x86), and
 # nvme-cli for `nvmefs nvme` (the preload shim) and its tests; libnbd-dev for
 # the NBD backend, nbdkit and qemu-utils (qemu-nbd, qemu-img) for its tests.
-PACKAGES=(libfuse3-dev fuse3 pkg-config fio xxd e2fsprogs build-essential gcc qemu-system-x86 nvme-cli libnbd-dev nbdkit qemu-utils)
+PACKAGES=(libfuse3-dev fuse3 pkg-config fio xxd e2fsprogs util-linux build-essential gcc qemu-system-x86 nvme-cli libnbd-dev nbdkit qemu-utils)
 
 as_root() {
     if [ "$(id -u)" -eq 0 ]; then

@@ -11,6 +11,9 @@
 #      only when qemu-system-x86_64 is installed yet cannot start; with no
 #      QEMU at all it is reported and does not fail the run.
 #   5. benchmark smoke: the README's benchmark block (release build, quick runs)
+#   6. fuzz slice: tools/fuzz --seconds 20 on each libFuzzer target
+#      (docs/FUZZING.md; its own build in .build/fuzz, 2 to 3 minutes)
+#   7. stress slice: tools/stress --seconds 20 (docs/STRESS.md)
 #
 # Works with no stdin and in a fresh clone. Exits non-zero if any part fails.
 # Environment: NVMEFS_SCRATCH = swift build scratch directory (default .build).
@@ -30,17 +33,17 @@ scratch=()
 
 setup_rc=0 unit_rc=0 fs_rc=0 fs_state=""
 
-section "1/5 setup (packages, debug build)"
+section "1/7 setup (packages, debug build)"
 bash scripts/setup.sh --no-mount --debug || setup_rc=$?
 if [ "$setup_rc" -ne 0 ]; then
     echo "test.sh: setup failed (exit $setup_rc); not running the tests"
     exit 1
 fi
 
-section "2/5 unit tests (swift test)"
+section "2/7 unit tests (swift test)"
 swift test "${scratch[@]}" || unit_rc=$?
 
-section "3/5 file system tests (Tests/fs/run.sh)"
+section "3/7 file system tests (Tests/fs/run.sh)"
 if [ -f Tests/fs/run.sh ]; then
     NVMEFS="$(swift build --show-bin-path "${scratch[@]}")/nvmefs"
     export NVMEFS
@@ -52,7 +55,7 @@ else
     echo "SKIPPED: Tests/fs/run.sh does not exist yet"
 fi
 
-section "4/5 conformance against QEMU (tools/conformance)"
+section "4/7 conformance against QEMU (tools/conformance)"
 conf_rc=0 conf_state=""
 # A fixed seed keeps CI reproducible; set NVMEFS_CONFORMANCE_SEED to explore others.
 conf_seed="${NVMEFS_CONFORMANCE_SEED:-1}"
@@ -77,7 +80,7 @@ if [ "$conf_rc" -eq 0 ] && command -v qemu-system-x86_64 >/dev/null 2>&1; then
 fi
 echo "conformance: $conf_state"
 
-section "5/5 benchmark smoke (the README's benchmark block, as written)"
+section "5/7 benchmark smoke (the README's benchmark block, as written)"
 bench_rc=0
 bash scripts/readme-block.sh bench >"${TMPDIR:-/tmp}/nvmefs-bench-smoke.sh"
 if [ -s "${TMPDIR:-/tmp}/nvmefs-bench-smoke.sh" ]; then
@@ -87,10 +90,22 @@ else
 fi
 rm -f "${TMPDIR:-/tmp}/nvmefs-bench-smoke.sh"
 
+section "6/7 fuzz slice (tools/fuzz --seconds 20 per target)"
+fuzz_rc=0
+# NVMEFS_FUZZ_SECONDS: a longer slice, when there is time.
+bash tools/fuzz --seconds "${NVMEFS_FUZZ_SECONDS:-20}" || fuzz_rc=$?
+
+section "7/7 stress slice (tools/stress --seconds 20)"
+stress_rc=0
+bash tools/stress --seconds 20 --nvmefs "$(swift build --show-bin-path "${scratch[@]}")/nvmefs" || stress_rc=$?
+
 section "summary"
 echo "setup:      ok"
 [ "$unit_rc" -eq 0 ] && echo "unit tests: ok" || echo "unit tests: FAILED (exit $unit_rc)"
 echo "fs tests:   $fs_state"
 echo "conformance: $conf_state"
 [ "$bench_rc" -eq 0 ] && echo "bench smoke: ok" || echo "bench smoke: FAILED (exit $bench_rc)"
-[ "$unit_rc" -eq 0 ] && [ "$fs_rc" -eq 0 ] && [ "$conf_rc" -eq 0 ] && [ "$bench_rc" -eq 0 ]
+[ "$fuzz_rc" -eq 0 ] && echo "fuzz slice: ok" || echo "fuzz slice: FAILED (exit $fuzz_rc; findings in .build/fuzz/findings)"
+[ "$stress_rc" -eq 0 ] && echo "stress slice: ok" || echo "stress slice: FAILED (exit $stress_rc)"
+[ "$unit_rc" -eq 0 ] && [ "$fs_rc" -eq 0 ] && [ "$conf_rc" -eq 0 ] && [ "$bench_rc" -eq 0 ] && [ "$fuzz_rc" -eq 0 ] \
+    && [ "$stress_rc" -eq 0 ]

@@ -26,14 +26,18 @@ public final class NamespaceDirectory: Sendable {
     static let magic = "nvmefs namespaces 1"
     /// The lock file, once held.
     private let lockFD = Mutex<Int32?>(nil)
+    /// The permission bits new images get (before the umask; docs/PERMISSIONS.md).
+    public let imageMode: mode_t
 
     /// A namespace directory at `path`. It is opened now (created if
     /// missing, with its parents, and locked) when `create` is true or it
     /// exists; otherwise when the first namespace is created in it.
+    /// `imageMode` is the permission bits of the images it creates.
     /// - Throws: `NamespaceStorageError` (one line) when the directory
     ///   cannot be made or another mount holds it.
-    public init(path: String, create: Bool = true) throws {
+    public init(path: String, create: Bool = true, imageMode: mode_t = 0o600) throws {
         self.path = path
+        self.imageMode = imageMode
         var st = stat()
         if create || stat(path, &st) == 0 { try acquire() }
     }
@@ -140,7 +144,7 @@ public final class NamespaceDirectory: Sendable {
             let (bytes, overflow) = nsze.multipliedReportingOverflow(by: UInt64(format.lbaSize))
             guard !overflow, bytes <= UInt64(Int64.max) else { throw ImageBackendError(path: image, operation: "create", errno: EFBIG) }
             var fd: Int32
-            repeat { fd = open(image, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0o644) } while fd < 0 && errno == EINTR
+            repeat { fd = open(image, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, imageMode) } while fd < 0 && errno == EINTR
             guard fd >= 0 else { throw ImageBackendError(path: image, operation: "create", errno: errno) }
             var rc: Int32
             repeat { rc = ftruncate(fd, off_t(bytes)) } while rc < 0 && errno == EINTR

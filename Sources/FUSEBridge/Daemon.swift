@@ -30,7 +30,7 @@ public enum Daemon {
         let root = try provider.makeTree(configuration: configuration, logger: logger)
         var shutDown = false
         defer { if !shutDown { provider.shutdown() } }
-        let fileSystem = FileSystem(root: root, logger: logger)
+        let fileSystem = FileSystem(root: root, logger: logger, othersMayWrite: configuration.allowOtherWrite)
         let options = MountOptions(mountpoint: mountpoint, allowOther: configuration.allowOther,
                                    maxThreads: UInt32(configuration.fuseThreads ?? DeviceConfiguration.defaultFUSEThreads))
         try FUSESession.run(fileSystem: fileSystem, options: options, logger: logger, ready: {

@@ -150,7 +150,8 @@ final class NVMeDevice: DeviceProvider {
         let loaded: (namespaces: [Namespace], detached: Set<UInt32>, missing: [UInt32])
         do {
             // A directory given with --ns-dir is made now; the default one when first needed.
-            provisioner = DirectoryProvisioner(directory: try NamespaceDirectory(path: path, create: configuration.nsDir != nil))
+            provisioner = DirectoryProvisioner(directory: try NamespaceDirectory(path: path, create: configuration.nsDir != nil,
+                                                                                  imageMode: configuration.imageMode))
             loaded = try provisioner.load()
         } catch {
             throw ConfigurationError("\(error)")

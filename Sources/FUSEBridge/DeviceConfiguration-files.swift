@@ -49,9 +49,11 @@ extension DeviceConfiguration {
     }
 
     /// Checks the images against the file system without changing anything:
-    /// an existing image must be a regular file, accessible, of a size that
-    /// is a multiple of its LBA size; a missing one needs an existing parent
-    /// directory (except the default image, whose directory is created).
+    /// an existing image must be a regular file (a symbolic link to one is
+    /// followed), accessible, of a size that is a multiple of its LBA size;
+    /// a missing one needs an existing parent directory (except the default
+    /// image, whose directory is created) and is not created through a
+    /// dangling symbolic link (docs/PERMISSIONS.md).
     public func checkFiles() throws(ConfigurationError) {
         if let dir = nsDir {
             // A given namespace directory exists, or its parent does (it is then created).
@@ -87,7 +89,7 @@ extension DeviceConfiguration {
             var st = stat()
             if stat(ns.path, &st) == 0 {
                 guard st.st_mode & S_IFMT == S_IFREG else {
-                    throw ConfigurationError("image \(ns.path) is not a regular file")
+                    throw ConfigurationError("image \(ns.path) is \(Self.fileKind(st.st_mode)), not a regular file")
                 }
                 let size = UInt64(st.st_size)
                 guard size > 0 else { throw ConfigurationError("image \(ns.path) is empty") }
@@ -103,6 +105,10 @@ extension DeviceConfiguration {
                 continue
             }
             guard errno == ENOENT else { throw ConfigurationError("image \(ns.path): \(Self.errorText())") }
+            if let target = Self.danglingLinkTarget(ns.path) {
+                throw ConfigurationError("image \(ns.path) is a symbolic link to \(target), which does not exist "
+                                         + "(create the target, or give its path)")
+            }
             if ns.isDefaultImage { continue }
             let parent = Self.parentDirectory(ns.path)
             var pst = stat()
@@ -130,7 +136,7 @@ extension DeviceConfiguration {
                 namespaces[i].size = UInt64(st.st_size)
                 continue
             }
-            let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+            let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, imageMode)
             guard fd >= 0 else { throw ConfigurationError("cannot create image \(path): \(Self.errorText())") }
             defer { close(fd) }
             guard ftruncate(fd, off_t(namespaces[i].size)) == 0 else {
@@ -157,6 +163,32 @@ extension DeviceConfiguration {
     }
 
     static func errorText(_ code: Int32 = errno) -> String { String(cString: strerror(code)) }
+
+    /// "a directory", "a block device" …: what a file that is not a regular
+    /// file is, for an error message.
+    static func fileKind(_ mode: mode_t) -> String {
+        switch mode & S_IFMT {
+        case S_IFREG: "a regular file"
+        case S_IFDIR: "a directory"
+        case S_IFBLK: "a block device"
+        case S_IFCHR: "a character device"
+        case S_IFIFO: "a FIFO"
+        case S_IFSOCK: "a socket"
+        case S_IFLNK: "a symbolic link"
+        default: "of an unknown file type"
+        }
+    }
+
+    /// The target of `path` when it is a symbolic link whose target does
+    /// not exist (stat fails with ENOENT where lstat succeeds); else nil.
+    static func danglingLinkTarget(_ path: String) -> String? {
+        var st = stat()
+        guard lstat(path, &st) == 0, st.st_mode & S_IFMT == S_IFLNK else { return nil }
+        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        let length = readlink(path, &buffer, buffer.count - 1)
+        guard length >= 0 else { return "?" }
+        return String(decoding: buffer[..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
 
     static func parentDirectory(_ path: String) -> String {
         guard let slash = path.lastIndex(of: "/") else { return "." }

@@ -154,6 +154,9 @@ extension DeviceConfiguration {
         }
         if let nsDir, nsDir.isEmpty { throw ConfigurationError("--ns-dir must not be empty") }
         if let why = controllerParameters.atomicityProblem { throw ConfigurationError("--atomicity: \(why)") }
+        guard !allowOtherWrite || allowOther else {
+            throw ConfigurationError("--allow-other-write needs --allow-other")
+        }
         try Self.checkIdentifier(serial, option: "--serial", maxLength: 20)
         try Self.checkIdentifier(model, option: "--model", maxLength: 40)
     }

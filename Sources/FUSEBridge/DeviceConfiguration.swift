@@ -121,8 +121,18 @@ public struct DeviceConfiguration: Sendable, Equatable {
     public static let atomicityFields = ["awun", "awupf", "nawun", "nawupf", "nabsn", "nabo", "nabspf"]
     /// Let the page cache serve `namespaces/N/data` (default: direct I/O).
     public var cache: Bool = false
-    /// Mount with allow_other.
+    /// Mount with allow_other: other users may read what the owner may
+    /// read (docs/PERMISSIONS.md).
     public var allowOther: Bool = false
+    /// `--allow-other-write` (needs `allowOther`): other users may also write
+    /// every file the owner may write (registers, doorbells, `mem`, `cmd`,
+    /// `faults`, namespace data …; docs/PERMISSIONS.md).
+    public var allowOtherWrite: Bool = false
+    /// The permission bits of the images this mount creates (before the
+    /// umask): readable by others only when others may read the data
+    /// through the mount; never writable by others (they write through the
+    /// mount, when allowed). docs/PERMISSIONS.md.
+    public var imageMode: mode_t { allowOther ? 0o644 : 0o600 }
     /// FUSE worker threads (`--fuse-threads`); nil: `defaultFUSEThreads`.
     public var fuseThreads: Int?
 

@@ -13,6 +13,9 @@ public final class FileSystem: Sendable {
     let logger: Logger
     let ownerUID: uid_t
     let ownerGID: gid_t
+    /// `--allow-other-write`: the files the owner may write are writable by
+    /// group and others too (docs/PERMISSIONS.md).
+    let othersMayWrite: Bool
     let createdAt: timespec
     let gate = ReplyGate()
     /// Reply buffers for zero-copy reads, reused across requests.
@@ -27,10 +30,12 @@ public final class FileSystem: Sendable {
     /// - Parameters:
     ///   - root: a directory node; its name is not used.
     ///   - logger: where the bridge logs.
-    public init(root: Node, logger: Logger) {
+    ///   - othersMayWrite: `--allow-other-write` (see `fileMode`).
+    public init(root: Node, logger: Logger, othersMayWrite: Bool = false) {
         precondition(root.directory != nil, "the root must be a directory")
         self.root = root
         self.logger = logger
+        self.othersMayWrite = othersMayWrite
         ownerUID = getuid()
         ownerGID = getgid()
         var now = timespec()
@@ -106,12 +111,22 @@ public final class FileSystem: Sendable {
             st.st_nlink = 2
         case .file(let handler):
             let size = handler.size()
-            st.st_mode = S_IFREG | mode_t(handler.mode & 0o7777)
+            st.st_mode = S_IFREG | Self.fileMode(handler.mode, othersMayWrite: othersMayWrite)
             st.st_nlink = 1
             st.st_size = off_t(clamping: size)
             st.st_blocks = blkcnt_t(clamping: (size + 511) / 512)
         }
         return st
+    }
+
+    /// The permission bits a file shows: its handler's, which give only the
+    /// owner write access; with `othersMayWrite`, a file the owner may
+    /// write is writable by group and others too. With default_permissions
+    /// the kernel enforces them for every user but root (docs/PERMISSIONS.md).
+    static func fileMode(_ mode: UInt16, othersMayWrite: Bool) -> mode_t {
+        var bits = mode_t(mode & 0o7777)
+        if othersMayWrite && bits & 0o200 != 0 { bits |= 0o022 }
+        return bits
     }
 
     /// The entry reply for a node (zero timeouts: content and sizes change).

@@ -93,6 +93,10 @@ struct MountCommand: ParsableCommand {
     @Flag(help: "Let other users access the mount (needs user_allow_other in /etc/fuse.conf).")
     var allowOther = false
 
+    @Flag(name: .customLong("allow-other-write"),
+          help: "With --allow-other: other users may also write what the owner may write (registers, doorbells, mem, cmd, faults, data).")
+    var allowOtherWrite = false
+
     @Flag(name: [.short, .long], help: "Stay in the foreground and log to stderr.")
     var foreground = false
 
@@ -197,6 +201,7 @@ struct MountCommand: ParsableCommand {
         if let atomicity { c.atomicity = try DeviceConfiguration.parseAtomicity(atomicity) }
         c.cache = cache
         c.allowOther = allowOther
+        c.allowOtherWrite = allowOtherWrite
         try c.validate()
         try c.resolvePaths()
         try c.validate()        // paths are now absolute: duplicates compare by real path
