@@ -32,13 +32,15 @@ trap 'cleanup_ext4; cleanup_case' EXIT
 # run BARRIER(barrier|nobarrier) CUT-WORDS: one crash; prints "ok" when fsck
 # is clean and every fsynced file is intact, else what was wrong.
 run() {
-    local opt=$1 words=$2 i problems=""
+    local opt=$1 words=$2 i dirty problems=""
     rm -f "$IMG/ext4.img"
     mount_nvmefs --namespace "$IMG/ext4.img,size=48M" --vwc --vwc-size 32M
     LOOP=$(losetup -f --show "$M/namespaces/1/data") || fail "losetup"
     mkfs.ext4 -q -F -E lazy_itable_init=0,lazy_journal_init=0 "$LOOP" || fail "mkfs.ext4"
     blockdev --flushbufs "$LOOP"
-    mount -o "$opt" "$LOOP" "$FS" || fail "mount ext4 -o $opt"
+    # commit=600: no periodic journal commit (and its flush) during the run,
+    # so the writes left unflushed before the cut really are.
+    mount -o "$opt,commit=600" "$LOOP" "$FS" || fail "mount ext4 -o $opt"
     : >"$CASE_DIR/synced"
     for i in $(seq 1 24); do
         head -c $((4096 * (i % 5 + 1))) /dev/urandom >"$CASE_DIR/v$i"
@@ -58,8 +60,17 @@ run() {
         fi
     done
     # Direct writes without fsync: they sit in the controller's cache, unflushed.
-    for i in 1 2 3; do
+    # ext4 may still flush the device on its own (a journal commit after the
+    # renames above), emptying the cache; then write more until something is
+    # left to lose, so that the cut always has unflushed data to drop.
+    i=0
+    while :; do
+        i=$((i + 1))
         head -c 65536 /dev/urandom | dd of="$FS/direct$i" bs=65536 oflag=direct status=none || fail "direct$i"
+        dirty=$(sed -n 's/^dirty bytes: //p' "$M/namespaces/1/info")
+        [ "$i" -lt 3 ] || [ "${dirty:-0}" -eq 0 ] || break
+        [ "$i" -lt 40 ] || fail "40 direct writes, and still nothing left in the write cache"
+        [ "$i" -lt 3 ] || sleep 0.05
     done
     # From here nothing more reaches the image: what it holds is what the cut left.
     echo "1 write 0-$((48 * 2048 - 1)) EIO" >"$M/faults" || fail "fault rule"
