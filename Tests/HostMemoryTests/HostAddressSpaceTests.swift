@@ -156,7 +156,10 @@ struct HostAddressSpaceTests {
     /// finds them; a failed mapping leaves nothing pinned.
     @Test func mappingWithPinningPinsEachRegionOnce() throws {
         let s = HostAddressSpace()
-        let t = try s.mapAnywhere(length: 0x4000, pointer: b.pointer, name: "t", kind: .temporary)
+        // Memory of the region's whole length: the PRP list is written into it.
+        let memory = try AnonymousMemory(size: 0x4000)
+        defer { withExtendedLifetime(memory) {} }
+        let t = try s.mapAnywhere(length: 0x4000, pointer: memory.pointer, name: "t", kind: .temporary)
         var iov: [IOVector] = []
         var pin: DMAPin? = DMAPin()
         // Three pages of one region (PRP list in the same region): one pin.
