@@ -1,16 +1,17 @@
 # The README's command examples outside the walkthrough (Format NVM, Write
 # Uncorrectable, Copy, fused Compare and Write, Firmware, Device Self-test, Namespace
-# Management), each run as written on a fresh
+# Management, the write cache with --vwc), each run as written on a fresh
 # mount with M set to it, and their output checked.
 . "$(dirname "$0")/lib.sh"
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-# run_example NAME: the block's output (the case fails if the block fails).
+# run_example NAME [MOUNT OPTIONS]: the block's output (the case fails if
+# the block fails).
 run_example() {
     local script=$CASE_DIR/$1.sh out
     bash "$ROOT/scripts/readme-block.sh" "$1-example" | sed -e "s#/tmp/#$CASE_DIR/#g" >"$script"
     [ -s "$script" ] || fail "README has no $1-example block"
-    mount_nvmefs --namespace "$IMG/$1.img,size=16M"
+    mount_nvmefs --namespace "$IMG/$1.img,size=16M" "${@:2}"
     out=$(M=$MNT bash -e -o pipefail "$script" 2>&1) || fail "README $1 example failed: $out"
     "$NVMEFS" unmount "$MNT" || fail "unmount after the $1 example"
     echo "$out"
@@ -51,3 +52,7 @@ out=$(run_example passthru)
 echo "$out" | grep -qx "identify status 0 model nvmefs.*" || fail "passthru example: identify: $out"
 echo "$out" | grep -qx "write status 0" || fail "passthru example: write: $out"
 echo "$out" | grep -qx "read status 0 same" || fail "passthru example: read: $out"
+
+out=$(run_example writecache --vwc)
+echo "$out" | grep -qx "dirty bytes: 4096" || fail "write cache example: dirty bytes: $out"
+echo "$out" | sed -n 2p | grep -qx " *0" || fail "write cache example: the cut kept the write: $out"
