@@ -61,7 +61,7 @@ public struct MetadataGeometry: Sendable, Hashable {
 
 /// A thread-safe rule table; cheap to consult when empty.
 public final class FaultInjector: Sendable {
-    private let state = Mutex<(rules: [FaultRule], nextID: Int)>(([], 1))
+    private let state = Locked<(rules: [FaultRule], nextID: Int)>(([], 1))
     private let active = Atomic<Bool>(false)
 
     public init() {}
@@ -147,7 +147,7 @@ public final class FaultInjectingBackend: BlockBackend, @unchecked Sendable {
     /// Delayed operations not yet handed to `inner`, by ticket. The injector's
     /// own tickets (delayed and failed operations) have the high bit set and
     /// come from one counter, so each names one operation.
-    private let delayed = Mutex<(items: [UInt64: @Sendable (Int32) -> Void], next: UInt64)>(([:], 1 << 63))
+    private let delayed = Locked<(items: [UInt64: @Sendable (Int32) -> Void], next: UInt64)>(([:], 1 << 63))
     private let queue = DispatchQueue(label: "nvmefs.faults", attributes: .concurrent)
 
     /// Set when `inner` holds a namespace's metadata (rules see the AIO's LBAs).

@@ -60,7 +60,7 @@ public final class ImageBackend: BlockBackend, @unchecked Sendable {
     /// Inline mode: bit 63 = closed, low bits = submits in progress.
     private let inlineState = Atomic<UInt64>(0)
     private let inlineTickets = Atomic<UInt64>(0)
-    private let closeLock = Mutex<Bool>(false)
+    private let closeLock = Locked<Bool>(false)
     /// Hybrid mode: try reads and writes with RWF_NOWAIT inside `submit`.
     private let tryNoWait: Bool
     private let noWaitReadsUnsupported = Atomic<Bool>(false)

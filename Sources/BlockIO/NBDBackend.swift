@@ -221,7 +221,7 @@ public final class NBDBackend: BlockBackend, @unchecked Sendable {
         }
         guard canFlush else { return }
         let done = ConditionLock()
-        let finished = Mutex<Bool>(false)
+        let finished = Locked<Bool>(false)
         submit(AIO(operation: .flush, offset: 0, length: 0)) { _ in
             done.withLock {
                 finished.withLock { $0 = true }
@@ -306,7 +306,7 @@ final class NBDConnection: @unchecked Sendable {
     private let lock = ConditionLock()
     private var handle: OpaquePointer?
     private var stopping = false
-    private let done = Mutex<[NBDRequest]>([])
+    private let done = Locked<[NBDRequest]>([])
     /// A pipe that wakes the loop thread (new output to send, completions
     /// queued from another thread, stop).
     private var wake: (read: Int32, write: Int32) = (-1, -1)

@@ -1,5 +1,4 @@
 import NVMeSpec
-import Synchronization
 
 import Glibc
 
@@ -25,7 +24,7 @@ public final class NamespaceDirectory: Sendable {
     public static let lockFileName = "namespaces.lock"
     static let magic = "nvmefs namespaces 1"
     /// The lock file, once held.
-    private let lockFD = Mutex<Int32?>(nil)
+    private let lockFD = Locked<Int32?>(nil)
     /// The permission bits new images get (before the umask; docs/PERMISSIONS.md).
     public let imageMode: mode_t
 

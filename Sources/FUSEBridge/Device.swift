@@ -44,7 +44,7 @@ final class DeviceContext: Sendable {
 /// host unless `--host none`, and the file tree over them.
 final class NVMeDevice: DeviceProvider {
     let selfTest: Bool
-    private let context = Mutex<DeviceContext?>(nil)
+    private let context = Locked<DeviceContext?>(nil)
     private let selfTestStream = EventStream(capacity: 64)
     private let stopped = Atomic<Bool>(false)
 

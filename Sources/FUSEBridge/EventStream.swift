@@ -1,4 +1,4 @@
-import Synchronization
+import BlockIO
 
 /// A bounded stream of text lines read like tracefs's trace_pipe: reads
 /// consume lines and block while there are none. When the buffer is full
@@ -14,7 +14,7 @@ public final class EventStream: Sendable {
         var closed = false
         var count: Int { lines.count - head }
     }
-    private let state = Mutex(State())
+    private let state = Locked(State())
     /// Lines kept at most.
     public let capacity: Int
     private let lostLine: @Sendable (UInt64) -> String

@@ -1,5 +1,6 @@
 import CFuse3
 import Logging
+import BlockIO
 import Synchronization
 import Glibc
 
@@ -22,9 +23,9 @@ public final class FileSystem: Sendable {
     let replyBuffers = ReplyBufferPool()
 
     private struct InodeEntry { var node: Node; var lookups: UInt64 }
-    private let inodes: Mutex<[UInt64: InodeEntry]>
+    private let inodes: Locked<[UInt64: InodeEntry]>
     private let nextInode = Atomic<UInt64>(2)
-    private let interruptibles = Mutex<[UInt64: ReadRequest]>([:])
+    private let interruptibles = Locked<[UInt64: ReadRequest]>([:])
     private let nextKey = Atomic<UInt64>(1)
 
     /// - Parameters:
@@ -42,7 +43,7 @@ public final class FileSystem: Sendable {
         clock_gettime(CLOCK_REALTIME, &now)
         createdAt = now
         root.inode.store(UInt64(FUSE_ROOT_ID), ordering: .relaxed)
-        inodes = Mutex([UInt64(FUSE_ROOT_ID): InodeEntry(node: root, lookups: 1)])
+        inodes = Locked([UInt64(FUSE_ROOT_ID): InodeEntry(node: root, lookups: 1)])
     }
 
     // MARK: inodes

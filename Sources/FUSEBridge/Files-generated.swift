@@ -1,4 +1,4 @@
-import Synchronization
+import BlockIO
 
 /// A sysfs-style file whose content is generated: text (registers, info,
 /// stats) or bytes (an Identify page).
@@ -80,7 +80,7 @@ public struct GeneratedFile: FileHandler {
 
     /// The rendered content of one handle.
     final class Snapshot: Sendable {
-        private let bytes = Mutex<[UInt8]?>(nil)
+        private let bytes = Locked<[UInt8]?>(nil)
         func content(atStart: Bool, render: @Sendable () throws(FileError) -> [UInt8]) throws(FileError) -> [UInt8] {
             if !atStart, let b = bytes.withLock({ $0 }) { return b }
             let fresh = try render()

@@ -4,7 +4,6 @@ import NVMeHost
 import NVMeSpec
 
 import Glibc
-import Synchronization
 
 /// `namespaces/N/`: `info`, `metadata` and `stats` always (they read the
 /// device model without a command); `data` and `identify` with the built-in
@@ -219,7 +218,7 @@ struct MetadataFileHandler: FileHandler {
 /// object: the same node (and inode) while a namespace stays, a new one for
 /// a namespace created again under the same NSID.
 final class NamespaceNodes: Sendable {
-    private let nodes = Mutex<[ObjectIdentifier: (ns: Namespace, node: Node)]>([:])
+    private let nodes = Locked<[ObjectIdentifier: (ns: Namespace, node: Node)]>([:])
 
     /// The nodes of `namespaces`, in their order, made by `make` when new;
     /// nodes of namespaces no longer listed are dropped.

@@ -1,6 +1,6 @@
 import NVMeHost
 import NVMeSpec
-import Synchronization
+import BlockIO
 
 import Glibc
 
@@ -14,8 +14,8 @@ final class FileTransaction: Sendable {
         var response: [UInt8] = []
         var cursor = 0
     }
-    private let state = Mutex(State())
-    private let running = Mutex(())
+    private let state = Locked(State())
+    private let running = Locked(())
 
     /// Appends `data` (if any) to the pending bytes and lets `body` take
     /// what is complete from them (whatever it leaves stays pending, also

@@ -1,7 +1,7 @@
 import HostMemory
 import NVMeController
 import NVMeSpec
-import Synchronization
+import BlockIO
 
 /// `mem`: user host memory, file offset = host address; `cmb`: the
 /// Controller Memory Buffer, file offset = offset in the CMB.
@@ -37,7 +37,7 @@ enum MemoryFiles {
 enum QueueFiles {
     static func directory(_ d: DeviceContext) -> Node {
         // Nodes are kept by name so a queue's file keeps its inode number.
-        let cache = Mutex<[String: Node]>([:])
+        let cache = Locked<[String: Node]>([:])
         let dir = Directory(listing: {
             let names = d.controller.queueSnapshots().map { name($0.kind, $0.qid) }
             return cache.withLock { nodes in

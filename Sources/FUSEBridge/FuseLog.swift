@@ -1,6 +1,6 @@
 import CFuse3
 import Logging
-import Synchronization
+import BlockIO
 import Glibc
 
 /// Routes libfuse's own messages into swift-log (label "libfuse") instead of
@@ -8,7 +8,7 @@ import Glibc
 enum FuseLog {
     /// The last error-level message from libfuse. Global because libfuse's
     /// log sink has no userdata.
-    static let lastError = Mutex<String?>(nil)
+    static let lastError = Locked<String?>(nil)
 
     static func install() {
         fuse_set_log_func(fuseLogSink)

@@ -1,3 +1,4 @@
+import BlockIO
 import Synchronization
 
 /// One entry of the mounted tree: a file (behaviour given by a `FileHandler`)
@@ -83,13 +84,13 @@ public final class Node: Sendable {
 public final class Directory: Sendable {
     /// Permission bits (0o555 by default).
     public let mode: UInt16
-    private let fixed: Mutex<[Node]>
+    private let fixed: Locked<[Node]>
     private let listing: (@Sendable () -> [Node])?
 
     /// A directory with the given children, in listing order.
     public init(mode: UInt16 = 0o555, _ children: [Node] = []) {
         self.mode = mode
-        self.fixed = Mutex(children)
+        self.fixed = Locked(children)
         self.listing = nil
     }
 
@@ -97,7 +98,7 @@ public final class Directory: Sendable {
     /// are needed (plus any added with `add`).
     public init(mode: UInt16 = 0o555, listing: @escaping @Sendable () -> [Node]) {
         self.mode = mode
-        self.fixed = Mutex([])
+        self.fixed = Locked([])
         self.listing = listing
     }
 

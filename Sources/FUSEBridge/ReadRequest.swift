@@ -1,6 +1,6 @@
 import CFuse3
 import NVMeHost
-import Synchronization
+import BlockIO
 import Glibc
 
 /// A pending read(2): answer it exactly once, now or later, from any thread.
@@ -35,7 +35,7 @@ public final class ReadRequest: @unchecked Sendable {
         var registering = false
         var interruptedWhileRegistering = false
     }
-    private let state = Mutex(State())
+    private let state = Locked(State())
 
     init(request: fuse_req_t, offset: UInt64, size: Int, file: OpenFile, fileSystem: FileSystem) {
         self.request = request; self.offset = offset; self.size = size

@@ -1,5 +1,5 @@
 import NVMeHost
-import Synchronization
+import BlockIO
 
 /// Reusable, 4 KiB-aligned reply buffers for zero-copy reads.
 ///
@@ -18,7 +18,7 @@ final class ReplyBufferPool: Sendable {
         var address: UInt
         var mapping: MappedBuffer?
     }
-    private let free = Mutex<[[Entry]]>(Array(repeating: [], count: maximumClass - minimumClass + 1))
+    private let free = Locked<[[Entry]]>(Array(repeating: [], count: maximumClass - minimumClass + 1))
 
     init(perClass: Int = 32) { self.perClass = perClass }
 

@@ -1,4 +1,4 @@
-import Synchronization
+import BlockIO
 import Glibc
 
 /// `selftest/`: files exercising every path of the bridge, for the FS
@@ -12,7 +12,7 @@ import Glibc
 /// - `stream` a blocking line stream; `emit` 0200 appends each written line to it
 public enum SelfTestFiles {
     public static func directory(stream: EventStream) -> Node {
-        let text = Mutex("hello\n")
+        let text = Locked("hello\n")
         return .directory("selftest", about: "files that test the FUSE bridge", [
             .file("text", about: "read-write text attribute",
                   GeneratedFile(mode: 0o644, text: { text.withLock { $0 } },
@@ -35,12 +35,12 @@ public enum SelfTestFiles {
 
 /// A fixed-size in-memory file behaving like a block device.
 final class MemoryFile: FileHandler {
-    private let bytes: Mutex<[UInt8]>
+    private let bytes: Locked<[UInt8]>
     private let length: Int
 
     init(size: Int) {
         length = size
-        bytes = Mutex([UInt8](repeating: 0, count: size))
+        bytes = Locked([UInt8](repeating: 0, count: size))
     }
 
     var mode: UInt16 { 0o644 }

@@ -235,6 +235,9 @@ public final class NVMeController: @unchecked Sendable {
 
     deinit {
         if let id = cmbRegion { space.unmap(id) }
+        // Each request refers to its SQ, which holds its requests: break
+        // that cycle for the queues of a controller that is freed.
+        for sq in sqs { sq?.dropAllRequests() }
     }
 
     /// Where the host has placed the CMB in its address space (CMBMSC.CBA

@@ -160,6 +160,14 @@ final class SubmissionQueue: @unchecked Sendable {
         all = all.filter(\.isOutstanding)
     }
 
+    /// Drops every request (the controller is going away): nothing can
+    /// complete any more, and the request ↔ queue cycle must not outlive it.
+    func dropAllRequests() {
+        free.removeAll()
+        all.removeAll()
+        deleteRequest = nil
+    }
+
     var isEmpty: Bool { head == tail }
 }
 

@@ -1,7 +1,6 @@
 import BlockIO
 import Foundation
 import Testing
-import Synchronization
 
 @Suite struct TestBackendTests {
     private func read(_ b: TestBackend, _ offset: UInt64, _ n: Int, key: Int, _ c: Completions, _ buffer: Buffer) {
@@ -35,7 +34,7 @@ import Synchronization
     @Test func completionsNeverRunInsideSubmit() {
         let b = TestBackend(size: 4096)
         let submitter = pthread_self()
-        let onSubmitter = Mutex<[Bool]>([])
+        let onSubmitter = Locked<[Bool]>([])
         let c = Completions()
         for i in 0..<20 {
             b.submit(AIO(operation: .flush, offset: 0, length: 0)) { e in
@@ -128,7 +127,7 @@ import Synchronization
         b.addRule(.delay(.milliseconds(30), operations: [.flush]))
         let c = Completions()
         let start = monotonicNanoseconds()
-        let end = Mutex<UInt64>(0)
+        let end = Locked<UInt64>(0)
         b.submit(AIO(operation: .flush, offset: 0, length: 0)) { e in
             end.withLock { $0 = monotonicNanoseconds() }
             c.handler(0)(e)

@@ -31,8 +31,8 @@ final class Buffer: @unchecked Sendable {
 
 /// Collects completions by key and lets a test wait for them.
 final class Completions: Sendable {
-    private let results = Mutex<[Int: [Int32]]>([:])
-    private let order = Mutex<[Int]>([])
+    private let results = Locked<[Int: [Int32]]>([:])
+    private let order = Locked<[Int]>([])
 
     func handler(_ key: Int) -> @Sendable (Int32) -> Void {
         { errno in

@@ -3,12 +3,11 @@ import Foundation
 import HostMemory
 import NVMeController
 import NVMeSpec
-import Synchronization
 import Testing
 
 /// Collects trace events (the controller's `TraceSink`).
 final class EventLog: TraceSink, @unchecked Sendable {
-    private let events = Mutex<[TraceEvent]>([])
+    private let events = Locked<[TraceEvent]>([])
     var isEnabled: Bool { true }
     func record(_ event: TraceEvent) { events.withLock { $0.append(event) } }
     var lines: [String] { events.withLock { $0.map(\.line) } }

@@ -53,6 +53,18 @@ final class TestHost: @unchecked Sendable {
         }
     }
 
+    /// A test may end with AIOs still held by its test backends. Their
+    /// completions hold the controller, which holds the backends: release
+    /// them (failed, rules cleared so that nothing is held again), so that
+    /// the controller, its queues and its requests are freed (LeakSanitizer
+    /// checks that every one is).
+    deinit {
+        let testBackends = backends.compactMap { $0 as? TestBackend }
+        for tb in testBackends { tb.clearRules() }
+        while testBackends.reduce(0, { $0 + $1.releaseAll(errno: ECANCELED) }) > 0 {}
+        for tb in testBackends { tb.drainAndSync() }
+    }
+
     convenience init(blocks: UInt64 = 2048, lbads: UInt8 = 9, parameters: ControllerParameters = ControllerParameters()) throws {
         try self.init(backends: [(TestBackend(size: blocks << UInt64(lbads)), lbads)], parameters: parameters)
     }

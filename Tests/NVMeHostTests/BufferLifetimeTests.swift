@@ -14,7 +14,7 @@ final class ParkedBuffer: @unchecked Sendable {
     var parked: Bool { parkedFlag.load(ordering: .sequentiallyConsistent) }
     var returned: Bool { returnedFlag.load(ordering: .sequentiallyConsistent) }
     /// What the buffer held when the host gave it back, just before it was freed.
-    let contentsAtReturn = Mutex<[UInt8]>([])
+    let contentsAtReturn = Locked<[UInt8]>([])
 
     init() { memory.initializeMemory(as: UInt8.self, repeating: 0xEE) }
 
