@@ -14,6 +14,9 @@
 #   6. fuzz slice: tools/fuzz --seconds 20 on each libFuzzer target
 #      (docs/FUZZING.md; its own build in .build/fuzz, 2 to 3 minutes)
 #   7. stress slice: tools/stress --seconds 20 (docs/STRESS.md)
+#   8. sanitizers: tools/sanitize, the unit tests under ThreadSanitizer and
+#      under AddressSanitizer with LeakSanitizer, zero reports
+#      (docs/SANITIZERS.md; builds in .build/tsan and .build/asan)
 #
 # Works with no stdin and in a fresh clone. Exits non-zero if any part fails.
 # Environment: NVMEFS_SCRATCH = swift build scratch directory (default .build).
@@ -33,17 +36,17 @@ scratch=()
 
 setup_rc=0 unit_rc=0 fs_rc=0 fs_state=""
 
-section "1/7 setup (packages, debug build)"
+section "1/8 setup (packages, debug build)"
 bash scripts/setup.sh --no-mount --debug || setup_rc=$?
 if [ "$setup_rc" -ne 0 ]; then
     echo "test.sh: setup failed (exit $setup_rc); not running the tests"
     exit 1
 fi
 
-section "2/7 unit tests (swift test)"
+section "2/8 unit tests (swift test)"
 swift test "${scratch[@]}" || unit_rc=$?
 
-section "3/7 file system tests (Tests/fs/run.sh)"
+section "3/8 file system tests (Tests/fs/run.sh)"
 if [ -f Tests/fs/run.sh ]; then
     NVMEFS="$(swift build --show-bin-path "${scratch[@]}")/nvmefs"
     export NVMEFS
@@ -55,7 +58,7 @@ else
     echo "SKIPPED: Tests/fs/run.sh does not exist yet"
 fi
 
-section "4/7 conformance against QEMU (tools/conformance)"
+section "4/8 conformance against QEMU (tools/conformance)"
 conf_rc=0 conf_state=""
 # A fixed seed keeps CI reproducible; set NVMEFS_CONFORMANCE_SEED to explore others.
 conf_seed="${NVMEFS_CONFORMANCE_SEED:-1}"
@@ -80,7 +83,7 @@ if [ "$conf_rc" -eq 0 ] && command -v qemu-system-x86_64 >/dev/null 2>&1; then
 fi
 echo "conformance: $conf_state"
 
-section "5/7 benchmark smoke (the README's benchmark block, as written)"
+section "5/8 benchmark smoke (the README's benchmark block, as written)"
 bench_rc=0
 bash scripts/readme-block.sh bench >"${TMPDIR:-/tmp}/nvmefs-bench-smoke.sh"
 if [ -s "${TMPDIR:-/tmp}/nvmefs-bench-smoke.sh" ]; then
@@ -90,14 +93,18 @@ else
 fi
 rm -f "${TMPDIR:-/tmp}/nvmefs-bench-smoke.sh"
 
-section "6/7 fuzz slice (tools/fuzz --seconds 20 per target)"
+section "6/8 fuzz slice (tools/fuzz --seconds 20 per target)"
 fuzz_rc=0
 # NVMEFS_FUZZ_SECONDS: a longer slice, when there is time.
 bash tools/fuzz --seconds "${NVMEFS_FUZZ_SECONDS:-20}" || fuzz_rc=$?
 
-section "7/7 stress slice (tools/stress --seconds 20)"
+section "7/8 stress slice (tools/stress --seconds 20)"
 stress_rc=0
 bash tools/stress --seconds 20 --nvmefs "$(swift build --show-bin-path "${scratch[@]}")/nvmefs" || stress_rc=$?
+
+section "8/8 sanitizers (tools/sanitize: unit tests under TSan, and ASan with LSan)"
+sanitize_rc=0
+bash tools/sanitize || sanitize_rc=$?
 
 section "summary"
 echo "setup:      ok"
@@ -107,5 +114,6 @@ echo "conformance: $conf_state"
 [ "$bench_rc" -eq 0 ] && echo "bench smoke: ok" || echo "bench smoke: FAILED (exit $bench_rc)"
 [ "$fuzz_rc" -eq 0 ] && echo "fuzz slice: ok" || echo "fuzz slice: FAILED (exit $fuzz_rc; findings in .build/fuzz/findings)"
 [ "$stress_rc" -eq 0 ] && echo "stress slice: ok" || echo "stress slice: FAILED (exit $stress_rc)"
+[ "$sanitize_rc" -eq 0 ] && echo "sanitizers: ok" || echo "sanitizers: FAILED (exit $sanitize_rc; logs in .build/tsan/test.log, .build/asan/test.log)"
 [ "$unit_rc" -eq 0 ] && [ "$fs_rc" -eq 0 ] && [ "$conf_rc" -eq 0 ] && [ "$bench_rc" -eq 0 ] && [ "$fuzz_rc" -eq 0 ] \
-    && [ "$stress_rc" -eq 0 ]
+    && [ "$stress_rc" -eq 0 ] && [ "$sanitize_rc" -eq 0 ]

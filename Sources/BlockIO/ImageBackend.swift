@@ -108,7 +108,7 @@ public final class ImageBackend: BlockBackend, @unchecked Sendable {
             throw ImageBackendError(path: path, operation: "create", errno: EFBIG)
         }
         var fd: Int32
-        repeat { fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644) } while fd < 0 && errno == EINTR
+        repeat { fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600) } while fd < 0 && errno == EINTR
         guard fd >= 0 else { throw ImageBackendError(path: path, operation: "create", errno: errno) }
         defer { _ = Glibc.close(fd) }
         var rc: Int32

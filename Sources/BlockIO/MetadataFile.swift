@@ -65,7 +65,9 @@ public enum MetadataFile {
             throw ImageBackendError(path: path, operation: "create", errno: EFBIG)
         }
         var fd: Int32
-        repeat { fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644) } while fd < 0 && errno == EINTR
+        // Beside its image, it is no more open than the image.
+        let mode = path.hasSuffix(suffix) ? SystemCalls.sidecarMode(forImage: String(path.dropLast(suffix.count))) : 0o600
+        repeat { fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, mode) } while fd < 0 && errno == EINTR
         guard fd >= 0 else { throw ImageBackendError(path: path, operation: "create", errno: errno) }
         defer { _ = Glibc.close(fd) }
         func fail(_ op: String) -> ImageBackendError { ImageBackendError(path: path, operation: op, errno: errno) }

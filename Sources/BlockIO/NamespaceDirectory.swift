@@ -52,7 +52,7 @@ public final class NamespaceDirectory: Sendable {
             try Self.makeDirectories(path)
             let lockPath = path + "/" + Self.lockFileName
             var fd: Int32
-            repeat { fd = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o644) } while fd < 0 && errno == EINTR
+            repeat { fd = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, imageMode) } while fd < 0 && errno == EINTR
             guard fd >= 0 else { throw NamespaceStorageError("namespace directory \(path): \(errnoDescription(errno))") }
             var rc: Int32
             repeat { rc = flock(fd, LOCK_EX | LOCK_NB) } while rc < 0 && errno == EINTR
@@ -124,7 +124,7 @@ public final class NamespaceDirectory: Sendable {
     /// - Throws: `ImageBackendError` with the path and errno.
     public func writeState(_ records: [NamespaceRecord]) throws {
         try acquire()
-        let code = SystemCalls.replaceFile(statePath, with: Array(Self.stateText(records).utf8))
+        let code = SystemCalls.replaceFile(statePath, with: Array(Self.stateText(records).utf8), mode: imageMode)
         guard code == 0 else { throw ImageBackendError(path: statePath, operation: "replace", errno: code) }
     }
 

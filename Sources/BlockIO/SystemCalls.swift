@@ -25,6 +25,16 @@ func errnoDescription(_ code: Int32) -> String {
 /// Thin, EINTR-retrying wrappers over the syscalls the image backend uses.
 /// Each returns 0 or a positive errno.
 enum SystemCalls {
+    /// The mode for a file kept beside `image` (its metadata, its Write
+    /// Uncorrectable marks): the image's read and write bits, so a sidecar
+    /// is never more open than its image; 0600 when the image cannot be
+    /// examined (docs/PERMISSIONS.md).
+    static func sidecarMode(forImage image: String) -> mode_t {
+        var st = stat()
+        guard stat(image, &st) == 0 else { return 0o600 }
+        return st.st_mode & 0o666
+    }
+
     /// Linux `fallocate` mode bits (linux/falloc.h).
     static let fallocKeepSize: Int32 = 0x01
     static let fallocPunchHole: Int32 = 0x02
@@ -90,9 +100,11 @@ enum SystemCalls {
     /// Replaces the file at `path` with `bytes` durably: written to
     /// `PATH.tmp`, fsync'd, renamed over `path`, the directory fsync'd.
     /// Returns 0 or a positive errno (the temporary file is removed).
-    static func replaceFile(_ path: String, with bytes: [UInt8]) -> Int32 {
+    /// The new file gets `mode` (docs/PERMISSIONS.md: owner-only unless a
+    /// companion image says otherwise).
+    static func replaceFile(_ path: String, with bytes: [UInt8], mode: mode_t = 0o600) -> Int32 {
         let tmp = path + ".tmp"
-        let fd = Glibc.open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        let fd = Glibc.open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)
         guard fd >= 0 else { return errno }
         var done = 0
         while done < bytes.count {

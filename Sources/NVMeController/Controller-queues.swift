@@ -268,6 +268,8 @@ extension NVMeController {
     func releaseMemory(_ req: Request) {
         if req.formatJob != nil { endFormat(req) }
         if req.cacheBatches != nil { endCacheBatches(req) }
+        // Never called now; it may hold what holds the request (a format job).
+        req.continuation = nil
         req.releaseBounce()
         // Moved out, not copied: no retain of the regions it holds.
         if let pin = req.pin.take() { space.unpin(pin) }
@@ -294,6 +296,9 @@ extension NVMeController {
             refetchPending = true
         }
         if sq.deleted {
+            // The queue keeps only the requests still draining: this one no
+            // longer refers back to it from its slot table.
+            sq.dropRequests()
             if sqs.indices.contains(Int(sq.sqid)), sqs[Int(sq.sqid)] === sq {
                 // Delete I/O SQ: completes once the drain is over.
                 if sq.outstandingCount == 0 { completeSQDeletion(sq) }

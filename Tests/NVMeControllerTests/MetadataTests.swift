@@ -547,6 +547,28 @@ struct MetadataTests {
         host.controller.drainAndSync()
         host.controller.closeBackends()
     }
+
+    @Test("Files kept beside an image are no more open than the image (docs/PERMISSIONS.md)", arguments: [0o600, 0o640, 0o644])
+    func sidecarsFollowTheImageMode(imageMode: Int) throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("nvmefs-md-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let image = dir + "/ns.img"
+        try ImageBackend.create(path: image, size: 1 << 20)
+        func mode(_ path: String) -> mode_t {
+            var st = stat()
+            return stat(path, &st) == 0 ? st.st_mode & 0o777 : 0
+        }
+        #expect(mode(image) == 0o600)
+        #expect(chmod(image, mode_t(imageMode)) == 0)
+        let s = try NamespaceStorage.open(imagePath: image, requested: NamespaceFormat(lbads: 12, ms: 8), explicit: true, readOnly: false)
+        defer { s.data.close(); s.metadata?.close() }
+        #expect(mode(MetadataFile.path(forImage: image)) == mode_t(imageMode))
+        var marks = LBARangeSet()
+        _ = marks.insert(start: 3, end: 5)
+        #expect(s.uncorrectable.save(marks, lbads: 12) == 0)
+        #expect(mode(UncorrectableFile.path(forImage: image)) == mode_t(imageMode))
+    }
 }
 
 extension ProtectionInformation {

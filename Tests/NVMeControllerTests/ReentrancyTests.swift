@@ -55,6 +55,8 @@ struct ReentrancyTests {
         h.bringUp(entries: 64)
         let driver = ChainingDriver(h, total: 5000, depth: 16)
         h.controller.setInterruptHandler(vector: 1) { [driver] _ in driver.interrupt() }
+        // The handler holds the driver, which holds the controller.
+        defer { h.controller.setInterruptHandler(vector: 1, nil) }
         driver.submitMore()
         #expect(h.wait(timeout: 60) { driver.completed == driver.total })
         #expect(driver.completed == driver.total && driver.failures == 0)
