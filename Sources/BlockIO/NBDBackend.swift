@@ -401,6 +401,10 @@ final class NBDConnection: @unchecked Sendable {
         if cookie < 0 {
             // Not queued: libnbd never calls the completion callback.
             context.release()
+            // A connection that died before the loop thread noticed refuses
+            // with libnbd's "invalid state" (EINVAL): it is down, like any
+            // other dropped connection (another one may take the command).
+            if nbd_aio_is_dead(h) != 0 || nbd_aio_is_closed(h) != 0 { return ENOTCONN }
             let e = nbd_get_errno()
             return e > 0 ? e : EIO
         }

@@ -127,8 +127,12 @@ public final class ReadRequest: @unchecked Sendable {
     /// Answers with the first `count` bytes of `buffer`.
     public func reply(bufferCount count: Int) {
         let n = max(0, min(count, size))
-        let start = state.withLock { $0.buffer }
-        finish { fuse_reply_buf(request, UnsafePointer(bitPattern: start), start == 0 ? 0 : n) }
+        // The answer is claimed and the buffer read in one critical section.
+        guard let (key, start) = state.withLock({ s -> (UInt64, UInt)? in
+            guard let key = Self.claim(&s) else { return nil }
+            return (key, s.buffer)
+        }) else { return }
+        deliver(key) { fuse_reply_buf(request, UnsafePointer(bitPattern: start), start == 0 ? 0 : n) }
     }
 
     /// Fails the read with an errno.
@@ -196,13 +200,21 @@ public final class ReadRequest: @unchecked Sendable {
     }
 
     private func finish(_ send: () -> Int32) {
-        let key = state.withLock { s -> UInt64? in
-            if s.answered { return nil }
-            s.answered = true
-            defer { s.interruptKey = 0 }
-            return s.interruptKey
-        }
-        guard let key else { return }
+        guard let key = state.withLock({ Self.claim(&$0) }) else { return }
+        deliver(key, send)
+    }
+
+    /// Marks the request answered (under the lock); nil if it already was,
+    /// else its interrupt key (0: none registered).
+    private static func claim(_ s: inout State) -> UInt64? {
+        if s.answered { return nil }
+        s.answered = true
+        defer { s.interruptKey = 0 }
+        return s.interruptKey
+    }
+
+    /// Sends the answer claimed with `key` (outside the lock).
+    private func deliver(_ key: UInt64, _ send: () -> Int32) {
         if key != 0 { fileSystem.unregisterInterruptible(key: key) }
         _ = fileSystem.gate.pass(send)
     }
