@@ -61,6 +61,12 @@ public struct AIOTicket: Hashable, Sendable {
 ///   already running is drained: `cancel` returns false and its completion
 ///   arrives normally. The ECANCELED completion is never called from inside
 ///   `cancel` itself, so a caller may cancel while holding its own lock.
+/// - `performImmediately` is the fast path of `submit` for an AIO that can
+///   finish in the caller's thread without waiting (a read from the page
+///   cache, an image in memory): it performs it and returns its result, or
+///   returns nil having done nothing, and the caller then submits it. No
+///   completion closure, no ticket: nothing to allocate, nothing to cancel.
+///   A backend without such a path keeps the default (always nil).
 public protocol BlockBackend: AnyObject, Sendable {
     /// Short name for traces and accounting (the image path).
     var name: String { get }
@@ -69,9 +75,17 @@ public protocol BlockBackend: AnyObject, Sendable {
     var isReadOnly: Bool { get }
     @discardableResult
     func submit(_ aio: AIO, completion: @escaping @Sendable (Int32) -> Void) -> AIOTicket
+    /// 0 or a positive errno when `aio` was performed now; nil when nothing
+    /// was done (submit it).
+    func performImmediately(_ aio: AIO) -> Int32?
     func cancel(_ ticket: AIOTicket) -> Bool
     /// Waits for every submitted operation to finish, then syncs data to stable storage.
     func drainAndSync()
     /// Stops worker threads and closes the backend. Idempotent.
     func close()
+}
+
+extension BlockBackend {
+    /// No fast path: every AIO is submitted.
+    public func performImmediately(_ aio: AIO) -> Int32? { nil }
 }

@@ -96,6 +96,9 @@ public final class FaultInjector: Sendable {
 
     public var rules: [FaultRule] { state.withLock { $0.rules } }
 
+    /// True while any rule is installed (no lock taken).
+    public var hasRules: Bool { active.load(ordering: .acquiring) }
+
     /// The first matching rule's action and the byte of the AIO its range starts
     /// at (0 without a range), consuming one use of the rule.
     public func match(_ aio: AIO, geometry: MetadataGeometry? = nil) -> (action: FaultRule.Action, at: UInt64)? {
@@ -195,6 +198,14 @@ public final class FaultInjectingBackend: BlockBackend, @unchecked Sendable {
             }
             return AIOTicket(raw: ticket)
         }
+    }
+
+    /// The inner backend's fast path while there is no rule at all; nil
+    /// otherwise (`submit` then consults the rules, and consumes one use
+    /// of the rule that applies).
+    public func performImmediately(_ aio: AIO) -> Int32? {
+        guard !injector.hasRules else { return nil }
+        return inner.performImmediately(aio)
     }
 
     public func cancel(_ ticket: AIOTicket) -> Bool {

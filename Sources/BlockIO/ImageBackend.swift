@@ -147,9 +147,23 @@ public final class ImageBackend: BlockBackend, @unchecked Sendable {
         return ticket
     }
 
+    /// Inline mode: every AIO, in the caller's thread. Hybrid mode: a read
+    /// or write that needs no waiting (`submit`'s own fast path). Nil when
+    /// the pool must run it (nothing was done).
+    public func performImmediately(_ aio: AIO) -> Int32? {
+        if tryNoWait, pool != nil {
+            var result: Int32 = 0
+            return submitNoWait(aio) { result = $0 } ? result : nil
+        }
+        guard pool == nil else { return nil }
+        let state = inlineState.wrappingAdd(1, ordering: .acquiring).newValue
+        defer { inlineState.wrappingSubtract(1, ordering: .releasing) }
+        return state & Self.closedBit != 0 ? EBADF : file.perform(aio)
+    }
+
     /// Hybrid mode: runs a read or write inside `submit` when it needs no
     /// waiting. Returns false (nothing done) when the pool must run it.
-    private func submitNoWait(_ aio: AIO, completion: @Sendable (Int32) -> Void) -> Bool {
+    private func submitNoWait(_ aio: AIO, completion: (Int32) -> Void) -> Bool {
         let isWrite: Bool
         switch aio.operation {
         case .read:
@@ -193,7 +207,7 @@ public final class ImageBackend: BlockBackend, @unchecked Sendable {
     }
 
     /// Runs `aio` synchronously in the caller's thread (hybrid writes).
-    private func performInline(_ aio: AIO, completion: @Sendable (Int32) -> Void) -> Bool {
+    private func performInline(_ aio: AIO, completion: (Int32) -> Void) -> Bool {
         let state = inlineState.wrappingAdd(1, ordering: .acquiring).newValue
         if state & Self.closedBit != 0 {
             inlineState.wrappingSubtract(1, ordering: .releasing)

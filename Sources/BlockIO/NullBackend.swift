@@ -10,6 +10,7 @@ public final class NullBackend: BlockBackend, @unchecked Sendable {
         completion(0)
         return AIOTicket(raw: 0)
     }
+    public func performImmediately(_ aio: AIO) -> Int32? { 0 }
     public func cancel(_ ticket: AIOTicket) -> Bool { false }
     public func drainAndSync() {}
     public func close() {}

@@ -350,6 +350,12 @@ public final class NVMeController: @unchecked Sendable {
                 switch consume effect {
                 case let .submit(backend, request, key, aio):
                     let op = aio.operation
+                    // The fast path: done now, with no completion closure
+                    // or ticket (BlockBackend.performImmediately).
+                    if let err = backend.performImmediately(aio) {
+                        aioCompleted(request, key: key, operation: op, errno: err)
+                        continue
+                    }
                     let ticket = backend.submit(aio) { err in
                         self.aioCompleted(request, key: key, operation: op, errno: err)
                     }

@@ -125,4 +125,42 @@ private func run(_ backend: any BlockBackend, _ aio: AIO) -> Int32 {
         }
         #expect(file.allSatisfy { $0 == 0xEE })
     }
+
+    /// `performImmediately` performs an AIO exactly as `submit` would, or does
+    /// nothing at all and says so (nil). An inline image always performs.
+    @Test(arguments: BackendKind.all)
+    func performImmediatelyPerformsExactlyOrDoesNothing(kind: BackendKind) throws {
+        let data = pattern(3000, seed: 4)
+        let file = try kind.with { backend in
+            let out = Buffer(bytes: data)
+            let w = backend.performImmediately(AIO(operation: .write, offset: 777, length: 3000, iov: out.iov(split: [1000, 2000])))
+            #expect(w == nil || w == 0)
+            if kind.description == "image inline" { #expect(w == 0) }
+            if w == nil {   // the caller submits it, as the engine does
+                #expect(run(backend, AIO(operation: .write, offset: 777, length: 3000, iov: out.whole)) == 0)
+            }
+            let back = Buffer(count: 3000, fill: 0x55)
+            let r = backend.performImmediately(AIO(operation: .read, offset: 777, length: 3000, iov: back.whole))
+            #expect(r == nil || r == 0)
+            if r == 0 { #expect(back.bytes == data) } else { #expect(back.bytes.allSatisfy { $0 == 0x55 }) }
+        }
+        #expect(Array(file[777..<3777]) == data)
+        #expect(file[..<777].allSatisfy { $0 == 0xEE } && file[3777...].allSatisfy { $0 == 0xEE })
+    }
+
+    /// With a fault rule installed, the fast path stands aside (nil) and
+    /// leaves the rule's one use to `submit`.
+    @Test func faultRulesTakeTheSubmitPath() throws {
+        try BackendKind.image(.inline).with { backend in
+            let injector = FaultInjector()
+            let faulty = FaultInjectingBackend(inner: backend, injector: injector)
+            let buffer = Buffer(count: 512)
+            let read = AIO(operation: .read, offset: 0, length: 512, iov: buffer.whole)
+            #expect(faulty.performImmediately(read) == 0)
+            injector.add(FaultRule(operations: [.read], range: nil, action: .fail(errno: EIO), remaining: 1))
+            #expect(faulty.performImmediately(read) == nil)
+            #expect(run(faulty, read) == EIO)
+            #expect(faulty.performImmediately(read) == 0)   // the rule was used up by submit
+        }
+    }
 }
