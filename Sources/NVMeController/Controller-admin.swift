@@ -212,7 +212,11 @@ extension NVMeController {
         if sqid == 0 && cid == req.cid { return .success }  // aborting itself: not aborted
         if let target = sq.outstandingRequests.first(where: { $0.cid == cid && $0 !== req && $0.cancelStatus == nil }) {
             if target.isAER {
-                aerRequests.removeAll { $0 === target }
+                // An AER no longer waiting (aborted already, or completed by
+                // an event) may still be outstanding, its CQE waiting for
+                // room in a full CQ: it is completing, never completed twice.
+                guard let i = aerRequests.firstIndex(where: { $0 === target }) else { return .success }
+                aerRequests.remove(at: i)
                 finish(target, status: .abortRequested)
             } else if sqid == 0 && Self.namespaceInventoryOpcodes.contains(AdminOpcode(target.cmd.opcode)) {
                 // Namespace Management and Attachment have changed the

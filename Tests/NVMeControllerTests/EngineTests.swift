@@ -231,6 +231,26 @@ struct EngineTests {
         return tb.held.map { $0.offset / 512 }
     }
 
+    /// Found by the controller fuzz target: an AER aborted while the admin
+    /// CQ is full keeps its CQE pending; a second Abort of it must not
+    /// complete it again (one command, one CQE).
+    @Test func anAERAbortedTwiceWhileTheCQIsFullCompletesOnce() throws {
+        let h = try TestHost()
+        h.enable(asqEntries: 8, acqEntries: 2)     // one usable admin CQ slot
+        h.place(SubmissionQueueEntry(opcode: AdminOpcode.keepAlive.rawValue))
+        let aer = h.place(SubmissionQueueEntry(opcode: AdminOpcode.asyncEventRequest.rawValue))
+        let abort1 = h.place(SubmissionQueueEntry(opcode: AdminOpcode.abort.rawValue, cdw10: UInt32(aer) << 16))
+        let abort2 = h.place(SubmissionQueueEntry(opcode: AdminOpcode.abort.rawValue, cdw10: UInt32(aer) << 16))
+        h.ring(0)
+        var cqes: [CompletionQueueEntry] = []
+        while let e = h.reap(0, timeout: 1) { cqes.append(e) }
+        #expect(cqes.filter { $0.cid == aer }.count == 1)
+        #expect(cqes.first { $0.cid == aer }?.status == .abortRequested)
+        #expect(cqes.contains { $0.cid == abort1 && $0.dw0 == 0 })            // aborted it
+        #expect(cqes.contains { $0.cid == abort2 && $0.dw0 & 1 == 1 })        // nothing left to abort
+        #expect(cqes.count == 4)
+    }
+
     @Test func roundRobinWithArbitrationBurstOfOne() throws {
         #expect(try fetchOrder(burstAB: 0) == [10, 110, 11, 111])
     }
