@@ -288,6 +288,7 @@ extension NVMeController {
         csts.shst = 0
         doorbellValues = Array(repeating: 0, count: doorbellValues.count)
         traceEvent(.ctrlResetDone)
+        resetsCompleted += 1
         emit(.resetComplete)
         if enableAfterReset {
             enableAfterReset = false

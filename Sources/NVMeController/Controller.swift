@@ -131,6 +131,9 @@ public final class NVMeController: @unchecked Sendable {
     /// An I/O CQ was created since the last reset (Set Features Number of
     /// Queues is then a Command Sequence Error, §5.21.1.7).
     var ioQueuesCreated = false
+    /// Controller resets completed so far (CSTS.RDY back to 0 after CC.EN=0,
+    /// NSSR or a power cut): each `.resetComplete` event follows one.
+    var resetsCompleted: UInt64 = 0
     /// Bumped whenever the Keep Alive Timer restarts, so stale timers do nothing.
     var keepAliveGeneration: UInt64 = 0
 
@@ -447,6 +450,12 @@ public final class NVMeController: @unchecked Sendable {
     func emit(_ event: ControllerEvent) {
         if !stateHandlers.isEmpty { addEffect(.event(event, stateHandlers)) }
     }
+
+    /// How many resets have completed (each is followed by a
+    /// `.resetComplete` event, delivered later on some thread). A host
+    /// compares it with the count it saw when it last brought the
+    /// controller up, to tell a new reset from the late event of its own.
+    public var completedResets: UInt64 { lock.withLock { resetsCompleted } }
 
     /// The attached namespaces in NSID order, as of now.
     public var attachedNamespaces: [Namespace] { lock.withLock { namespaces } }

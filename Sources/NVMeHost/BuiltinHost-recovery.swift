@@ -13,6 +13,11 @@ extension BuiltinHost {
             // While starting, recovering or shutting down the host caused the
             // event itself. Live: a user reset (CC.EN=0, NSSR) or a fatal
             // error. Dead: a later reset may revive the controller.
+            // An event is delivered after the reset, on some thread: that of
+            // the host's own last reset may arrive once it is live again, and
+            // must not start a recovery (it would abort the commands retried
+            // by the one that just ended).
+            if event == .resetComplete, controller.completedResets <= resetsSeen.load(ordering: .acquiring) { return }
             let s = state
             if s == .live || s == .dead {
                 requestRecovery(event == .fatal ? "controller fatal status (CSTS.CFS)" : "controller reset")

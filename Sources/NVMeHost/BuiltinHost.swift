@@ -123,6 +123,9 @@ public final class BuiltinHost: @unchecked Sendable {
     let stateChanged = Condition()
     var recoveryRunning = false   // stateLock
     var recoveryAgain = false     // stateLock
+    /// The controller's completed resets when the host last disabled it
+    /// itself (`bringUp`): a `.resetComplete` event for those is stale.
+    let resetsSeen = Atomic<UInt64>(0)
     var recoveries = 0            // stateLock
     var namespaceTable: [UInt32: NamespaceInfo] = [:] {  // stateLock
         didSet { namespaceTableGeneration.store(NamespaceTableCache.newGeneration(), ordering: .releasing) }
@@ -362,6 +365,8 @@ public final class BuiltinHost: @unchecked Sendable {
         guard disableController() else {
             throw HostError(errno: EIO, "controller did not clear CSTS.RDY after CC.EN=0")
         }
+        // The events of every reset up to this one (ours included) are stale.
+        resetsSeen.store(controller.completedResets, ordering: .releasing)
         // Every command of the previous incarnation is gone (the reset drained them).
         for q in [admin] + io { q.abortOutstandingAndReset(retryable: true) }
 

@@ -136,6 +136,23 @@ import Testing
         #expect(waitLive(rig.host))
     }
 
+    /// The `.resetComplete` event of the host's own reset can arrive after
+    /// its recovery ended (events are delivered later, on some thread; under
+    /// load CI saw it). It must not start a second recovery, which would
+    /// abort the commands the first one retried; a new reset still must.
+    @Test func theLateEventOfTheHostsOwnResetStartsNoRecovery() throws {
+        let rig = try Rig([(TestBackend(size: 1 << 20), 9)])
+        let before = rig.host.recoveryCount
+        rig.host.controllerEvent(.resetComplete)     // the late event of bring-up's reset
+        // A recovery would have left the live state before returning.
+        #expect(rig.host.state == .live)
+        #expect(rig.host.recoveryCount == before)
+        // A reset of its own (CC.EN=0 from the user) is recovered from.
+        rig.controller.mmioWrite(offset: 0x14, value: 0, size: 4)
+        #expect(waitLive(rig.host))
+        #expect(rig.host.recoveryCount > before)
+    }
+
     @Test func aCommandThatNeverCompletesTriggersRecovery() throws {
         var c = BuiltinHostConfiguration()
         c.commandTimeout = .milliseconds(300)
