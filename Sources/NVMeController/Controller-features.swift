@@ -181,9 +181,12 @@ extension NVMeController {
             features.asyncEventConfig = dw11 & 0x3FF
         case .keepAliveTimer:
             // §5.21.1.15: KATO rounds up to the granularity KAS advertises.
-            let unit = UInt32(Self.keepAliveGranularityMs)
-            let kato = dw11 == 0 ? 0 : (dw11 / unit + (dw11 % unit == 0 ? 0 : 1)) * unit
-            features.keepAliveTimeout = kato
+            // A value whose rounding would not fit in 32 bits keeps the
+            // largest multiple of the granularity that does (found by the
+            // fuzzer: the rounding overflowed and trapped).
+            let unit = UInt64(Self.keepAliveGranularityMs)
+            let roundedUp = (UInt64(dw11) + unit - 1) / unit * unit
+            features.keepAliveTimeout = UInt32(min(roundedUp, UInt64(UInt32.max) / unit * unit))
             restartKeepAliveTimer()
         case .timestamp:
             switch transferFromHost(req, length: 8) {

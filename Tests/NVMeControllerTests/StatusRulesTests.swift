@@ -234,6 +234,19 @@ extension StatusRulesTests {
         #expect(feature(h, get: false, 0x16).status == NVMeStatus.invalidField.withDNR)
     }
 
+    /// Found by the controller fuzz target: rounding a KATO near 2^32 up
+    /// to the granularity overflowed and trapped (a crash on input).
+    @Test func aKATOWhoseRoundingOverflowsKeepsTheLargestMultiple() throws {
+        let h = try TestHost()
+        h.enable()
+        for (kato, kept) in [(UInt32.max, UInt32(4_294_967_200)), (4_294_967_201, 4_294_967_200), (4_294_967_200, 4_294_967_200),
+                             (4_294_967_101, 4_294_967_200), (1, 100)] {
+            #expect(feature(h, get: false, 0x0F, cdw11: kato).status == .success)
+            #expect(feature(h, get: true, 0x0F).dw0 == kept, "KATO \(kato)")
+        }
+        #expect(feature(h, get: false, 0x0F, cdw11: 0).status == .success)   // timer off again
+    }
+
     @Test func keepAliveTimerExpiryStopsTheController() throws {
         let h = try TestHost()
         h.enable()
