@@ -135,16 +135,16 @@ public final class ImageBackend: BlockBackend, @unchecked Sendable {
             return pool.submit(aio, completion: completion)
         }
         let ticket = AIOTicket(raw: inlineTickets.wrappingAdd(1, ordering: .relaxed).newValue)
-        let state = inlineState.wrappingAdd(1, ordering: .acquiring).newValue
-        if state & Self.closedBit != 0 {
-            inlineState.wrappingSubtract(1, ordering: .releasing)
-            completion(EBADF)
-            return ticket
-        }
-        let result = file.perform(aio)
-        inlineState.wrappingSubtract(1, ordering: .releasing)
-        completion(result)
+        completion(performInCallerThread(aio) ?? EBADF)
         return ticket
+    }
+
+    /// Performs `aio` in the caller's thread, counted as an inline submit
+    /// (`close` waits for those); nil, having done nothing, once closed.
+    private func performInCallerThread(_ aio: AIO) -> Int32? {
+        let state = inlineState.wrappingAdd(1, ordering: .acquiring).newValue
+        defer { inlineState.wrappingSubtract(1, ordering: .releasing) }
+        return state & Self.closedBit != 0 ? nil : file.perform(aio)
     }
 
     /// Inline mode: every AIO, in the caller's thread. Hybrid mode: a read
@@ -156,9 +156,7 @@ public final class ImageBackend: BlockBackend, @unchecked Sendable {
             return submitNoWait(aio) { result = $0 } ? result : nil
         }
         guard pool == nil else { return nil }
-        let state = inlineState.wrappingAdd(1, ordering: .acquiring).newValue
-        defer { inlineState.wrappingSubtract(1, ordering: .releasing) }
-        return state & Self.closedBit != 0 ? EBADF : file.perform(aio)
+        return performInCallerThread(aio) ?? EBADF
     }
 
     /// Hybrid mode: runs a read or write inside `submit` when it needs no
@@ -208,13 +206,7 @@ public final class ImageBackend: BlockBackend, @unchecked Sendable {
 
     /// Runs `aio` synchronously in the caller's thread (hybrid writes).
     private func performInline(_ aio: AIO, completion: (Int32) -> Void) -> Bool {
-        let state = inlineState.wrappingAdd(1, ordering: .acquiring).newValue
-        if state & Self.closedBit != 0 {
-            inlineState.wrappingSubtract(1, ordering: .releasing)
-            return false   // the pool reports EBADF
-        }
-        let result = file.perform(aio)
-        inlineState.wrappingSubtract(1, ordering: .releasing)
+        guard let result = performInCallerThread(aio) else { return false }   // the pool reports EBADF
         completion(result)
         return true
     }

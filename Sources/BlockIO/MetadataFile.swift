@@ -66,7 +66,7 @@ public enum MetadataFile {
         }
         var fd: Int32
         // Beside its image, it is no more open than the image.
-        let mode = path.hasSuffix(suffix) ? SystemCalls.sidecarMode(forImage: String(path.dropLast(suffix.count))) : 0o600
+        let mode = SystemCalls.sidecarMode(path, suffix: suffix)
         repeat { fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, mode) } while fd < 0 && errno == EINTR
         guard fd >= 0 else { throw ImageBackendError(path: path, operation: "create", errno: errno) }
         defer { _ = Glibc.close(fd) }

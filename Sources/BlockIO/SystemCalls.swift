@@ -29,9 +29,10 @@ enum SystemCalls {
     /// Uncorrectable marks): the image's read and write bits, so a sidecar
     /// is never more open than its image; 0600 when the image cannot be
     /// examined (docs/PERMISSIONS.md).
-    static func sidecarMode(forImage image: String) -> mode_t {
+    /// `path` is the sidecar, named `IMAGE` + `suffix`; anything else gets 0600.
+    static func sidecarMode(_ path: String, suffix: String) -> mode_t {
         var st = stat()
-        guard stat(image, &st) == 0 else { return 0o600 }
+        guard path.hasSuffix(suffix), stat(String(path.dropLast(suffix.count)), &st) == 0 else { return 0o600 }
         return st.st_mode & 0o666
     }
 

@@ -155,8 +155,8 @@ public final class UncorrectableFile: @unchecked Sendable {
             if unlink(path) != 0 && errno != ENOENT { return errno }
             return SystemCalls.syncDirectory(of: path)
         }
-        let mode = path.hasSuffix(Self.suffix) ? SystemCalls.sidecarMode(forImage: String(path.dropLast(Self.suffix.count))) : 0o600
-        return SystemCalls.replaceFile(path, with: Array(Self.render(marks, lbads: lbads).utf8), mode: mode)
+        return SystemCalls.replaceFile(path, with: Array(Self.render(marks, lbads: lbads).utf8),
+                                       mode: SystemCalls.sidecarMode(path, suffix: Self.suffix))
     }
 }
 

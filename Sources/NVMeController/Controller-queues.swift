@@ -296,9 +296,9 @@ extension NVMeController {
             refetchPending = true
         }
         if sq.deleted {
-            // The queue keeps only the requests still draining: this one no
-            // longer refers back to it from its slot table.
-            sq.dropRequests()
+            // The last draining request leaves the slot table empty: no
+            // request refers back to the queue from it any more.
+            if sq.outstandingCount == 0 { sq.dropRequests() }
             if sqs.indices.contains(Int(sq.sqid)), sqs[Int(sq.sqid)] === sq {
                 // Delete I/O SQ: completes once the drain is over.
                 if sq.outstandingCount == 0 { completeSQDeletion(sq) }
