@@ -35,6 +35,12 @@ public protocol FileHandler: Sendable {
     /// `request.reply(...)` or `request.fail(...)`, now or later.
     /// Default: fails with EACCES.
     func read(_ request: ReadRequest)
+    /// Answers a read of `size` bytes (1 ... `ReadBuffer.largestKept`) at
+    /// `offset` at once, on the calling FUSE worker, into that worker's
+    /// `buffer`: returns the bytes to send (in the buffer), or nil when the
+    /// handler answers through `read(_:)` instead. No `ReadRequest` is made
+    /// for a read answered here. Default: nil.
+    func readNow(at offset: UInt64, size: Int, buffer: ReadBuffer) throws(FileError) -> UnsafeRawBufferPointer?
     /// Writes `data` at `offset`; returns the number of bytes taken.
     /// `data` is FUSE's own buffer, valid only until this method returns.
     /// Default: throws EACCES.
@@ -64,6 +70,9 @@ extension FileHandler {
     public func size() -> UInt64 { 0 }
     public func open(flags: Int32) throws(FileError) -> (any Sendable)? { nil }
     public func read(_ request: ReadRequest) { request.fail(.accessDenied) }
+    public func readNow(at offset: UInt64, size: Int, buffer: ReadBuffer) throws(FileError) -> UnsafeRawBufferPointer? {
+        nil
+    }
     public func write(_ data: UnsafeRawBufferPointer, at offset: UInt64, file: OpenFile) throws(FileError) -> Int {
         throw .accessDenied
     }

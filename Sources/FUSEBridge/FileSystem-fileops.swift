@@ -53,6 +53,19 @@ func fuseRead(_ req: fuse_req_t?, _ ino: fuse_ino_t, _ size: Int, _ off: off_t,
               _ fi: UnsafeMutablePointer<fuse_file_info>?) {
     guard let req else { return }
     guard let fi, let file = openFile(fi) else { fuse_reply_err(req, EBADF); return }
+    // Answered in this callback when the handler can (`readNow`): the
+    // reply needs no gate, as the session outlives its workers' callbacks.
+    if size > 0, size <= ReadBuffer.largestKept {
+        do throws(FileError) {
+            if let bytes = try file.handler.readNow(at: UInt64(max(0, off)), size: size, buffer: ReadBuffer.forThread()) {
+                fuse_reply_buf(req, bytes.baseAddress?.assumingMemoryBound(to: CChar.self), min(bytes.count, size))
+                return
+            }
+        } catch {
+            fuse_reply_err(req, error.code)
+            return
+        }
+    }
     let request = ReadRequest(request: req, offset: UInt64(max(0, off)), size: size, file: file,
                               fileSystem: fileSystem(req))
     file.handler.read(request)

@@ -154,6 +154,17 @@ struct DataFile: FileHandler {
         }
     }
 
+    /// Every read of up to `ReadBuffer.largestKept` bytes (all of them, with
+    /// the kernel's default 1 MiB limit) is answered here, in the worker's
+    /// buffer, which stays mapped in the host's address space.
+    func readNow(at offset: UInt64, size: Int, buffer: ReadBuffer) throws(FileError) -> UnsafeRawBufferPointer? {
+        let (bytes, mapping) = buffer.take(size, host: host)
+        switch host.read(nsid: nsid, instance: instance, offset: offset, into: bytes, mapped: mapping, parking: buffer.parking) {
+        case .success(let n): return UnsafeRawBufferPointer(start: bytes.baseAddress, count: n)
+        case .failure(let e): throw FileError(e.errno)
+        }
+    }
+
     func write(_ data: UnsafeRawBufferPointer, at offset: UInt64, file: OpenFile) throws(FileError) -> Int {
         try write(data, at: offset, fua: false)
     }
