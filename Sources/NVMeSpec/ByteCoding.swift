@@ -34,6 +34,51 @@ extension UnsafeMutableRawBufferPointer {
     }
 }
 
+/// Field access inside one fixed-size structure whose whole extent was
+/// checked once, when this was made: the queue entries decoded and encoded
+/// on every command read their fields with no bounds check per field. Only
+/// for offsets that are constants inside the structure's size.
+@frozen public struct CheckedFields {
+    public let base: UnsafeRawPointer
+    /// Nil when `buffer` is shorter than `size` bytes.
+    @inlinable @inline(__always) public init?(_ buffer: UnsafeRawBufferPointer, size: Int) {
+        guard buffer.count >= size, let base = buffer.baseAddress else { return nil }
+        self.base = base
+    }
+    @inlinable @inline(__always) public func le8(_ offset: Int) -> UInt8 { base.load(fromByteOffset: offset, as: UInt8.self) }
+    @inlinable @inline(__always) public func le16(_ offset: Int) -> UInt16 {
+        UInt16(littleEndian: base.loadUnaligned(fromByteOffset: offset, as: UInt16.self))
+    }
+    @inlinable @inline(__always) public func le32(_ offset: Int) -> UInt32 {
+        UInt32(littleEndian: base.loadUnaligned(fromByteOffset: offset, as: UInt32.self))
+    }
+    @inlinable @inline(__always) public func le64(_ offset: Int) -> UInt64 {
+        UInt64(littleEndian: base.loadUnaligned(fromByteOffset: offset, as: UInt64.self))
+    }
+}
+
+/// The store side of `CheckedFields`.
+@frozen public struct CheckedMutableFields {
+    public let base: UnsafeMutableRawPointer
+    /// Traps when `buffer` is shorter than `size` bytes (an encoder's caller error).
+    @inlinable @inline(__always) public init(_ buffer: UnsafeMutableRawBufferPointer, size: Int) {
+        precondition(buffer.count >= size && buffer.baseAddress != nil, "buffer shorter than the structure")
+        base = buffer.baseAddress!
+    }
+    @inlinable @inline(__always) public func put8(_ value: UInt8, at offset: Int) {
+        base.storeBytes(of: value, toByteOffset: offset, as: UInt8.self)
+    }
+    @inlinable @inline(__always) public func put16(_ value: UInt16, at offset: Int) {
+        base.storeBytes(of: value.littleEndian, toByteOffset: offset, as: UInt16.self)
+    }
+    @inlinable @inline(__always) public func put32(_ value: UInt32, at offset: Int) {
+        base.storeBytes(of: value.littleEndian, toByteOffset: offset, as: UInt32.self)
+    }
+    @inlinable @inline(__always) public func put64(_ value: UInt64, at offset: Int) {
+        base.storeBytes(of: value.littleEndian, toByteOffset: offset, as: UInt64.self)
+    }
+}
+
 extension Array where Element == UInt8 {
     /// Runs `body` on the bytes; convenience for tests and encoders.
     @inlinable public func withLE<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {

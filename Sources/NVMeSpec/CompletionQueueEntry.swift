@@ -26,8 +26,9 @@ public struct CompletionQueueEntry: Hashable, Sendable {
         self.phase = phase; self.status = status
     }
 
-    public init?(bytes: UnsafeRawBufferPointer) {
-        guard bytes.count >= Self.size else { return nil }
+    public init?(bytes buffer: UnsafeRawBufferPointer) {
+        // Decoded on every reap: one bounds check for the whole entry.
+        guard let bytes = CheckedFields(buffer, size: Self.size) else { return nil }
         dw0 = bytes.le32(Offset.dw0)
         dw1 = bytes.le32(Offset.dw1)
         sqhd = bytes.le16(Offset.sqhd)
@@ -43,8 +44,8 @@ public struct CompletionQueueEntry: Hashable, Sendable {
         self = v
     }
 
-    public func encode(into out: UnsafeMutableRawBufferPointer) {
-        precondition(out.count >= Self.size)
+    public func encode(into buffer: UnsafeMutableRawBufferPointer) {
+        let out = CheckedMutableFields(buffer, size: Self.size)
         out.put32(dw0, at: Offset.dw0)
         out.put32(dw1, at: Offset.dw1)
         out.put16(sqhd, at: Offset.sqhd)

@@ -49,8 +49,9 @@ public struct SubmissionQueueEntry: Hashable, Sendable {
     }
 
     /// Decodes 64 bytes; nil on short input.
-    public init?(bytes: UnsafeRawBufferPointer) {
-        guard bytes.count >= Self.size else { return nil }
+    public init?(bytes buffer: UnsafeRawBufferPointer) {
+        // Decoded on every fetch: one bounds check for the whole entry.
+        guard let bytes = CheckedFields(buffer, size: Self.size) else { return nil }
         opcode = bytes.le8(Offset.opcode)
         let flags = bytes.le8(Offset.flags)
         fuse = flags & 0x3
@@ -76,8 +77,8 @@ public struct SubmissionQueueEntry: Hashable, Sendable {
     }
 
     /// Encodes into the first 64 bytes of `out` (reserved bits zero).
-    public func encode(into out: UnsafeMutableRawBufferPointer) {
-        precondition(out.count >= Self.size)
+    public func encode(into buffer: UnsafeMutableRawBufferPointer) {
+        let out = CheckedMutableFields(buffer, size: Self.size)
         out.put8(opcode, at: Offset.opcode)
         out.put8((fuse & 0x3) | (psdt & 0x3) << 6, at: Offset.flags)
         out.put16(cid, at: Offset.cid)
