@@ -116,6 +116,9 @@ public final class BuiltinHost: @unchecked Sendable {
     /// Largest data transfer per command in bytes (MDTS, capped by one PRP list page).
     let maxTransferAtomic = Atomic<Int>(2 << 20)
     let activeIOQueues = Atomic<Int>(0)
+    /// Hands out I/O queues to threads, round robin, on each thread's first
+    /// I/O (`pickIOQueue`).
+    let queueAssignments = Atomic<Int>(0)
 
     // MARK: state
     let stateValue = Atomic<Int>(HostState.starting.rawValue)
@@ -551,13 +554,21 @@ public final class BuiltinHost: @unchecked Sendable {
         }
     }
 
-    /// The I/O queue for the calling thread: a hash of the thread, so that a
-    /// FUSE worker keeps using one queue (Linux maps queues per CPU).
+    /// The I/O queue for the calling thread. A thread is given a queue of its
+    /// own on its first I/O, round robin (as Linux maps CPUs to queues), so
+    /// that two FUSE workers never share a queue while there are as many
+    /// queues as workers: each submits and reaps its own completions, with
+    /// no lock or cache line shared with the other and no wakeup of another
+    /// thread. With more threads than queues, a thread whose queue another
+    /// thread is ringing uses a free one (see `QueuePair.ringing`).
     func pickIOQueue() -> QueuePair {
         let n = max(1, activeIOQueues.load(ordering: .relaxed))
-        let h = UInt64(UInt(bitPattern: Int(bitPattern: UInt(pthread_self())))) &* 0x9E37_79B9_7F4A_7C15
-        let start = Int((h >> 32) % UInt64(n))
-        // The thread's own queue unless another thread is ringing it (see QueuePair.ringing).
+        let mine = QueueAssignment.forThread()
+        if mine.host != ObjectIdentifier(self) {
+            mine.host = ObjectIdentifier(self)
+            mine.ticket = queueAssignments.wrappingAdd(1, ordering: .relaxed).oldValue
+        }
+        let start = mine.ticket % n
         for k in 0..<n {
             let q = io[(start + k) % n]
             if q.ringing.load(ordering: .relaxed) == 0 { return q }
@@ -598,6 +609,17 @@ public final class BuiltinHost: @unchecked Sendable {
         }
         return nil
     }
+}
+
+/// The I/O queue a thread was given by a host (`BuiltinHost.pickIOQueue`).
+final class QueueAssignment {
+    /// The host that gave it (a thread may use several hosts, one after another).
+    var host: ObjectIdentifier?
+    /// The thread's place in that host's round robin.
+    var ticket = 0
+
+    private static let perThread = ThreadLocalObject { QueueAssignment() }
+    static func forThread() -> QueueAssignment { perThread.value }
 }
 
 /// 4 KiB pages of the private region for edge read-modify-write and small

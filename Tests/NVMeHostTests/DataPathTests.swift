@@ -16,6 +16,33 @@ import Testing
     /// buffers are): the data is right at every offset and edge, the one
     /// mapping is all the host address space gains, and it stays until
     /// `unmap`.
+    /// Each thread gets an I/O queue of its own (round robin on its first
+    /// I/O) and keeps it: two workers never share a queue while there are
+    /// as many queues as workers.
+    @Test func threadsGetQueuesOfTheirOwn() throws {
+        let rig = try Rig([(NullBackend(size: 1 << 20), 9)])
+        let queues = rig.host.activeIOQueues.load(ordering: .relaxed)
+        #expect(queues >= 2)
+        let picked = Locked<[[UInt16]]>([])
+        let threads = min(queues, 4)
+        DispatchQueue.concurrentPerform(iterations: threads) { _ in
+            // concurrentPerform may run two iterations on one thread: a
+            // thread's picks are its own (one qid), whichever iteration.
+            let qids = (0..<3).map { _ in rig.host.pickIOQueue().qid }
+            picked.withLock { $0.append(qids) }
+        }
+        for qids in picked.withLock({ $0 }) { #expect(Set(qids).count == 1) }
+        // Threads made one after another get different queues too.
+        var seen: [UInt16] = []
+        for _ in 0..<queues {
+            let t = Thread { let q = rig.host.pickIOQueue().qid; picked.withLock { $0 = [[q]] } }
+            t.start()
+            while !t.isFinished { usleep(100) }
+            seen.append(picked.withLock { $0[0][0] })
+        }
+        #expect(Set(seen).count == queues)
+    }
+
     @Test func readsThroughAMappedBuffer() throws {
         let tb = TestBackend(size: 256 * 1024)
         let image = pattern(256 * 1024, seed: 42)
