@@ -259,6 +259,16 @@ extension NVMeController {
         guard let cq = cqs[Int(req.sq.cqid)] else { release(req); return }
         req.pendingStatus = status
         if tracing { traceEvent(.enqueueReqCompletion, [("cid", "\(req.cid)"), ("cqid", "\(cq.cqid)"), ("dw0", hex(req.dw0)), ("dw1", hex(req.dw1)), ("status", hex(status.raw))]) }
+        // Nothing queued ahead of it: posted at once when the CQ has room
+        // (the usual case), with no trip through the pending list.
+        if cq.pending.isEmpty {
+            if let buffers = doorbellBuffers { cqEventIdxAndReload(cq, buffers) }
+            if !cq.isFull {
+                guard post(req, to: cq) else { cq.pending.append(req); return }
+                if cq.interruptsEnabled { signalCompletions(vector: cq.vector, count: 1) }
+                return
+            }
+        }
         cq.pending.append(req)
         postCompletions(cq)
     }
@@ -317,27 +327,35 @@ extension NVMeController {
             if let buffers = doorbellBuffers { cqEventIdxAndReload(cq, buffers) }
             if cq.isFull { break }
             let req = cq.pending.removeFirst()
-            let addr = cq.base &+ UInt64(cq.tail) &* 16
-            let cqe = CompletionQueueEntry(dw0: req.dw0, dw1: req.dw1, sqhd: UInt16(req.sq.head), sqid: req.sq.sqid,
-                                           cid: req.cid, phase: cq.phase, status: req.pendingStatus)
-            guard let p = space.pointer(addr, length: 16) else {
-                guestError(.addrWrite, [("addr", hex(addr))])
-                csts.cfs = true
-                emit(.fatal)
-                cq.pending.insert(req, at: 0)
-                return
-            }
-            cqe.encode(into: UnsafeMutableRawBufferPointer(start: p, count: 16))
-            stats.completionsPosted += 1
-            cq.tail += 1
-            if cq.tail == cq.size { cq.tail = 0; cq.phase.toggle() }
+            guard post(req, to: cq) else { cq.pending.insert(req, at: 0); return }
             posted += 1
-            release(req)
         }
         if posted > 0 && cq.interruptsEnabled { signalCompletions(vector: cq.vector, count: posted) }
         if !cq.pending.isEmpty, cq.isFull, tracing {
             traceEvent(.cqFull, [("cqid", "\(cq.cqid)")])
         }
+    }
+
+    /// Writes `req`'s CQE at the tail of `cq` (which has room), with its
+    /// phase tag, and releases the request. False, with the controller
+    /// failed (CSTS.CFS, as QEMU), when the CQ's memory is not there; the
+    /// request is then not released.
+    private func post(_ req: Request, to cq: CompletionQueue) -> Bool {
+        let addr = cq.base &+ UInt64(cq.tail) &* 16
+        let cqe = CompletionQueueEntry(dw0: req.dw0, dw1: req.dw1, sqhd: UInt16(req.sq.head), sqid: req.sq.sqid,
+                                       cid: req.cid, phase: cq.phase, status: req.pendingStatus)
+        guard let p = space.pointer(addr, length: 16) else {
+            guestError(.addrWrite, [("addr", hex(addr))])
+            csts.cfs = true
+            emit(.fatal)
+            return false
+        }
+        cqe.encode(into: UnsafeMutableRawBufferPointer(start: p, count: 16))
+        stats.completionsPosted += 1
+        cq.tail += 1
+        if cq.tail == cq.size { cq.tail = 0; cq.phase.toggle() }
+        release(req)
+        return true
     }
 
     /// Interrupt coalescing (§5.21.1.8): an I/O vector fires once THR+1
