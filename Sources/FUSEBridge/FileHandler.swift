@@ -23,6 +23,12 @@ public protocol FileHandler: Sendable {
     var keepCache: Bool { get }
     /// A stream: file offsets are meaningless (like a pipe; default false).
     var nonSeekable: Bool { get }
+    /// With `directIO`: the kernel may send several writes of the file at
+    /// once (FOPEN_PARALLEL_DIRECT_WRITES, Linux 6.2 and later) instead of
+    /// one at a time under the inode lock, as a block device takes them.
+    /// For handlers whose `write` is safe from several threads on
+    /// overlapping ranges (default false).
+    var parallelDirectWrites: Bool { get }
     /// `open(O_TRUNC)` does not truncate (as on a block device or a sysfs
     /// attribute; default true). When false, O_TRUNC calls `truncate(to: 0, ...)`.
     var ignoresTruncateOnOpen: Bool { get }
@@ -66,6 +72,7 @@ extension FileHandler {
     public var directIO: Bool { true }
     public var keepCache: Bool { false }
     public var nonSeekable: Bool { false }
+    public var parallelDirectWrites: Bool { false }
     public var ignoresTruncateOnOpen: Bool { true }
     public func size() -> UInt64 { 0 }
     public func open(flags: Int32) throws(FileError) -> (any Sendable)? { nil }

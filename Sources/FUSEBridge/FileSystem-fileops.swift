@@ -38,15 +38,25 @@ func fuseOpen(_ req: fuse_req_t?, _ ino: fuse_ino_t, _ fi: UnsafeMutablePointer<
         }
     }
     let retained = Unmanaged.passRetained(file)
-    fi.pointee.fh = UInt64(UInt(bitPattern: retained.toOpaque()))
-    fi.pointee.direct_io = handler.directIO ? 1 : 0
-    fi.pointee.keep_cache = handler.keepCache ? 1 : 0
-    fi.pointee.nonseekable = handler.nonSeekable ? 1 : 0
-    if fuse_reply_open(req, fi) != 0 {
+    let fh = UInt64(UInt(bitPattern: retained.toOpaque()))
+    fi.pointee.fh = fh
+    if nvmefs_reply_open(req, fh, openReplyFlags(handler)) != 0 {
         // The opener was interrupted: no release will come for this handle.
         handler.release(file: file)
         retained.release()
     }
+}
+
+/// The FOPEN_* bits of the reply to an open of `handler`'s file.
+func openReplyFlags(_ handler: any FileHandler) -> UInt32 {
+    var flags: UInt32 = 0
+    if handler.directIO { flags |= NVMEFS_FOPEN_DIRECT_IO }
+    if handler.keepCache { flags |= NVMEFS_FOPEN_KEEP_CACHE }
+    if handler.nonSeekable { flags |= NVMEFS_FOPEN_NONSEEKABLE }
+    // Only with direct I/O: the kernel takes the inode lock anyway for a
+    // file whose data goes through its page cache.
+    if handler.directIO && handler.parallelDirectWrites { flags |= NVMEFS_FOPEN_PARALLEL_DIRECT_WRITES }
+    return flags
 }
 
 func fuseRead(_ req: fuse_req_t?, _ ino: fuse_ino_t, _ size: Int, _ off: off_t,

@@ -137,6 +137,10 @@ struct DataFile: FileHandler {
     var mode: UInt16 { 0o644 }
     var directIO: Bool { !cache }
     var keepCache: Bool { cache }
+    /// Writes run in parallel, as on a block device: whole blocks go to the
+    /// controller concurrently, and the host's range lock makes the
+    /// read-modify-write of a partial block exclusive (`RangeLock`).
+    var parallelDirectWrites: Bool { true }
     var capacity: UInt64 { host.namespaceInfo(nsid, instance: instance)?.capacity ?? 0 }
     func size() -> UInt64 { capacity }
 
