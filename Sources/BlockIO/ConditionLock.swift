@@ -7,10 +7,17 @@ public final class ConditionLock: @unchecked Sendable {
     fileprivate let mutex: UnsafeMutablePointer<pthread_mutex_t>
     private let condition: UnsafeMutablePointer<pthread_cond_t>
 
-    public init() {
+    /// `adaptive`: a contended `lock()` spins a little before it sleeps
+    /// (PTHREAD_MUTEX_ADAPTIVE_NP), for a lock held for short sections by
+    /// threads running on other CPUs.
+    public init(adaptive: Bool = false) {
         mutex = .allocate(capacity: 1)
         condition = .allocate(capacity: 1)
-        let rcm = pthread_mutex_init(mutex, nil)
+        var mattr = pthread_mutexattr_t()
+        pthread_mutexattr_init(&mattr)
+        if adaptive { pthread_mutexattr_settype(&mattr, Int32(PTHREAD_MUTEX_ADAPTIVE_NP)) }
+        let rcm = pthread_mutex_init(mutex, &mattr)
+        pthread_mutexattr_destroy(&mattr)
         // Timed waits measure CLOCK_MONOTONIC, like every clock in BlockIO.
         var attr = pthread_condattr_t()
         pthread_condattr_init(&attr)

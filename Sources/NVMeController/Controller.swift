@@ -27,7 +27,7 @@ public final class NVMeController: @unchecked Sendable {
 
     /// A pthread mutex (ThreadSanitizer sees it; it does not see
     /// Synchronization.Mutex on Linux).
-    let lock = ConditionLock()
+    let lock = ConditionLock(adaptive: true)
     // MARK: register state (guarded by lock)
     var cap: ControllerCapabilities
     var cc = ControllerConfiguration(raw: 0)
