@@ -15,13 +15,13 @@ import NVMeHost
 /// it and takes a new one on its next read, and the host frees the old one
 /// once that I/O has ended.
 public final class ReadBuffer {
-    /// Reads larger than this get a buffer of their own, freed after the
-    /// reply (the largest FUSE read is 1 MiB by default).
+    /// Larger reads (the kernel sends at most 1 MiB by default) go through
+    /// `ReadRequest` and the reply buffer pool instead.
     public static let largestKept = 4 << 20
 
     /// `detach`, as the host's parking callback (made once: a closure
     /// formed per read would be allocated per read).
-    public private(set) var parking: BufferParking = { { } }
+    public private(set) lazy var parking: BufferParking = { [unowned self] in self.detach() }
 
     private var pointer: UnsafeMutableRawPointer?
     private var capacity = 0
@@ -63,10 +63,6 @@ public final class ReadBuffer {
             guard detached?.isMapped != true, let p = UnsafeMutableRawPointer(bitPattern: address) else { return }
             p.deallocate()
         }
-    }
-
-    init() {
-        parking = { [unowned self] in self.detach() }
     }
 
     private func release() {

@@ -37,46 +37,45 @@ extension UnsafeMutableRawBufferPointer {
 /// Field access inside one fixed-size structure whose whole extent was
 /// checked once, when this was made: the queue entries decoded and encoded
 /// on every command read their fields with no bounds check per field. Only
-/// for offsets that are constants inside the structure's size.
+/// for offsets that are constants inside the structure's size (debug builds,
+/// which the tests run, still check each field).
 @frozen public struct CheckedFields {
     public let base: UnsafeRawPointer
+    public let size: Int
     /// Nil when `buffer` is shorter than `size` bytes.
     @inlinable @inline(__always) public init?(_ buffer: UnsafeRawBufferPointer, size: Int) {
         guard buffer.count >= size, let base = buffer.baseAddress else { return nil }
         self.base = base
+        self.size = size
     }
-    @inlinable @inline(__always) public func le8(_ offset: Int) -> UInt8 { base.load(fromByteOffset: offset, as: UInt8.self) }
-    @inlinable @inline(__always) public func le16(_ offset: Int) -> UInt16 {
-        UInt16(littleEndian: base.loadUnaligned(fromByteOffset: offset, as: UInt16.self))
+    @inlinable @inline(__always) func load<T: FixedWidthInteger>(_: T.Type, _ offset: Int) -> T {
+        assert(offset >= 0 && offset + MemoryLayout<T>.size <= size, "field past the end of the structure")
+        return T(littleEndian: base.loadUnaligned(fromByteOffset: offset, as: T.self))
     }
-    @inlinable @inline(__always) public func le32(_ offset: Int) -> UInt32 {
-        UInt32(littleEndian: base.loadUnaligned(fromByteOffset: offset, as: UInt32.self))
-    }
-    @inlinable @inline(__always) public func le64(_ offset: Int) -> UInt64 {
-        UInt64(littleEndian: base.loadUnaligned(fromByteOffset: offset, as: UInt64.self))
-    }
+    @inlinable @inline(__always) public func le8(_ offset: Int) -> UInt8 { load(UInt8.self, offset) }
+    @inlinable @inline(__always) public func le16(_ offset: Int) -> UInt16 { load(UInt16.self, offset) }
+    @inlinable @inline(__always) public func le32(_ offset: Int) -> UInt32 { load(UInt32.self, offset) }
+    @inlinable @inline(__always) public func le64(_ offset: Int) -> UInt64 { load(UInt64.self, offset) }
 }
 
 /// The store side of `CheckedFields`.
 @frozen public struct CheckedMutableFields {
     public let base: UnsafeMutableRawPointer
+    public let size: Int
     /// Traps when `buffer` is shorter than `size` bytes (an encoder's caller error).
     @inlinable @inline(__always) public init(_ buffer: UnsafeMutableRawBufferPointer, size: Int) {
         precondition(buffer.count >= size && buffer.baseAddress != nil, "buffer shorter than the structure")
         base = buffer.baseAddress!
+        self.size = size
     }
-    @inlinable @inline(__always) public func put8(_ value: UInt8, at offset: Int) {
-        base.storeBytes(of: value, toByteOffset: offset, as: UInt8.self)
+    @inlinable @inline(__always) func store<T: FixedWidthInteger>(_ value: T, _ offset: Int) {
+        assert(offset >= 0 && offset + MemoryLayout<T>.size <= size, "field past the end of the structure")
+        base.storeBytes(of: value.littleEndian, toByteOffset: offset, as: T.self)
     }
-    @inlinable @inline(__always) public func put16(_ value: UInt16, at offset: Int) {
-        base.storeBytes(of: value.littleEndian, toByteOffset: offset, as: UInt16.self)
-    }
-    @inlinable @inline(__always) public func put32(_ value: UInt32, at offset: Int) {
-        base.storeBytes(of: value.littleEndian, toByteOffset: offset, as: UInt32.self)
-    }
-    @inlinable @inline(__always) public func put64(_ value: UInt64, at offset: Int) {
-        base.storeBytes(of: value.littleEndian, toByteOffset: offset, as: UInt64.self)
-    }
+    @inlinable @inline(__always) public func put8(_ value: UInt8, at offset: Int) { store(value, offset) }
+    @inlinable @inline(__always) public func put16(_ value: UInt16, at offset: Int) { store(value, offset) }
+    @inlinable @inline(__always) public func put32(_ value: UInt32, at offset: Int) { store(value, offset) }
+    @inlinable @inline(__always) public func put64(_ value: UInt64, at offset: Int) { store(value, offset) }
 }
 
 extension Array where Element == UInt8 {
