@@ -139,7 +139,8 @@ extension NVMeController {
             guestError(.invalidCreateSqAddr, [("addr", hex(base)), ("reason", "unbacked")])
             return NVMeStatus.invalidField.withDNR
         }
-        let sq = SubmissionQueue(sqid: UInt16(sqid), cqid: UInt16(cqid), base: base, size: qsize + 1, priority: qprio)
+        let sq = SubmissionQueue(sqid: UInt16(sqid), cqid: UInt16(cqid), base: base, size: qsize + 1, priority: qprio,
+                                 lock: cqs[cqid]!.lock)
         sqs[sqid] = sq
         activeSQs.append(sq)
         activeSQs.sort { $0.sqid < $1.sqid }
@@ -175,6 +176,7 @@ extension NVMeController {
     }
 
     func removeSQ(_ sq: SubmissionQueue) {
+        foldFastCounters(sq)
         sq.dropRequests()
         sqs[Int(sq.sqid)] = nil
         activeSQs.removeAll { $0 === sq }
@@ -194,6 +196,7 @@ extension NVMeController {
             return NVMeStatus.invalidQueueDeletion
         }
         traceEvent(.delCq, [("qid", "\(qid)")])
+        foldFastCounters(cq)
         cqs[qid] = nil
         return .success
     }

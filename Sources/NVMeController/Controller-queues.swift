@@ -205,6 +205,7 @@ extension NVMeController {
 
     /// Backend completion (any thread, no lock held).
     func aioCompleted(_ req: Request, key: AIOKey, operation: AIOOperation, errno err: Int32) {
+        if err == 0, fastAIOCompleted(req, key: key, operation: operation) { return }
         locked {
             // A format waiting for its namespaces' I/O may start now.
             defer {
@@ -342,20 +343,26 @@ extension NVMeController {
     /// request is then not released.
     private func post(_ req: Request, to cq: CompletionQueue) -> Bool {
         let addr = cq.base &+ UInt64(cq.tail) &* 16
-        let cqe = CompletionQueueEntry(dw0: req.dw0, dw1: req.dw1, sqhd: UInt16(req.sq.head), sqid: req.sq.sqid,
-                                       cid: req.cid, phase: cq.phase, status: req.pendingStatus)
         guard let p = space.pointer(addr, length: 16) else {
             guestError(.addrWrite, [("addr", hex(addr))])
             csts.cfs = true
             emit(.fatal)
             return false
         }
-        cqe.encode(into: UnsafeMutableRawBufferPointer(start: p, count: 16))
+        writeCQE(req, to: cq, at: p)
         stats.completionsPosted += 1
-        cq.tail += 1
-        if cq.tail == cq.size { cq.tail = 0; cq.phase.toggle() }
         release(req)
         return true
+    }
+
+    /// Writes `req`'s CQE at `entry`, the memory of the tail entry of `cq`,
+    /// and advances the tail (wrapping flips the phase tag).
+    func writeCQE(_ req: Request, to cq: CompletionQueue, at entry: UnsafeMutableRawPointer) {
+        let cqe = CompletionQueueEntry(dw0: req.dw0, dw1: req.dw1, sqhd: UInt16(req.sq.head), sqid: req.sq.sqid,
+                                       cid: req.cid, phase: cq.phase, status: req.pendingStatus)
+        cqe.encode(into: UnsafeMutableRawBufferPointer(start: entry, count: 16))
+        cq.tail += 1
+        if cq.tail == cq.size { cq.tail = 0; cq.phase.toggle() }
     }
 
     /// Interrupt coalescing (§5.21.1.8): an I/O vector fires once THR+1

@@ -31,7 +31,7 @@ extension NVMeController {
                 r.put64(cmbmsc.raw, at: 0x50)
                 r.put32(cmbsts.raw, at: 0x58)
             }
-            if end > 0x1000 { db = doorbellValues }
+            if end > 0x1000 { db = doorbellValues.values }
         }
         var out = [UInt8](repeating: 0, count: end - offset)
         for i in offset..<end {
@@ -57,6 +57,10 @@ extension NVMeController {
     /// semantics (NVMe 1.4 §3.1). Misaligned or odd-sized writes are guest
     /// errors and change nothing.
     public func mmioWrite(offset: Int, value: UInt64, size: Int) {
+        // An I/O SQ's tail doorbell may run its Reads and Writes on the fast path.
+        if size == 4, offset >= 0x1000, fastSQTailDoorbell(offset: offset, value: UInt32(truncatingIfNeeded: value)) {
+            return
+        }
         locked { mmioWriteLocked(offset: offset, value: value, size: size) }
     }
 
@@ -237,7 +241,7 @@ extension NVMeController {
         }
         pageSize = Int(page)
         cqs[0] = CompletionQueue(cqid: 0, base: acq, size: cqSize, vector: 0, interruptsEnabled: true)
-        sqs[0] = SubmissionQueue(sqid: 0, cqid: 0, base: asq, size: sqSize)
+        sqs[0] = SubmissionQueue(sqid: 0, cqid: 0, base: asq, size: sqSize, lock: cqs[0]!.lock)
         activeSQs = [sqs[0]!]
         cqs[0]!.sqids.insert(0)
         csts.cfs = false
@@ -259,7 +263,9 @@ extension NVMeController {
             sq.deleted = true
             sq.dropRequests()
             drainingAfterReset += sq.outstandingCount
+            foldFastCounters(sq)
         }
+        for case let cq? in cqs { foldFastCounters(cq) }
         sqs = Array(repeating: nil, count: sqs.count)
         activeSQs.removeAll()
         cqs = Array(repeating: nil, count: cqs.count)
@@ -286,7 +292,7 @@ extension NVMeController {
         csts.rdy = false
         csts.cfs = false
         csts.shst = 0
-        doorbellValues = Array(repeating: 0, count: doorbellValues.count)
+        doorbellValues.clear()
         traceEvent(.ctrlResetDone)
         resetsCompleted += 1
         emit(.resetComplete)

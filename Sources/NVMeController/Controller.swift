@@ -7,7 +7,8 @@ import Synchronization
 
 import Glibc
 
-/// The emulated NVMe controller (CONTRACT §4). All state is guarded by one lock;
+/// The emulated NVMe controller (CONTRACT §4). All state is guarded by one lock
+/// (held exclusively, or shared on the I/O fast path, `Controller-fastpath.swift`);
 /// work that must not run under it (backend submission, interrupt delivery,
 /// syncing images) is queued as effects and run by whichever thread released
 /// the lock, so a backend may complete synchronously and an interrupt handler
@@ -25,9 +26,11 @@ public final class NVMeController: @unchecked Sendable {
     /// The CMB's region while CMBMSC.CMSE is set with a usable CBA.
     var cmbRegion: RegionID?
 
-    /// A pthread mutex (ThreadSanitizer sees it; it does not see
+    /// Exclusive: everything below. Shared, with one CQ's lock: the I/O
+    /// fast path of that CQ's queues (`Controller-fastpath.swift`). pthread
+    /// locks, which ThreadSanitizer sees (it does not see
     /// Synchronization.Mutex on Linux).
-    let lock = ConditionLock(adaptive: true)
+    let lock = SharedExclusiveLock()
     // MARK: register state (guarded by lock)
     var cap: ControllerCapabilities
     var cc = ControllerConfiguration(raw: 0)
@@ -49,7 +52,7 @@ public final class NVMeController: @unchecked Sendable {
     var activeSQs: [SubmissionQueue] = []
     var cqs: [CompletionQueue?]
     /// Last values written to each doorbell (index 2*qid for SQ tail, 2*qid+1 for CQ head).
-    var doorbellValues: [UInt32]
+    let doorbellValues: DoorbellValues
     /// Shadow Doorbell and EventIdx buffers, from Doorbell Buffer Config
     /// until a controller reset (`Controller-dbbuf.swift`).
     var doorbellBuffers: DoorbellBuffers?
@@ -224,7 +227,7 @@ public final class NVMeController: @unchecked Sendable {
         let n = parameters.maxIOQueuePairs + 1
         sqs = Array(repeating: nil, count: n)
         cqs = Array(repeating: nil, count: n)
-        doorbellValues = Array(repeating: 0, count: 2 * n)
+        doorbellValues = DoorbellValues(count: 2 * n)
         interrupts = Array(repeating: InterruptVectorState(), count: parameters.interruptVectors)
         interruptHandlers = Array(repeating: nil, count: parameters.interruptVectors)
         features.numberOfQueues = UInt32(parameters.maxIOQueuePairs - 1) | UInt32(parameters.maxIOQueuePairs - 1) << 16
@@ -364,12 +367,16 @@ public final class NVMeController: @unchecked Sendable {
                     }
                     // Completed already (inline backends): nothing to attach or cancel.
                     if request.lastFinished.isLast(key) { continue }
-                    let cancelLate: AIOCancellation? = lock.withLock {
-                        guard request.generation == key.generation else { return nil }
-                        // A cancel (Abort, SQ deletion, reset) that ran before the
-                        // ticket was known could not reach this AIO: cancel it now.
-                        return request.aios.attach(ticket, to: key.index)
-                    }
+                    // The request's state is its queue's: the shared lock and
+                    // the queue's lock guard it against every other path.
+                    lock.lockShared()
+                    request.sq.lock.lock()
+                    // A cancel (Abort, SQ deletion, reset) that ran before the
+                    // ticket was known could not reach this AIO: cancel it now.
+                    let cancelLate = request.generation == key.generation
+                        ? request.aios.attach(ticket, to: key.index) : nil
+                    request.sq.lock.unlock()
+                    lock.unlockShared()
                     cancelLate?.perform()
                 case let .cancel(targets):
                     for t in targets { t.perform() }
@@ -568,4 +575,7 @@ struct ControllerStats: Sendable {
     var invalidDoorbellWrites: UInt64 = 0
     var guestErrors: UInt64 = 0
     var completionsPosted: UInt64 = 0
+    /// Folded from the queues' fast-path counters (`debugFastPath`).
+    var fastDispatched: UInt64 = 0
+    var fastCompleted: UInt64 = 0
 }

@@ -5,7 +5,8 @@ import NVMeSpec
 
 /// One NVMe command in flight (QEMU's NvmeRequest). Preallocated per SQ slot;
 /// moves free → outstanding → completion list → free. Guarded by the
-/// controller's lock.
+/// controller's exclusive lock, or on the I/O fast path by its shared lock
+/// and the queue's lock (`Controller-fastpath.swift`).
 final class Request: @unchecked Sendable {
     /// Strong: a request may outlive its queue's table entry while it drains.
     /// The SQ drops its free list when it is removed, which breaks the cycle.
@@ -134,9 +135,18 @@ final class SubmissionQueue: @unchecked Sendable {
     var deleteRequest: Request?
     /// Command ids that Abort asked to cancel before they were fetched.
     var abortOnFetch: Set<UInt16> = []
+    /// Its CQ's lock: what guards this queue, its CQ and their requests on
+    /// the I/O fast path (`Controller-fastpath.swift`).
+    let lock: ConditionLock
+    /// Counted on the fast path (statistics add them; folded into the
+    /// controller's when the queue goes).
+    var fastDoorbellWrites: UInt64 = 0
+    var fastReads: UInt64 = 0
+    var fastWrites: UInt64 = 0
 
-    init(sqid: UInt16, cqid: UInt16, base: UInt64, size: Int, priority: UInt8 = 0) {
+    init(sqid: UInt16, cqid: UInt16, base: UInt64, size: Int, priority: UInt8 = 0, lock: ConditionLock) {
         self.sqid = sqid; self.cqid = cqid; self.base = base; self.size = size; self.priority = priority
+        self.lock = lock
         free.reserveCapacity(size)
         for _ in 0..<size { free.append(Request(sq: self)) }
         all = free
@@ -186,6 +196,14 @@ final class CompletionQueue: @unchecked Sendable {
     var pending: [Request] = []
     /// SQs bound to this CQ.
     var sqids: Set<UInt16> = []
+    /// Guards this CQ, its SQs and their requests on the I/O fast path
+    /// (`Controller-fastpath.swift`); the controller's exclusive lock
+    /// guards them everywhere else.
+    let lock = ConditionLock(adaptive: true)
+    /// Counted on the fast path: CQEs posted and interrupts raised
+    /// (statistics add them; folded into the controller's when the queue goes).
+    var fastCompletions: UInt64 = 0
+    var fastInterrupts: UInt64 = 0
 
     init(cqid: UInt16, base: UInt64, size: Int, vector: Int, interruptsEnabled: Bool) {
         self.cqid = cqid; self.base = base; self.size = size; self.vector = vector

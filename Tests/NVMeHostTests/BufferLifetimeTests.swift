@@ -152,7 +152,13 @@ struct HostEventTests {
         #expect(waitFor { rig.host.events.count == 2 })
         // And after a recovery the host re-arms as well.
         rig.controller.mmioWrite(offset: 0x14, value: 0, size: 4)
-        #expect(waitFor { rig.host.state == .live && rig.host.recoveryCount >= 1 && rig.host.eventRequestOutstanding })
+        // The host's count of its AER may still be the old one's for a
+        // moment (dropped by the reset, not yet seen by its thread): wait
+        // for the controller to hold the new one as well.
+        #expect(waitFor {
+            rig.host.state == .live && rig.host.recoveryCount >= 1 && rig.host.eventRequestOutstanding
+                && rig.controller.queueSnapshots().first { $0.qid == 0 && $0.kind == .submission }?.outstanding == 1
+        })
         rig.controller.mmioWrite(offset: 0x1000 + 7 * 8, value: 3, size: 4)
         #expect(waitFor { rig.host.events.count == 3 })
     }
