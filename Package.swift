@@ -25,7 +25,7 @@ let package = Package(
         // Wire types: pure values, no C, no I/O.
         .target(name: "NVMeSpec", swiftSettings: strict),
         // Backends and the multi-AIO request engine.
-        .target(name: "BlockIO", dependencies: ["NVMeSpec", "CNBD"], swiftSettings: hot),
+        .target(name: "BlockIO", dependencies: ["NVMeSpec", "CNBD", "CCPU"], swiftSettings: hot),
         // Host address space (regions) and PRP/SGL data mapping.
         .target(name: "HostMemory", dependencies: ["NVMeSpec", "BlockIO"], swiftSettings: hot),
         // The emulated controller: registers, queues, commands.
@@ -40,6 +40,8 @@ let package = Package(
         .systemLibrary(name: "CFuse3", pkgConfig: "fuse3", providers: [.apt(["libfuse3-dev"])]),
         // libnbd, the NBD client library of the NBD backend (docs/NBD.md).
         .systemLibrary(name: "CNBD", pkgConfig: "libnbd", providers: [.apt(["libnbd-dev"])]),
+        // sched_getcpu, which Swift's Glibc module does not declare (one header).
+        .systemLibrary(name: "CCPU"),
         // The preload shim that presents a mount as /dev/nvme0 to programs (one C file, no Swift).
         .target(name: "CNVMeShim", cSettings: [.unsafeFlags(["-Wall", "-Wextra"])], linkerSettings: [.linkedLibrary("dl")]),
         .target(name: "FUSEBridge",

@@ -1,10 +1,11 @@
+import Glibc
 
 /// Statistics of one backend's operations, per `AIOOperation`, with the
 /// fields of QEMU's BlockAcctStats: completed operations and their bytes and
 /// latency, failed operations, invalid operations (rejected before reaching
 /// the backend), and the operations in flight. Thread-safe; the hot path
-/// (`start` + `done`) costs two monotonic clock reads and two lock round
-/// trips.
+/// (`start` + `done`) costs two monotonic clock reads and two round trips of
+/// the lock of the calling CPU's shard.
 public final class BlockAccounting: @unchecked Sendable {
     /// The counters of one operation type.
     public struct OperationStats: Sendable, Hashable {
@@ -32,27 +33,57 @@ public final class BlockAccounting: @unchecked Sendable {
         public subscript(_ operation: AIOOperation) -> OperationStats { operations[operation.rawValue] }
     }
 
-    /// The counters, one per `AIOOperation`, guarded by `lock` (a pthread
-    /// mutex, which ThreadSanitizer sees). Inline storage: no object per
-    /// operation type to retain on the hot path.
-    private let lock = ConditionLock()
-    private let counters: UnsafeMutablePointer<OperationStats>
+    /// The counters, one per `AIOOperation`, in one shard per CPU
+    /// (`CPUShards`), each guarded by its own pthread mutex (which
+    /// ThreadSanitizer sees) on cache lines of its own: threads on different
+    /// CPUs account without sharing a line. A shard holds the mutex at offset
+    /// 0 and the counters from `countersOffset`. An operation may start on
+    /// one shard and end on another, so a shard's `inFlight` alone means
+    /// nothing (it wraps); the sums are exact.
+    private static let operationCount = AIOOperation.allCases.count
+    private static let countersOffset = 64
+    private static let shardBytes =
+        (countersOffset + operationCount * MemoryLayout<OperationStats>.stride + 127) & ~127
+    private let shards: Int
+    private let storage: UnsafeMutableRawPointer
 
     public init() {
-        counters = .allocate(capacity: AIOOperation.allCases.count)
-        counters.initialize(repeating: OperationStats(), count: AIOOperation.allCases.count)
+        shards = CPUShards.count
+        storage = .allocate(byteCount: shards * Self.shardBytes, alignment: 128)
+        for i in 0..<shards {
+            let shard = storage + i * Self.shardBytes
+            let rc = pthread_mutex_init(shard.bindMemory(to: pthread_mutex_t.self, capacity: 1), nil)
+            precondition(rc == 0, "pthread_mutex_init failed")
+            (shard + Self.countersOffset).bindMemory(to: OperationStats.self, capacity: Self.operationCount)
+                .initialize(repeating: OperationStats(), count: Self.operationCount)
+        }
     }
 
     deinit {
-        counters.deinitialize(count: AIOOperation.allCases.count)
-        counters.deallocate()
+        for i in 0..<shards {
+            pthread_mutex_destroy(mutex(i))
+            counters(i).deinitialize(count: Self.operationCount)
+        }
+        storage.deallocate()
     }
 
     @inline(__always)
+    private func mutex(_ shard: Int) -> UnsafeMutablePointer<pthread_mutex_t> {
+        (storage + shard * Self.shardBytes).assumingMemoryBound(to: pthread_mutex_t.self)
+    }
+
+    @inline(__always)
+    private func counters(_ shard: Int) -> UnsafeMutablePointer<OperationStats> {
+        (storage + shard * Self.shardBytes + Self.countersOffset).assumingMemoryBound(to: OperationStats.self)
+    }
+
+    /// Changes the counters of `operation` in the calling thread's shard.
+    @inline(__always)
     private func update<R>(_ operation: AIOOperation, _ body: (inout OperationStats) -> R) -> R {
-        lock.lock()
-        defer { lock.unlock() }
-        return body(&counters[operation.rawValue])
+        let shard = CPUShards.current(shards)
+        pthread_mutex_lock(mutex(shard))
+        defer { pthread_mutex_unlock(mutex(shard)) }
+        return body(&counters(shard)[operation.rawValue])
     }
 
     /// Records the start of an operation of `bytes` bytes.
@@ -91,9 +122,24 @@ public final class BlockAccounting: @unchecked Sendable {
         update(operation) { $0.invalid &+= 1 }
     }
 
-    /// The counters of one operation type.
+    /// The counters of one operation type, summed over the shards (each
+    /// shard read consistently; an operation ending meanwhile may be seen in
+    /// one shard and not the other).
     public func stats(for operation: AIOOperation) -> OperationStats {
-        update(operation) { $0 }
+        var sum = OperationStats()
+        for shard in 0..<shards {
+            pthread_mutex_lock(mutex(shard))
+            let s = counters(shard)[operation.rawValue]
+            pthread_mutex_unlock(mutex(shard))
+            sum.ops &+= s.ops
+            sum.bytes &+= s.bytes
+            sum.failed &+= s.failed
+            sum.invalid &+= s.invalid
+            sum.totalLatencyNanoseconds &+= s.totalLatencyNanoseconds
+            sum.maxLatencyNanoseconds = max(sum.maxLatencyNanoseconds, s.maxLatencyNanoseconds)
+            sum.inFlight &+= s.inFlight
+        }
+        return sum
     }
 
     public func snapshot() -> Snapshot {
@@ -102,12 +148,14 @@ public final class BlockAccounting: @unchecked Sendable {
 
     /// Zeroes every counter except the operations in flight.
     public func reset() {
-        for operation in AIOOperation.allCases {
-            update(operation) { s in
-                let inFlight = s.inFlight
-                s = OperationStats()
-                s.inFlight = inFlight
+        for shard in 0..<shards {
+            pthread_mutex_lock(mutex(shard))
+            for operation in AIOOperation.allCases {
+                let inFlight = counters(shard)[operation.rawValue].inFlight
+                counters(shard)[operation.rawValue] = OperationStats()
+                counters(shard)[operation.rawValue].inFlight = inFlight
             }
+            pthread_mutex_unlock(mutex(shard))
         }
     }
 }

@@ -1,50 +1,90 @@
 import Glibc
 
-/// A lock with two modes, both pthread primitives ThreadSanitizer sees:
-/// exclusive (one holder, nobody sharing) and shared (any number of holders,
-/// nobody exclusive).
-///
-/// Exclusive holders first pass an adaptive mutex, so that they queue among
-/// themselves by spinning briefly as before, and only the one at the front
-/// waits on the read-write lock for the shared holders to leave. The
-/// read-write lock prefers writers: a stream of shared holders cannot keep
-/// an exclusive one out. Shared mode is not recursive, and a shared holder
-/// must never ask for exclusive mode.
-public final class SharedExclusiveLock: @unchecked Sendable {
-    private let mutex: UnsafeMutablePointer<pthread_mutex_t>
-    private let rwlock: UnsafeMutablePointer<pthread_rwlock_t>
+/// Read-write locks in shards, each a pthread read-write lock (which
+/// ThreadSanitizer sees) on cache lines of its own: readers on different
+/// shards write no common line. A reader takes one shard, a writer every
+/// shard. The locks prefer writers, so a stream of readers cannot keep a
+/// writer out; a reader must not take a second shard or write mode.
+public final class ShardedReadWriteLock: @unchecked Sendable {
+    /// `shards` locks, `stride` locks apart (128 bytes or more).
+    private let locks: UnsafeMutablePointer<pthread_rwlock_t>
+    private let stride: Int
+    public let shards: Int
 
-    public init() {
-        mutex = .allocate(capacity: 1)
-        rwlock = .allocate(capacity: 1)
-        var mattr = pthread_mutexattr_t()
-        pthread_mutexattr_init(&mattr)
-        pthread_mutexattr_settype(&mattr, Int32(PTHREAD_MUTEX_ADAPTIVE_NP))
-        let rcm = pthread_mutex_init(mutex, &mattr)
-        pthread_mutexattr_destroy(&mattr)
-        var rattr = pthread_rwlockattr_t()
-        pthread_rwlockattr_init(&rattr)
-        pthread_rwlockattr_setkind_np(&rattr, Int32(PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP))
-        let rcr = pthread_rwlock_init(rwlock, &rattr)
-        pthread_rwlockattr_destroy(&rattr)
-        precondition(rcm == 0 && rcr == 0, "pthread init failed")
+    public init(shards: Int) {
+        precondition(shards >= 1, "a lock needs a shard")
+        self.shards = shards
+        let size = MemoryLayout<pthread_rwlock_t>.stride
+        stride = (128 + size - 1) / size
+        locks = .allocate(capacity: shards * stride)
+        var attr = pthread_rwlockattr_t()
+        pthread_rwlockattr_init(&attr)
+        pthread_rwlockattr_setkind_np(&attr, Int32(PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP))
+        var rc: Int32 = 0
+        for i in 0..<shards {
+            (locks + i * stride).initialize(to: pthread_rwlock_t())
+            rc |= pthread_rwlock_init(locks + i * stride, &attr)
+        }
+        pthread_rwlockattr_destroy(&attr)
+        precondition(rc == 0, "pthread_rwlock_init failed")
     }
 
     deinit {
-        pthread_rwlock_destroy(rwlock)
+        for i in 0..<shards { pthread_rwlock_destroy(locks + i * stride) }
+        locks.deallocate()
+    }
+
+    /// Read mode on shard `key % shards`; release with the same key.
+    @inline(__always) public func readLock(_ key: Int) { pthread_rwlock_rdlock(locks + (key % shards) * stride) }
+    @inline(__always) public func readUnlock(_ key: Int) { pthread_rwlock_unlock(locks + (key % shards) * stride) }
+
+    /// Write mode: every shard, in order.
+    @inline(__always) public func writeLock() {
+        for i in 0..<shards { pthread_rwlock_wrlock(locks + i * stride) }
+    }
+
+    @inline(__always) public func writeUnlock() {
+        for i in (0..<shards).reversed() { pthread_rwlock_unlock(locks + i * stride) }
+    }
+}
+
+/// A lock with two modes: exclusive (one holder, nobody sharing) and shared
+/// (any number of holders, nobody exclusive).
+///
+/// Shared mode is taken on one shard of a `ShardedReadWriteLock` (the
+/// controller shards by I/O queue), exclusive mode on all of them. Exclusive
+/// holders first pass an adaptive pthread mutex, so that they queue among
+/// themselves by spinning briefly, and only the one at the front waits for
+/// the shared holders to leave. Shared mode is not recursive, and a shared
+/// holder must never ask for exclusive mode.
+public final class SharedExclusiveLock: @unchecked Sendable {
+    private let mutex: UnsafeMutablePointer<pthread_mutex_t>
+    private let shared: ShardedReadWriteLock
+
+    public init(shards: Int = 1) {
+        shared = ShardedReadWriteLock(shards: shards)
+        mutex = .allocate(capacity: 1)
+        var attr = pthread_mutexattr_t()
+        pthread_mutexattr_init(&attr)
+        pthread_mutexattr_settype(&attr, Int32(PTHREAD_MUTEX_ADAPTIVE_NP))
+        let rc = pthread_mutex_init(mutex, &attr)
+        pthread_mutexattr_destroy(&attr)
+        precondition(rc == 0, "pthread_mutex_init failed")
+    }
+
+    deinit {
         pthread_mutex_destroy(mutex)
-        rwlock.deallocate()
         mutex.deallocate()
     }
 
     /// Exclusive mode.
     @inline(__always) public func lock() {
         pthread_mutex_lock(mutex)
-        pthread_rwlock_wrlock(rwlock)
+        shared.writeLock()
     }
 
     @inline(__always) public func unlock() {
-        pthread_rwlock_unlock(rwlock)
+        shared.writeUnlock()
         pthread_mutex_unlock(mutex)
     }
 
@@ -53,7 +93,7 @@ public final class SharedExclusiveLock: @unchecked Sendable {
         return try body()
     }
 
-    /// Shared mode.
-    @inline(__always) public func lockShared() { pthread_rwlock_rdlock(rwlock) }
-    @inline(__always) public func unlockShared() { pthread_rwlock_unlock(rwlock) }
+    /// Shared mode, on shard `key % shards`; unlock with the same key.
+    @inline(__always) public func lockShared(_ key: Int) { shared.readLock(key) }
+    @inline(__always) public func unlockShared(_ key: Int) { shared.readUnlock(key) }
 }

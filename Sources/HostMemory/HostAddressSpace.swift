@@ -80,12 +80,13 @@ struct Region {
 /// not entirely backed fails without touching memory.
 ///
 /// Thread-safe. The region table is a small array sorted by base address,
-/// guarded by a reader-writer lock: lookups (every command, every PRP entry)
-/// take the read side; map/unmap (a temporary region per FUSE I/O) take the
-/// write side briefly. Pointers handed out stay valid only while the region
+/// guarded by a reader-writer lock sharded by CPU (`ShardedReadWriteLock`,
+/// `CPUShards`): lookups (every command, every PRP entry) take the read side
+/// of their CPU's shard, so lookups on different CPUs share no cache line;
+/// map/unmap take the write side of every shard, briefly. Pointers handed out stay valid only while the region
 /// that contains them stays mapped; keeping it mapped is the caller's job.
 public final class HostAddressSpace: @unchecked Sendable {
-    private let lock: UnsafeMutablePointer<pthread_rwlock_t>
+    private let lock = ShardedReadWriteLock(shards: CPUShards.count)
     /// Sorted by `base`. Reached through a pointer so that reads from several
     /// threads under the read lock are plain loads.
     private let table: UnsafeMutablePointer<[Region]>
@@ -98,15 +99,8 @@ public final class HostAddressSpace: @unchecked Sendable {
     static let discardSize = 128 * 1024
 
     public init() {
-        lock = .allocate(capacity: 1)
-        lock.initialize(to: pthread_rwlock_t())
-        // glibc prefers readers by default, which lets a stream of lookups
-        // starve map/unmap; prefer writers (no recursive read locking here).
-        var attr = pthread_rwlockattr_t()
-        pthread_rwlockattr_init(&attr)
-        pthread_rwlockattr_setkind_np(&attr, Int32(PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP))
-        pthread_rwlock_init(lock, &attr)
-        pthread_rwlockattr_destroy(&attr)
+        // (The lock prefers writers, so a stream of lookups cannot starve
+        // map/unmap; no recursive read locking here.)
         table = .allocate(capacity: 1)
         table.initialize(to: [])
         table.pointee.reserveCapacity(16)
@@ -114,9 +108,6 @@ public final class HostAddressSpace: @unchecked Sendable {
     }
 
     deinit {
-        pthread_rwlock_destroy(lock)
-        lock.deinitialize(count: 1)
-        lock.deallocate()
         table.deinitialize(count: 1)
         table.deallocate()
         discard.deallocate()
@@ -126,8 +117,9 @@ public final class HostAddressSpace: @unchecked Sendable {
 
     @inline(__always)
     func withLookup<R>(_ body: (RegionLookup) -> R) -> R {
-        pthread_rwlock_rdlock(lock)
-        defer { pthread_rwlock_unlock(lock) }
+        let shard = CPUShards.current(lock.shards)
+        lock.readLock(shard)
+        defer { lock.readUnlock(shard) }
         return table.pointee.withUnsafeBufferPointer { regions in
             body(RegionLookup(regions: regions, discard: discard))
         }
@@ -135,8 +127,8 @@ public final class HostAddressSpace: @unchecked Sendable {
 
     @inline(__always)
     private func withWriteLock<R, E: Error>(_ body: (inout [Region]) throws(E) -> R) throws(E) -> R {
-        pthread_rwlock_wrlock(lock)
-        defer { pthread_rwlock_unlock(lock) }
+        lock.writeLock()
+        defer { lock.writeUnlock() }
         return try body(&table.pointee)
     }
 

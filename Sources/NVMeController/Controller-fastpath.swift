@@ -35,9 +35,11 @@ extension NVMeController {
         let frames = EffectsNesting.frames()
         let depth = EffectsNesting.enter(self, frames)
         var batch = takeBatch(frames, depth: depth)
-        lock.lockShared()
+        // Shard by the doorbell's index (the SQ's id when it is one).
+        let shard = offset >> 3
+        lock.lockShared(shard)
         guard let sq = fastDoorbellQueue(offset: offset, value: value) else {
-            lock.unlockShared()
+            lock.unlockShared(shard)
             endFast(&batch, frames, depth: depth)
             EffectsNesting.leave(self, frames)
             return false
@@ -49,7 +51,7 @@ extension NVMeController {
         sq.tail = Int(value)
         let fetchedAll = fastFetch(sq, into: &batch)
         sq.lock.unlock()
-        lock.unlockShared()
+        lock.unlockShared(shard)
         // The rest, from the entry that stopped the fast path: nested in
         // this frame, its effects come back to this thread's batch loop.
         if !fetchedAll { locked { _ = fetch(from: sq, burst: Int.max) } }
@@ -141,12 +143,12 @@ extension NVMeController {
         let frames = EffectsNesting.frames()
         let depth = EffectsNesting.enter(self, frames)
         var batch = takeBatch(frames, depth: depth)
-        lock.lockShared()
         let sq = req.sq
+        lock.lockShared(Int(sq.sqid))
         sq.lock.lock()
         guard let (cq, entry) = fastCompletionTarget(req) else {
             sq.lock.unlock()
-            lock.unlockShared()
+            lock.unlockShared(Int(sq.sqid))
             endFast(&batch, frames, depth: depth)
             EffectsNesting.leave(self, frames)
             return false
@@ -166,7 +168,7 @@ extension NVMeController {
             }
         }
         sq.lock.unlock()
-        lock.unlockShared()
+        lock.unlockShared(Int(sq.sqid))
         endFast(&batch, frames, depth: depth)
         EffectsNesting.leave(self, frames)
         return true

@@ -30,7 +30,8 @@ public final class NVMeController: @unchecked Sendable {
     /// fast path of that CQ's queues (`Controller-fastpath.swift`). pthread
     /// locks, which ThreadSanitizer sees (it does not see
     /// Synchronization.Mutex on Linux).
-    let lock = SharedExclusiveLock()
+    /// Four shards: the built-in host's four I/O queues share none.
+    let lock = SharedExclusiveLock(shards: 4)
     // MARK: register state (guarded by lock)
     var cap: ControllerCapabilities
     var cc = ControllerConfiguration(raw: 0)
@@ -369,14 +370,14 @@ public final class NVMeController: @unchecked Sendable {
                     if request.lastFinished.isLast(key) { continue }
                     // The request's state is its queue's: the shared lock and
                     // the queue's lock guard it against every other path.
-                    lock.lockShared()
+                    lock.lockShared(Int(request.sq.sqid))
                     request.sq.lock.lock()
                     // A cancel (Abort, SQ deletion, reset) that ran before the
                     // ticket was known could not reach this AIO: cancel it now.
                     let cancelLate = request.generation == key.generation
                         ? request.aios.attach(ticket, to: key.index) : nil
                     request.sq.lock.unlock()
-                    lock.unlockShared()
+                    lock.unlockShared(Int(request.sq.sqid))
                     cancelLate?.perform()
                 case let .cancel(targets):
                     for t in targets { t.perform() }
