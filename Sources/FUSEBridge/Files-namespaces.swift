@@ -125,7 +125,10 @@ enum NamespaceFiles {
 /// is the host's current view of the namespace (NSZE × LBA data size), so it
 /// follows a Format NVM once the host has re-identified the namespace. Every
 /// error's errno comes from the host's one status → errno map (`errnoForStatus`).
-struct DataFile: FileHandler {
+/// A class: a call through the open file's handler then copies a reference;
+/// copying a struct's fields retained the built-in host, which every FUSE
+/// worker shares (a contended reference count on every read and write).
+final class DataFile: FileHandler {
     let host: BuiltinHost
     let nsid: UInt32
     /// The appearance of the namespace this file belongs to: once it went
@@ -133,6 +136,10 @@ struct DataFile: FileHandler {
     /// namespace has the NSID (as a removed disk's open files do).
     let instance: UInt64?
     let cache: Bool
+
+    init(host: BuiltinHost, nsid: UInt32, instance: UInt64?, cache: Bool) {
+        self.host = host; self.nsid = nsid; self.instance = instance; self.cache = cache
+    }
 
     var mode: UInt16 { 0o644 }
     var directIO: Bool { !cache }
