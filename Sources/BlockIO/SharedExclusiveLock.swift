@@ -58,34 +58,22 @@ public final class ShardedReadWriteLock: @unchecked Sendable {
 /// the shared holders to leave. Shared mode is not recursive, and a shared
 /// holder must never ask for exclusive mode.
 public final class SharedExclusiveLock: @unchecked Sendable {
-    private let mutex: UnsafeMutablePointer<pthread_mutex_t>
+    private let exclusive = ConditionLock(adaptive: true)
     private let shared: ShardedReadWriteLock
 
-    public init(shards: Int = 1) {
+    public init(shards: Int) {
         shared = ShardedReadWriteLock(shards: shards)
-        mutex = .allocate(capacity: 1)
-        var attr = pthread_mutexattr_t()
-        pthread_mutexattr_init(&attr)
-        pthread_mutexattr_settype(&attr, Int32(PTHREAD_MUTEX_ADAPTIVE_NP))
-        let rc = pthread_mutex_init(mutex, &attr)
-        pthread_mutexattr_destroy(&attr)
-        precondition(rc == 0, "pthread_mutex_init failed")
-    }
-
-    deinit {
-        pthread_mutex_destroy(mutex)
-        mutex.deallocate()
     }
 
     /// Exclusive mode.
     @inline(__always) public func lock() {
-        pthread_mutex_lock(mutex)
+        exclusive.lock()
         shared.writeLock()
     }
 
     @inline(__always) public func unlock() {
         shared.writeUnlock()
-        pthread_mutex_unlock(mutex)
+        exclusive.unlock()
     }
 
     @inline(__always) public func withLock<T>(_ body: () throws -> T) rethrows -> T {

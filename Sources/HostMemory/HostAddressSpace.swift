@@ -83,7 +83,9 @@ struct Region {
 /// guarded by a reader-writer lock sharded by CPU (`ShardedReadWriteLock`,
 /// `CPUShards`): lookups (every command, every PRP entry) take the read side
 /// of their CPU's shard, so lookups on different CPUs share no cache line;
-/// map/unmap take the write side of every shard, briefly. Pointers handed out stay valid only while the region
+/// map/unmap take the write side of every shard, briefly. The lock prefers
+/// writers, so a stream of lookups cannot starve map/unmap (no recursive
+/// read locking here). Pointers handed out stay valid only while the region
 /// that contains them stays mapped; keeping it mapped is the caller's job.
 public final class HostAddressSpace: @unchecked Sendable {
     private let lock = ShardedReadWriteLock(shards: CPUShards.count)
@@ -99,8 +101,6 @@ public final class HostAddressSpace: @unchecked Sendable {
     static let discardSize = 128 * 1024
 
     public init() {
-        // (The lock prefers writers, so a stream of lookups cannot starve
-        // map/unmap; no recursive read locking here.)
         table = .allocate(capacity: 1)
         table.initialize(to: [])
         table.pointee.reserveCapacity(16)

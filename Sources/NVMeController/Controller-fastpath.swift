@@ -32,18 +32,16 @@ extension NVMeController {
     /// cannot run ends it there; the exclusive path fetches from that
     /// entry on.
     func fastSQTailDoorbell(offset: Int, value: UInt32) -> Bool {
-        let frames = EffectsNesting.frames()
-        let depth = EffectsNesting.enter(self, frames)
-        var batch = takeBatch(frames, depth: depth)
         // Shard by the doorbell's index (the SQ's id when it is one).
         let shard = offset >> 3
         lock.lockShared(shard)
         guard let sq = fastDoorbellQueue(offset: offset, value: value) else {
             lock.unlockShared(shard)
-            endFast(&batch, frames, depth: depth)
-            EffectsNesting.leave(self, frames)
             return false
         }
+        let frames = EffectsNesting.frames()
+        let depth = EffectsNesting.enter(self, frames)
+        var batch = takeBatch(frames, depth: depth)
         sq.lock.lock()
         sq.fastDoorbellWrites += 1
         doorbellValues[2 * Int(sq.sqid)] = value
@@ -140,19 +138,17 @@ extension NVMeController {
     /// `finish` would. False, having done nothing, when the exclusive path
     /// must complete it.
     func fastAIOCompleted(_ req: Request, key: AIOKey, operation: AIOOperation) -> Bool {
-        let frames = EffectsNesting.frames()
-        let depth = EffectsNesting.enter(self, frames)
-        var batch = takeBatch(frames, depth: depth)
         let sq = req.sq
         lock.lockShared(Int(sq.sqid))
         sq.lock.lock()
         guard let (cq, entry) = fastCompletionTarget(req) else {
             sq.lock.unlock()
             lock.unlockShared(Int(sq.sqid))
-            endFast(&batch, frames, depth: depth)
-            EffectsNesting.leave(self, frames)
             return false
         }
+        let frames = EffectsNesting.frames()
+        let depth = EffectsNesting.enter(self, frames)
+        var batch = takeBatch(frames, depth: depth)
         req.lastFinished.store(key)
         if req.aios.complete(key.index, operation: operation, errno: 0) {
             // `finish` with success: no AIO runs any more, so the memory is
@@ -255,28 +251,51 @@ extension NVMeController {
     /// Test hook: the commands dispatched and completed on the fast path so far.
     public var debugFastPath: (dispatched: UInt64, completed: UInt64) {
         lock.withLock {
-            var dispatched = stats.fastDispatched, completed = stats.fastCompleted
-            for case let sq? in sqs { dispatched += sq.fastReads + sq.fastWrites }
-            for case let cq? in cqs { completed += cq.fastCompletions }
-            return (dispatched, completed)
+            let s = statsWithFastCounters
+            return (s.fastDispatched, s.fastCompleted)
         }
+    }
+
+    /// The controller's statistics with what the fast path counted in the
+    /// queues that exist (exclusive lock).
+    var statsWithFastCounters: ControllerStats {
+        var s = stats
+        for case let sq? in sqs { add(sq, to: &s) }
+        for case let cq? in cqs { add(cq, to: &s) }
+        return s
+    }
+
+    /// Interrupts raised per vector, with those the fast path raised in the
+    /// CQs that exist (exclusive lock).
+    var interruptsRaised: [UInt64] {
+        var raised = interrupts.map(\.raised)
+        for case let cq? in cqs where cq.vector < raised.count { raised[cq.vector] += cq.fastInterrupts }
+        return raised
     }
 
     /// Adds a queue's fast-path counters to the controller's before it goes
     /// (exclusive lock).
     func foldFastCounters(_ sq: SubmissionQueue) {
-        stats.doorbellWrites += sq.fastDoorbellWrites
-        stats.ioCommands[Int(NVMOpcode.read.rawValue)] += sq.fastReads
-        stats.ioCommands[Int(NVMOpcode.write.rawValue)] += sq.fastWrites
-        stats.fastDispatched += sq.fastReads + sq.fastWrites
+        add(sq, to: &stats)
         sq.fastDoorbellWrites = 0; sq.fastReads = 0; sq.fastWrites = 0
     }
 
     func foldFastCounters(_ cq: CompletionQueue) {
-        stats.completionsPosted += cq.fastCompletions
-        stats.fastCompleted += cq.fastCompletions
+        add(cq, to: &stats)
         if cq.vector < interrupts.count { interrupts[cq.vector].raised += cq.fastInterrupts }
         cq.fastCompletions = 0; cq.fastInterrupts = 0
+    }
+
+    private func add(_ sq: SubmissionQueue, to s: inout ControllerStats) {
+        s.doorbellWrites += sq.fastDoorbellWrites
+        s.ioCommands[Int(NVMOpcode.read.rawValue)] += sq.fastReads
+        s.ioCommands[Int(NVMOpcode.write.rawValue)] += sq.fastWrites
+        s.fastDispatched += sq.fastReads + sq.fastWrites
+    }
+
+    private func add(_ cq: CompletionQueue, to s: inout ControllerStats) {
+        s.completionsPosted += cq.fastCompletions
+        s.fastCompleted += cq.fastCompletions
     }
 }
 

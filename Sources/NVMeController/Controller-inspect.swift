@@ -41,8 +41,7 @@ extension NVMeController {
     /// Per-vector interrupt state for the `interrupts` file.
     public func interruptSnapshots() -> [InterruptSnapshot] {
         lock.withLock {
-            var raised = interrupts.map(\.raised)
-            for case let cq? in cqs where cq.vector < raised.count { raised[cq.vector] += cq.fastInterrupts }
+            let raised = interruptsRaised
             return interrupts.enumerated().map { v, s in
                 InterruptSnapshot(vector: v, raised: raised[v], masked: v < 32 && intms & (1 << UInt32(v)) != 0, pending: s.pending)
             }
@@ -51,14 +50,7 @@ extension NVMeController {
 
     public func statistics() -> ControllerStatistics {
         lock.withLock {
-            // With what the fast path counted in the queues that exist.
-            var s = stats
-            for case let sq? in sqs {
-                s.doorbellWrites += sq.fastDoorbellWrites
-                s.ioCommands[Int(NVMOpcode.read.rawValue)] += sq.fastReads
-                s.ioCommands[Int(NVMOpcode.write.rawValue)] += sq.fastWrites
-            }
-            for case let cq? in cqs { s.completionsPosted += cq.fastCompletions }
+            let s = statsWithFastCounters
             return ControllerStatistics(adminCommands: nonZero(s.adminCommands), ioCommands: nonZero(s.ioCommands), errors: s.errors,
                                         doorbellWrites: s.doorbellWrites, invalidDoorbellWrites: s.invalidDoorbellWrites,
                                         guestErrors: s.guestErrors, completionsPosted: s.completionsPosted)
